@@ -1,0 +1,48 @@
+import { diag } from '@opentelemetry/api';
+
+/** Device memory of one GPU, as last read by the background sampler. */
+export interface GpuMemoryReading {
+  readonly usedBytes: number;
+  readonly totalBytes: number;
+}
+
+/**
+ * Where snapshots get GPU memory from. Implementations answer from a cache filled in the background: `latest`
+ * is called on the hot path and must not do I/O. `deviceIndex` is the index as CUDA in this process numbers the
+ * devices. undefined means "no reading" (no GPU, or it failed): never a made-up number.
+ */
+export interface GpuMemorySource {
+  readonly name: string;
+  latest(deviceIndex: number): GpuMemoryReading | undefined;
+}
+
+/** No GPU: every reading is absent. */
+export const noGpuMemorySource: GpuMemorySource = {
+  name: 'none',
+  latest: () => undefined,
+};
+
+let activeSource: GpuMemorySource = noGpuMemorySource;
+let reportedFailure = false;
+
+export function setGpuMemorySource(source: GpuMemorySource): void {
+  activeSource = source;
+  reportedFailure = false;
+}
+
+export function getGpuMemorySource(): GpuMemorySource {
+  return activeSource;
+}
+
+/** The cached reading for a device, or undefined; a source that throws is reported once at debug level. */
+export function readGpuMemory(deviceIndex: number): GpuMemoryReading | undefined {
+  try {
+    return activeSource.latest(deviceIndex);
+  } catch (error) {
+    if (!reportedFailure) {
+      reportedFailure = true;
+      diag.debug(`otel-resource-tracker: GPU source "${activeSource.name}" failed, GPU figures are 0`, error);
+    }
+    return undefined;
+  }
+}
