@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readPageSize } from '../src/probes/page-size.js';
+import { readPageSize } from '../src/probes/auxv.js';
 import { ProcessMemoryProbe } from '../src/probes/process-memory.js';
 import { MiB } from './helpers/workload.js';
 

@@ -2,8 +2,16 @@ import { diag } from '@opentelemetry/api';
 
 /** Device memory of one GPU, as last read by the background sampler. */
 export interface GpuMemoryReading {
+  /** Device memory in use, all processes. */
   readonly usedBytes: number;
   readonly totalBytes: number;
+  /** Device UUID (`GPU-…`) and model name, where the source knows them. */
+  readonly uuid?: string;
+  readonly name?: string;
+  /** Memory held on this device by this process and its descendants, where the source can tell. */
+  readonly processUsedBytes?: number;
+  /** Number of the sample this reading came from, for `GpuMemorySource.maxUsedSince`. */
+  readonly sampleNumber?: number;
 }
 
 /**
@@ -14,6 +22,11 @@ export interface GpuMemoryReading {
 export interface GpuMemorySource {
   readonly name: string;
   latest(deviceIndex: number): GpuMemoryReading | undefined;
+  /**
+   * Highest `usedBytes` sampled on the device after the reading numbered `afterSample` (see
+   * `GpuMemoryReading.sampleNumber`) up to now; undefined when the source keeps no history.
+   */
+  maxUsedSince?(deviceIndex: number, afterSample: number): number | undefined;
 }
 
 /** No GPU: every reading is absent. */

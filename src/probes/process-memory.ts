@@ -1,5 +1,5 @@
 import { closeSync, openSync, readSync } from 'node:fs';
-import { readPageSize } from './page-size.js';
+import { readPageSize } from './auxv.js';
 
 /** Resident and virtual size of this process, in bytes. */
 export interface ProcessMemory {

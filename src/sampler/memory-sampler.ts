@@ -16,6 +16,7 @@ export class MemorySampler {
   private leases = 0;
   private timer: NodeJS.Timeout | undefined;
   private latest = 0;
+  private conditionalLeases: Array<() => boolean> = [];
 
   constructor(
     private readonly probe: ProcessMemoryProbe = processMemoryProbe,
@@ -36,6 +37,10 @@ export class MemorySampler {
     return this.leases > 0;
   }
 
+  get leaseCount(): number {
+    return this.leases;
+  }
+
   get sampleIntervalMs(): number {
     return this.intervalMs;
   }
@@ -46,6 +51,15 @@ export class MemorySampler {
       this.sample();
       this.startTimer();
     }
+  }
+
+  /**
+   * Holds a lease for as long as `stillNeeded()` answers true when asked, once per tick: for holders that come
+   * and go too often to acquire and release each time (a span processor between spans).
+   */
+  acquireWhile(stillNeeded: () => boolean): void {
+    this.acquire();
+    this.conditionalLeases.push(stillNeeded);
   }
 
   release(): void {
@@ -75,12 +89,26 @@ export class MemorySampler {
     return this.rss.max(afterTick + 1, untilTick);
   }
 
+  private dropUnneededLeases(): void {
+    const kept = this.conditionalLeases.filter((stillNeeded) => {
+      try {
+        return stillNeeded();
+      } catch {
+        return false;
+      }
+    });
+    const dropped = this.conditionalLeases.length - kept.length;
+    this.conditionalLeases = kept;
+    for (let i = 0; i < dropped; i++) this.release();
+  }
+
   private startTimer(): void {
     this.timer = setInterval(() => this.sample(), this.intervalMs);
     this.timer.unref();
   }
 
   private sample(): void {
+    if (this.conditionalLeases.length > 0) this.dropUnneededLeases();
     try {
       this.latest = this.probe.read().rssBytes;
       this.rss.push(this.latest);

@@ -1,0 +1,61 @@
+import type { Attributes } from '@opentelemetry/api';
+import { type GpuMemoryReading, getGpuMemorySource, readGpuMemory } from '../gpu/gpu-memory-source.js';
+import * as keys from './attribute-keys.js';
+
+/** Cached readings of the tracked devices at span start; undefined when no tracked device is visible. */
+export function readTrackedGpus(devices: readonly number[]): Array<GpuMemoryReading | undefined> | undefined {
+  let any = false;
+  const readings = devices.map((device) => {
+    const reading = readGpuMemory(device);
+    if (reading !== undefined) any = true;
+    return reading;
+  });
+  return any ? readings : undefined;
+}
+
+/**
+ * GPU attributes from the readings at start and end, summed over the devices seen at both ends (only those:
+ * a device that vanished mid-span would make a sum of different things).
+ */
+export function addGpuAttributes(
+  attributes: Attributes,
+  devices: readonly number[],
+  atStart: ReadonlyArray<GpuMemoryReading | undefined>,
+): void {
+  const source = getGpuMemorySource();
+  let start = 0;
+  let end = 0;
+  let limit = 0;
+  let peak = 0;
+  let peakKnown = true;
+  let processMemory = 0;
+  let processKnown = true;
+  const ids: string[] = [];
+  const names = new Set<string>();
+  devices.forEach((device, index) => {
+    const first = atStart[index];
+    const last = readGpuMemory(device);
+    if (first === undefined || last === undefined) return;
+    start += first.usedBytes;
+    end += last.usedBytes;
+    limit += last.totalBytes;
+    const sampled =
+      first.sampleNumber === undefined ? undefined : source.maxUsedSince?.(device, first.sampleNumber);
+    if (sampled === undefined) peakKnown = false;
+    else peak += Math.max(sampled, first.usedBytes, last.usedBytes);
+    if (last.processUsedBytes === undefined) processKnown = false;
+    else processMemory += last.processUsedBytes;
+    if (last.uuid !== undefined) ids.push(last.uuid);
+    if (last.name !== undefined) names.add(last.name);
+  });
+  if (limit === 0) return;
+  attributes[keys.ATTR_GPU_MEMORY_START] = start;
+  attributes[keys.ATTR_GPU_MEMORY_END] = end;
+  attributes[keys.ATTR_GPU_MEMORY_DELTA] = end - start;
+  attributes[keys.ATTR_GPU_MEMORY_LIMIT] = limit;
+  if (peakKnown) attributes[keys.ATTR_GPU_MEMORY_PEAK] = peak;
+  if (processKnown) attributes[keys.ATTR_GPU_PROCESS_MEMORY] = processMemory;
+  if (devices.length === 1 && ids.length === 1) attributes[keys.ATTR_GPU_ID] = ids[0];
+  else if (ids.length > 0) attributes[keys.ATTR_GPU_IDS] = ids;
+  if (names.size > 0) attributes[keys.ATTR_GPU_NAME] = [...names].join(', ');
+}

@@ -1,0 +1,178 @@
+import { type Attributes, SpanKind } from '@opentelemetry/api';
+import { assertPlainOptions, describe } from '../internal/validate.js';
+
+/** Attribute groups a processor can set; see the README's attribute reference. */
+export const ATTRIBUTE_GROUPS = ['cpu', 'attribution', 'memory', 'gpu'] as const;
+export type AttributeGroup = (typeof ATTRIBUTE_GROUPS)[number];
+
+/**
+ * How `process.cpu.attributed_time` is found when spans overlap:
+ * - `fair-share`: CPU used while several spans were open is split equally between them (cheap, blind to who
+ *   actually ran);
+ * - `exact`: CPU used by each callback goes to the span active in its async context (async hooks; costs about
+ *   two CPU reads per async continuation for the whole process).
+ */
+export type CpuAttribution = 'fair-share' | 'exact';
+
+/** What a span filter sees of a span when it starts. */
+export interface SpanSelector {
+  readonly name: string;
+  readonly kind: SpanKind;
+  readonly attributes: Attributes;
+}
+
+export interface ResourceSpanProcessorOptions {
+  /** Measure only spans whose name equals one of these strings or matches one of these patterns. Default: all. */
+  spanNames?: ReadonlyArray<string | RegExp>;
+  /** Measure only spans of these kinds. Default: all. */
+  spanKinds?: readonly SpanKind[];
+  /** Measure only spans for which this returns true (called at span start; a throw counts as false). */
+  spanFilter?: (span: SpanSelector) => boolean;
+  /** Which attribute groups to set. Default: all of `cpu`, `attribution`, `memory`, `gpu`. */
+  attributeGroups?: readonly AttributeGroup[];
+  /** Default `fair-share` (see the README for the measurements behind that choice). */
+  cpuAttribution?: CpuAttribution;
+  /** Read RSS fresh at every span start and end (one `pread` each) instead of the sampler's cached value. */
+  exactMemory?: boolean;
+  /** Add `process.children.cpu.time`: CPU of child processes that ended during the span (Linux). Default false. */
+  childProcesses?: boolean;
+  /** Set GPU attributes when a GPU is visible. Default true. */
+  gpu?: boolean;
+  /** Which GPUs (as CUDA in this process numbers them). Default [0]. Several: numbers are summed. */
+  gpuDevices?: readonly number[];
+  /**
+   * A span open longer than this (seconds; counted from its top-level span) stops taking part in the CPU split,
+   * so that spans that are never ended cannot skew the others forever. Default 3600; `Infinity` disables.
+   */
+  maxSpanOpenSeconds?: number;
+}
+
+export interface ResolvedOptions {
+  readonly selects: ((span: SpanSelector) => boolean) | undefined;
+  readonly groups: ReadonlySet<AttributeGroup>;
+  readonly cpuAttribution: CpuAttribution;
+  readonly exactMemory: boolean;
+  readonly childProcesses: boolean;
+  readonly gpuDevices: readonly number[];
+  readonly maxSpanOpenMs: number;
+}
+
+const OPTION_KEYS = [
+  'spanNames',
+  'spanKinds',
+  'spanFilter',
+  'attributeGroups',
+  'cpuAttribution',
+  'exactMemory',
+  'childProcesses',
+  'gpu',
+  'gpuDevices',
+  'maxSpanOpenSeconds',
+] as const;
+
+const WHAT = 'ResourceSpanProcessor options';
+const SPAN_KINDS = new Set<unknown>(Object.values(SpanKind).filter((value) => typeof value === 'number'));
+
+function arrayOption<T>(
+  value: unknown,
+  name: string,
+  check: (item: unknown) => item is T,
+  expected: string,
+): T[] {
+  if (!Array.isArray(value))
+    throw new TypeError(`${WHAT}.${name} must be an array of ${expected}, got ${describe(value)}`);
+  return value.map((item, index) => {
+    if (!check(item))
+      throw new TypeError(`${WHAT}.${name}[${index}] must be ${expected}, got ${describe(item)}`);
+    return item;
+  });
+}
+
+function booleanOption(value: unknown, name: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean')
+    throw new TypeError(`${WHAT}.${name} must be true or false, got ${describe(value)}`);
+  return value;
+}
+
+function buildSelector(options: ResourceSpanProcessorOptions): ((span: SpanSelector) => boolean) | undefined {
+  const tests: Array<(span: SpanSelector) => boolean> = [];
+  if (options.spanNames !== undefined) {
+    const names = arrayOption(
+      options.spanNames,
+      'spanNames',
+      (item): item is string | RegExp => typeof item === 'string' || item instanceof RegExp,
+      'a string or a RegExp',
+    );
+    const exact = new Set(names.filter((name): name is string => typeof name === 'string'));
+    const patterns = names.filter((name): name is RegExp => name instanceof RegExp);
+    tests.push((span) => exact.has(span.name) || patterns.some((pattern) => pattern.test(span.name)));
+  }
+  if (options.spanKinds !== undefined) {
+    const kinds = new Set(
+      arrayOption(
+        options.spanKinds,
+        'spanKinds',
+        (item): item is SpanKind => SPAN_KINDS.has(item),
+        'a SpanKind',
+      ),
+    );
+    tests.push((span) => kinds.has(span.kind));
+  }
+  if (options.spanFilter !== undefined) {
+    if (typeof options.spanFilter !== 'function') {
+      throw new TypeError(`${WHAT}.spanFilter must be a function, got ${describe(options.spanFilter)}`);
+    }
+    tests.push(options.spanFilter);
+  }
+  if (tests.length === 0) return undefined;
+  return (span) => tests.every((test) => test(span));
+}
+
+export function resolveOptions(options: ResourceSpanProcessorOptions | undefined): ResolvedOptions {
+  assertPlainOptions(options, WHAT, OPTION_KEYS);
+  const given = options ?? {};
+  const groups = new Set(
+    given.attributeGroups === undefined
+      ? ATTRIBUTE_GROUPS
+      : arrayOption(
+          given.attributeGroups,
+          'attributeGroups',
+          (item): item is AttributeGroup => (ATTRIBUTE_GROUPS as readonly unknown[]).includes(item),
+          `one of ${ATTRIBUTE_GROUPS.map((group) => `"${group}"`).join(', ')}`,
+        ),
+  );
+  const cpuAttribution = given.cpuAttribution ?? 'fair-share';
+  if (cpuAttribution !== 'fair-share' && cpuAttribution !== 'exact') {
+    throw new TypeError(
+      `${WHAT}.cpuAttribution must be "fair-share" or "exact", got ${describe(cpuAttribution)}`,
+    );
+  }
+  const gpuDevices =
+    given.gpuDevices === undefined
+      ? [0]
+      : arrayOption(
+          given.gpuDevices,
+          'gpuDevices',
+          (item): item is number => typeof item === 'number' && Number.isInteger(item) && item >= 0,
+          'a non-negative integer',
+        );
+  if (gpuDevices.length === 0)
+    throw new TypeError(`${WHAT}.gpuDevices must name at least one device (or set gpu: false)`);
+  if (!booleanOption(given.gpu, 'gpu', true)) groups.delete('gpu');
+  const maxSpanOpenSeconds = given.maxSpanOpenSeconds ?? 3600;
+  if (typeof maxSpanOpenSeconds !== 'number' || Number.isNaN(maxSpanOpenSeconds) || maxSpanOpenSeconds <= 0) {
+    throw new TypeError(
+      `${WHAT}.maxSpanOpenSeconds must be a number of seconds > 0 (or Infinity), got ${describe(maxSpanOpenSeconds)}`,
+    );
+  }
+  return {
+    selects: buildSelector(given),
+    groups,
+    cpuAttribution,
+    exactMemory: booleanOption(given.exactMemory, 'exactMemory', false),
+    childProcesses: booleanOption(given.childProcesses, 'childProcesses', false),
+    gpuDevices: [...new Set(gpuDevices)],
+    maxSpanOpenMs: maxSpanOpenSeconds * 1000,
+  };
+}

@@ -1,0 +1,29 @@
+import type { ExactNode } from '../attribution/exact-cpu-ledger.js';
+import type { ShareNode } from '../attribution/fair-share-ledger.js';
+import type { GpuMemoryReading } from '../gpu/gpu-memory-source.js';
+
+/** What the processor remembers of a span between its start and its end. */
+export interface SpanState {
+  readonly cpuUserMicros: number;
+  readonly cpuSystemMicros: number;
+  readonly maxRssKb: number;
+  readonly wallMs: number;
+  readonly rssBytes: number;
+  readonly samplerTick: number;
+  readonly concurrencyMoment: number;
+  readonly share: ShareNode;
+  readonly exact: ExactNode | undefined;
+  readonly gpu: ReadonlyArray<GpuMemoryReading | undefined> | undefined;
+  readonly childrenCpuSeconds: number | undefined;
+}
+
+/**
+ * The state lives in a symbol-keyed field of the span object itself: it is collected with the span (a span that
+ * is never ended leaks nothing), and it costs far less than a WeakMap entry or a FinalizationRegistry per span.
+ * It is our own field, not an SDK internal; attributes are published only through `setAttributes`.
+ */
+export const SPAN_STATE = Symbol('otel-resource-tracker.span-state');
+
+export interface WithSpanState {
+  [SPAN_STATE]?: SpanState | undefined;
+}

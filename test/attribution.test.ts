@@ -1,0 +1,128 @@
+import assert from 'node:assert/strict';
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
+import { type CpuAttribution, SpanAttributes as keys } from '../src/index.js';
+import { createTracing, inSpan, numberAttribute, type TestTracing } from './helpers/tracing.js';
+import { burnCpu, cpuSecondsSince } from './helpers/workload.js';
+
+/** Burns `chunks` × `chunkMs` of CPU, yielding to the event loop between chunks so that spans interleave. */
+async function burnInChunks(chunks: number, chunkMs: number): Promise<void> {
+  for (let i = 0; i < chunks; i++) {
+    burnCpu(chunkMs);
+    await nextTurn();
+  }
+}
+
+function attributed(tracing: TestTracing, name: string): number {
+  return numberAttribute(tracing.attributesOf(name), keys.ATTR_CPU_ATTRIBUTED_TIME);
+}
+
+function close(actual: number, expected: number, tolerance: number, what: string): void {
+  assert.ok(
+    Math.abs(actual - expected) <= tolerance * expected,
+    `${what}: ${actual.toFixed(4)} s vs ${expected.toFixed(4)} s (±${tolerance * 100}%)`,
+  );
+}
+
+for (const mode of ['fair-share', 'exact'] as CpuAttribution[]) {
+  describe(`CPU attribution across concurrent spans (${mode})`, () => {
+    let tracing: TestTracing;
+    beforeEach(() => {
+      tracing = createTracing({ cpuAttribution: mode });
+    });
+    afterEach(() => tracing.shutdown());
+
+    it('splits two interleaved busy spans about in half; the shares add up to the process total', async () => {
+      const before = process.cpuUsage();
+      await Promise.all([
+        inSpan(tracing.tracer, 'a', () => burnInChunks(10, 15)),
+        inSpan(tracing.tracer, 'b', () => burnInChunks(10, 15)),
+      ]);
+      const total = cpuSecondsSince(before);
+      const a = attributed(tracing, 'a');
+      const b = attributed(tracing, 'b');
+      close(a, total / 2, 0.15, 'span a');
+      close(b, total / 2, 0.15, 'span b');
+      close(a + b, total, 0.1, 'a + b');
+      assert.ok(a + b <= total + 1e-3, 'never more than the process used');
+      for (const name of ['a', 'b']) {
+        close(
+          numberAttribute(tracing.attributesOf(name), keys.ATTR_CPU_TIME),
+          total,
+          0.15,
+          `${name} process time`,
+        );
+        assert.equal(tracing.attributesOf(name)[keys.ATTR_CONCURRENT_SPANS], 1);
+      }
+    });
+
+    it('charges an idle span open beside them as the split rule says', async () => {
+      const before = process.cpuUsage();
+      await inSpan(tracing.tracer, 'outer-idle', async () => {
+        // Not a parent: the busy spans are started from the root context, as independent requests are.
+        await Promise.all([
+          tracing.tracer.startActiveSpan('busy-1', {}, rootContext(), (span) =>
+            burnInChunks(10, 15).finally(() => span.end()),
+          ),
+          tracing.tracer.startActiveSpan('busy-2', {}, rootContext(), (span) =>
+            burnInChunks(10, 15).finally(() => span.end()),
+          ),
+        ]);
+        await sleep(5);
+      });
+      const total = cpuSecondsSince(before);
+      const idle = attributed(tracing, 'outer-idle');
+      const busy1 = attributed(tracing, 'busy-1');
+      const busy2 = attributed(tracing, 'busy-2');
+      close(idle + busy1 + busy2, total, 0.1, 'the three shares');
+      if (mode === 'fair-share') {
+        // Three independent spans open together: a third each, the idle one included.
+        close(idle, total / 3, 0.2, 'idle span');
+        close(busy1, total / 3, 0.2, 'busy span 1');
+      } else {
+        // Each is charged what its own callbacks used: the idle span next to nothing.
+        assert.ok(idle < 0.05 * total, `idle span ${idle} of ${total}`);
+        close(busy1, total / 2, 0.15, 'busy span 1');
+        close(busy2, total / 2, 0.15, 'busy span 2');
+      }
+      assert.equal(tracing.attributesOf('outer-idle')[keys.ATTR_CONCURRENT_SPANS], 2);
+    });
+
+    it('gives a parent at least the sum of its children, and a lone child its own burn', async () => {
+      const childBurn = new Map<string, number>();
+      await inSpan(tracing.tracer, 'parent', async () => {
+        burnCpu(30);
+        for (const name of ['child-1', 'child-2']) {
+          const before = process.cpuUsage();
+          await inSpan(tracing.tracer, name, () => burnInChunks(4, 15));
+          childBurn.set(name, cpuSecondsSince(before));
+        }
+      });
+      const parent = attributed(tracing, 'parent');
+      const children = attributed(tracing, 'child-1') + attributed(tracing, 'child-2');
+      assert.ok(parent >= children, `parent ${parent} >= children ${children}`);
+      close(parent - children, 0.03, 0.5, "the parent's own burn");
+      for (const [name, burnt] of childBurn) close(attributed(tracing, name), burnt, 0.1, name);
+      assert.equal(tracing.attributesOf('child-1')[keys.ATTR_CONCURRENT_SPANS], 1, 'its parent was open');
+    });
+
+    it('splits a parent between concurrent children, never beyond it', async () => {
+      await inSpan(tracing.tracer, 'fan-out', () =>
+        Promise.all([
+          inSpan(tracing.tracer, 'leg-1', () => burnInChunks(8, 15)),
+          inSpan(tracing.tracer, 'leg-2', () => burnInChunks(8, 15)),
+        ]),
+      );
+      const parent = attributed(tracing, 'fan-out');
+      const leg1 = attributed(tracing, 'leg-1');
+      const leg2 = attributed(tracing, 'leg-2');
+      assert.ok(parent >= leg1 + leg2 - 1e-6, `parent ${parent} >= ${leg1} + ${leg2}`);
+      close(leg1, leg2, 0.2, 'the two legs');
+    });
+  });
+}
+
+function rootContext() {
+  return ROOT_CONTEXT;
+}
+
+import { ROOT_CONTEXT } from '@opentelemetry/api';

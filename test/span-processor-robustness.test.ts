@@ -1,0 +1,197 @@
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ROOT_CONTEXT, SpanKind } from '@opentelemetry/api';
+import type { Span } from '@opentelemetry/sdk-trace-base';
+import { noGpuMemorySource, setGpuMemorySource } from '../src/gpu/gpu-memory-source.js';
+import {
+  SpanAttributes as keys,
+  ResourceSpanProcessor,
+  type ResourceSpanProcessorOptions,
+} from '../src/index.js';
+import { captureDiag } from './helpers/diag-capture.js';
+import { createTracing, inSpan, numberAttribute } from './helpers/tracing.js';
+import { burnCpu, collectGarbage, MiB } from './helpers/workload.js';
+
+const resourceKeys = (attributes: object) =>
+  Object.keys(attributes).filter((key) => key.startsWith('process.') || key.startsWith('gpu.'));
+
+describe('ResourceSpanProcessor: selection, faults and bounds', () => {
+  it('measures only the spans the filters select', async () => {
+    const tracing = createTracing({
+      spanNames: ['job', /^batch:/],
+      spanKinds: [SpanKind.INTERNAL, SpanKind.CONSUMER],
+      spanFilter: (span) => span.attributes['skip.me'] !== true,
+    });
+    tracing.tracer.startSpan('job').end();
+    tracing.tracer.startSpan('batch:42', { kind: SpanKind.CONSUMER }).end();
+    tracing.tracer.startSpan('other').end();
+    tracing.tracer.startSpan('job', { kind: SpanKind.SERVER }).end();
+    tracing.tracer.startSpan('batch:7', { attributes: { 'skip.me': true } }).end();
+    const measured = tracing.exporter
+      .getFinishedSpans()
+      .map((span) => `${span.name}/${span.kind}:${resourceKeys(span.attributes).length > 0}`);
+    assert.deepEqual(measured, [
+      'job/0:true',
+      'batch:42/4:true',
+      'other/0:false',
+      'job/1:false',
+      'batch:7/0:false',
+    ]);
+    await tracing.shutdown();
+  });
+
+  it('sets only the attribute groups asked for', async () => {
+    const tracing = createTracing({ attributeGroups: ['memory'] });
+    tracing.tracer.startSpan('memory-only').end();
+    assert.deepEqual(resourceKeys(tracing.attributesOf('memory-only')).sort(), [
+      keys.ATTR_MEMORY_DELTA,
+      keys.ATTR_MEMORY_END,
+      keys.ATTR_MEMORY_PEAK,
+      keys.ATTR_MEMORY_START,
+    ]);
+    await tracing.shutdown();
+  });
+
+  it('sets its attributes before every exporter sees the span, whatever the processor order', async () => {
+    const tracing = createTracing(undefined, 'last');
+    await inSpan(tracing.tracer, 'ordered', async () => burnCpu(10));
+    assert.ok(numberAttribute(tracing.attributesOf('ordered'), keys.ATTR_CPU_TIME) >= 0.009);
+    await tracing.shutdown();
+  });
+
+  it('never throws into the application when a probe fails: the span ends without attributes, one diagnostic', async () => {
+    const diag = captureDiag();
+    const tracing = createTracing();
+    const original = process.resourceUsage;
+    try {
+      process.resourceUsage = () => {
+        throw new Error('getrusage failed');
+      };
+      for (let i = 0; i < 3; i++) tracing.tracer.startSpan(`broken-${i}`).end();
+    } finally {
+      process.resourceUsage = original;
+      diag.restore();
+    }
+    assert.equal(tracing.exporter.getFinishedSpans().length, 3);
+    assert.deepEqual(resourceKeys(tracing.attributesOf('broken-0')), []);
+    const errors = diag.lines.filter((line) => line.level === 'error');
+    assert.equal(errors.length, 1, JSON.stringify(diag.lines));
+    assert.match(errors[0]?.message ?? '', /span start failed/);
+    tracing.tracer.startSpan('healthy-again').end();
+    assert.ok(resourceKeys(tracing.attributesOf('healthy-again')).length > 0);
+    await tracing.shutdown();
+  });
+
+  it('survives a span filter and a GPU source that throw', async () => {
+    const diag = captureDiag();
+    const tracing = createTracing({
+      spanFilter: (span) => {
+        if (span.name === 'bad') throw new Error('filter bug');
+        return true;
+      },
+    });
+    try {
+      setGpuMemorySource({
+        name: 'broken',
+        latest: () => {
+          throw new Error('GPU lost');
+        },
+      });
+      tracing.tracer.startSpan('bad').end();
+      tracing.tracer.startSpan('good').end();
+    } finally {
+      setGpuMemorySource(noGpuMemorySource);
+      diag.restore();
+    }
+    assert.deepEqual(resourceKeys(tracing.attributesOf('bad')), []);
+    const good = tracing.attributesOf('good');
+    assert.ok(numberAttribute(good, keys.ATTR_CPU_TIME) >= 0);
+    assert.deepEqual(
+      Object.keys(good).filter((key) => key.startsWith('gpu.')),
+      [],
+    );
+    assert.equal(diag.lines.filter((line) => /span filter threw/.test(line.message)).length, 1);
+    await tracing.shutdown();
+  });
+
+  it('leaks nothing for 100 000 spans that are started and never ended', async () => {
+    const tracing = createTracing();
+    collectGarbage();
+    const baseline = process.memoryUsage().heapUsed;
+    let held: unknown[] | undefined = [];
+    for (let i = 0; i < 100_000; i++) held.push(tracing.tracer.startSpan('never-ended', {}, ROOT_CONTEXT));
+    collectGarbage();
+    const withSpans = process.memoryUsage().heapUsed;
+    assert.equal(held.length, 100_000);
+    held = undefined; // the application drops them without ending them
+    await sleep(10);
+    collectGarbage();
+    collectGarbage();
+    const after = process.memoryUsage().heapUsed;
+    assert.ok(withSpans - baseline > 20 * MiB, 'the spans themselves took room (the test can see a leak)');
+    assert.ok(after - baseline < 4 * MiB, `heap grew by ${((after - baseline) / MiB).toFixed(1)} MiB`);
+    await tracing.shutdown();
+  });
+
+  it("stops counting spans that stay open past maxSpanOpenSeconds in everybody else's split", async () => {
+    const tracing = createTracing({ maxSpanOpenSeconds: 0.05 });
+    for (let i = 0; i < 3; i++) tracing.tracer.startSpan('forgotten', {}, ROOT_CONTEXT);
+    await sleep(120);
+    const before = process.cpuUsage();
+    await inSpan(tracing.tracer, 'alone-again', async () => burnCpu(60));
+    const used = process.cpuUsage(before);
+    const attributes = tracing.attributesOf('alone-again');
+    const total = (used.user + used.system) / 1e6;
+    assert.ok(
+      numberAttribute(attributes, keys.ATTR_CPU_ATTRIBUTED_TIME) >= 0.9 * total,
+      'the whole share again',
+    );
+    assert.equal(attributes[keys.ATTR_CONCURRENT_SPANS], 0);
+    await tracing.shutdown();
+  });
+
+  it('warns once and throws nothing on an SDK that never calls onEnding', () => {
+    const diag = captureDiag();
+    const processor = new ResourceSpanProcessor();
+    try {
+      const tracing = createTracing();
+      // A span whose SDK calls onStart and onEnd only, as SDKs before onEnding did.
+      const span = tracing.tracer.startSpan('legacy') as unknown as Span;
+      processor.onStart(span, ROOT_CONTEXT);
+      processor.onEnd(span);
+      processor.onStart(span, ROOT_CONTEXT);
+      processor.onEnd(span);
+    } finally {
+      diag.restore();
+    }
+    const warnings = diag.lines.filter((line) => line.level === 'warn');
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0]?.message ?? '', /does not call SpanProcessor\.onEnding/);
+  });
+
+  it('rejects bad options with errors that name them', () => {
+    const cases: Array<[unknown, RegExp]> = [
+      ['all', /options must be an object, got the string "all"/],
+      [{ spanNames: 'job' }, /spanNames must be an array of a string or a RegExp, got the string "job"/],
+      [{ spanNames: [42] }, /spanNames\[0\] must be a string or a RegExp, got number 42/],
+      [{ spanKinds: [9] }, /spanKinds\[0\] must be a SpanKind, got number 9/],
+      [{ spanFilter: true }, /spanFilter must be a function, got boolean true/],
+      [
+        { attributeGroups: ['cpu', 'disk'] },
+        /attributeGroups\[1\] must be one of "cpu", "attribution", "memory", "gpu"/,
+      ],
+      [
+        { cpuAttribution: 'precise' },
+        /cpuAttribution must be "fair-share" or "exact", got the string "precise"/,
+      ],
+      [{ exactMemory: 'yes' }, /exactMemory must be true or false/],
+      [{ gpuDevices: [-1] }, /gpuDevices\[0\] must be a non-negative integer, got number -1/],
+      [{ gpuDevices: [] }, /gpuDevices must name at least one device/],
+      [{ maxSpanOpenSeconds: 0 }, /maxSpanOpenSeconds must be a number of seconds > 0/],
+      [{ spanname: ['x'] }, /unknown option "spanname"/],
+    ];
+    for (const [options, message] of cases) {
+      assert.throws(() => new ResourceSpanProcessor(options as ResourceSpanProcessorOptions), message);
+    }
+  });
+});

@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { performance } from 'node:perf_hooks';
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
+import { SpanAttributes as keys } from '../src/index.js';
+import { createTracing, inSpan, numberAttribute, type TestTracing } from './helpers/tracing.js';
+import {
+  allocateTouched,
+  burnCpu,
+  collectGarbage,
+  cpuSecondsSince,
+  MiB,
+  maxRssBytes,
+  waitForRssBelow,
+} from './helpers/workload.js';
+
+function within(actual: number, expected: number, tolerance: number, what: string): void {
+  assert.ok(
+    Math.abs(actual - expected) <= tolerance * expected,
+    `${what}: ${actual.toFixed(4)} vs ${expected.toFixed(4)} (±${tolerance * 100}%)`,
+  );
+}
+
+describe('ResourceSpanProcessor: figures on one span', () => {
+  let tracing: TestTracing;
+  beforeEach(() => {
+    tracing = createTracing();
+  });
+  afterEach(() => tracing.shutdown());
+
+  it('sets the CPU a span burnt, as process.cpuUsage() measures it around the span', async () => {
+    const before = process.cpuUsage();
+    const outerStart = performance.now();
+    let inner = 0;
+    await inSpan(tracing.tracer, 'burn', async () => {
+      const innerStart = performance.now();
+      burnCpu(200);
+      await nextTurn();
+      burnCpu(100);
+      inner = (performance.now() - innerStart) / 1000;
+    });
+    const outer = (performance.now() - outerStart) / 1000;
+    const measured = cpuSecondsSince(before);
+    const attributes = tracing.attributesOf('burn');
+    within(numberAttribute(attributes, keys.ATTR_CPU_TIME), measured, 0.1, 'process.cpu.time');
+    within(numberAttribute(attributes, keys.ATTR_CPU_ATTRIBUTED_TIME), measured, 0.1, 'attributed_time');
+    const user = numberAttribute(attributes, keys.ATTR_CPU_USER_TIME);
+    const system = numberAttribute(attributes, keys.ATTR_CPU_SYSTEM_TIME);
+    assert.ok(Math.abs(user + system - numberAttribute(attributes, keys.ATTR_CPU_TIME)) < 1e-9);
+    const wall = numberAttribute(attributes, keys.ATTR_WALL_TIME);
+    assert.ok(wall >= inner && wall <= outer, `wall ${wall} in [${inner}, ${outer}]`);
+    within(
+      numberAttribute(attributes, keys.ATTR_CPU_UTILIZATION),
+      (user + system) / wall,
+      1e-9,
+      'utilization',
+    );
+    assert.equal(attributes[keys.ATTR_CONCURRENT_SPANS], 0);
+  });
+
+  it('sets a peak that was allocated and freed inside the span, which the end does not see', async () => {
+    // The process has been bigger before: the peak must come from the sampler, not from maxRSS.
+    let earlier: Buffer | undefined = allocateTouched(400 * MiB);
+    earlier = undefined;
+    await waitForRssBelow(maxRssBytes() - 300 * MiB);
+    collectGarbage();
+    await sleep(30); // the sampler's cached RSS catches up with the collection
+    const size = 150 * MiB;
+    await inSpan(tracing.tracer, 'allocate', async () => {
+      let block: Buffer | undefined = allocateTouched(size);
+      await sleep(60);
+      assert.equal(block.length, size);
+      block = undefined;
+      await waitForRssBelow(process.memoryUsage.rss() - 0.8 * size);
+      await sleep(30);
+    });
+    assert.equal(earlier, undefined);
+    const attributes = tracing.attributesOf('allocate');
+    const start = numberAttribute(attributes, keys.ATTR_MEMORY_START);
+    const end = numberAttribute(attributes, keys.ATTR_MEMORY_END);
+    const peak = numberAttribute(attributes, keys.ATTR_MEMORY_PEAK);
+    assert.ok(peak >= start + 0.95 * size, `peak ${peak / MiB} MiB, start ${start / MiB} MiB`);
+    assert.ok(end < start + 30 * MiB, `end ${end / MiB} MiB, start ${start / MiB} MiB`);
+    assert.equal(numberAttribute(attributes, keys.ATTR_MEMORY_DELTA), end - start);
+  });
+
+  it('sets the peak from maxRSS when the span set a new high for the process', async () => {
+    const size = Math.max(0, maxRssBytes() - process.memoryUsage.rss()) + 100 * MiB;
+    await inSpan(tracing.tracer, 'new-high', async () => {
+      let block: Buffer | undefined = allocateTouched(size);
+      assert.equal(block.length, size);
+      block = undefined;
+      await waitForRssBelow(process.memoryUsage.rss() - 0.8 * size);
+    });
+    const attributes = tracing.attributesOf('new-high');
+    const start = numberAttribute(attributes, keys.ATTR_MEMORY_START);
+    assert.ok(numberAttribute(attributes, keys.ATTR_MEMORY_PEAK) >= start + 0.95 * size);
+    assert.ok(numberAttribute(attributes, keys.ATTR_MEMORY_END) < start + 0.5 * size);
+  });
+
+  it('reads RSS fresh at both ends with exactMemory', async () => {
+    const exact = createTracing({ exactMemory: true });
+    let block: Buffer | undefined;
+    const span = exact.tracer.startSpan('grow');
+    const before = process.memoryUsage.rss();
+    block = allocateTouched(64 * MiB);
+    const after = process.memoryUsage.rss();
+    span.end(); // no event-loop turn: the cached value could not have seen the block
+    const attributes = exact.attributesOf('grow');
+    assert.ok(numberAttribute(attributes, keys.ATTR_MEMORY_START) <= before + MiB);
+    assert.ok(numberAttribute(attributes, keys.ATTR_MEMORY_END) >= after - MiB);
+    assert.ok(numberAttribute(attributes, keys.ATTR_MEMORY_DELTA) >= 60 * MiB);
+    assert.equal(block.length, 64 * MiB);
+    block = undefined;
+    await exact.shutdown();
+  });
+
+  it('omits GPU keys when no GPU is visible', async () => {
+    await inSpan(tracing.tracer, 'no-gpu', async () => undefined);
+    const gpuKeys = Object.keys(tracing.attributesOf('no-gpu')).filter((key) => key.startsWith('gpu.'));
+    assert.deepEqual(gpuKeys, []);
+  });
+});
