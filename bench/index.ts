@@ -1,4 +1,9 @@
+import { benchAttribution } from './attribution.bench.js';
 import { benchSnapshot } from './snapshot.bench.js';
+import { benchSpanProcessor } from './span-processor.bench.js';
 
+const only = process.argv[2];
 console.log(`otel-resource-tracker benchmarks: node ${process.version}, ${process.platform}/${process.arch}`);
-benchSnapshot();
+if (only === undefined || only === 'snapshot') benchSnapshot();
+if (only === undefined || only === 'span') benchSpanProcessor();
+if (only === undefined || only === 'attribution') await benchAttribution();

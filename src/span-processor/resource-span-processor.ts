@@ -11,7 +11,12 @@ import { processMemoryProbe } from '../probes/process-memory.js';
 import { memorySampler } from '../sampler/memory-sampler.js';
 import * as keys from './attribute-keys.js';
 import { addGpuAttributes, readTrackedGpus } from './gpu-figures.js';
-import { type ResolvedOptions, type ResourceSpanProcessorOptions, resolveOptions } from './options.js';
+import {
+  type AttributeGroup,
+  type ResolvedOptions,
+  type ResourceSpanProcessorOptions,
+  resolveOptions,
+} from './options.js';
 import { SPAN_STATE, type SpanState, type WithSpanState } from './span-state.js';
 
 /** The sampler is given back after this long without an open span (avoids timer churn between requests). */
@@ -48,6 +53,8 @@ function stateOf(span: unknown): SpanState | undefined {
  */
 export class ResourceSpanProcessor implements SpanProcessor {
   private readonly options: ResolvedOptions;
+  /** The attribute groups as plain flags: checked on every span. */
+  private readonly sets: Readonly<Record<AttributeGroup, boolean>>;
   private readonly fairShare: FairShareLedger;
   private readonly concurrency = new ConcurrencyPeak();
   private readonly exact: ExactCpuLedger | undefined;
@@ -60,6 +67,13 @@ export class ResourceSpanProcessor implements SpanProcessor {
 
   constructor(options?: ResourceSpanProcessorOptions) {
     this.options = resolveOptions(options);
+    const { groups } = this.options;
+    this.sets = {
+      cpu: groups.has('cpu'),
+      attribution: groups.has('attribution'),
+      memory: groups.has('memory'),
+      gpu: groups.has('gpu'),
+    };
     this.fairShare = new FairShareLedger(this.options.maxSpanOpenMs);
     if (this.options.cpuAttribution === 'exact') {
       this.exact = new ExactCpuLedger(
@@ -108,7 +122,7 @@ export class ResourceSpanProcessor implements SpanProcessor {
         concurrencyMoment,
         share,
         exact,
-        gpu: this.options.groups.has('gpu') ? readTrackedGpus(this.options.gpuDevices) : undefined,
+        gpu: this.sets.gpu ? readTrackedGpus(this.options.gpuDevices) : undefined,
         childrenCpuSeconds: this.childrenCpu?.readSeconds(),
       };
       (span as WithSpanState)[SPAN_STATE] = state;
@@ -181,12 +195,12 @@ export class ResourceSpanProcessor implements SpanProcessor {
     const exactMicros = state.exact === undefined ? undefined : this.exact?.end(state.exact, cpuMicros);
     const concurrent = Math.max(0, this.concurrency.maxSince(state.concurrencyMoment) - 1);
     this.concurrency.record(this.fairShare.open);
-    const { groups } = this.options;
+    const { sets } = this;
     const attributes: Attributes = {};
     const userSeconds = (cpu.userMicros - state.cpuUserMicros) / 1e6;
     const systemSeconds = (cpu.systemMicros - state.cpuSystemMicros) / 1e6;
     const wallSeconds = (wallMs - state.wallMs) / 1000;
-    if (groups.has('cpu')) {
+    if (sets.cpu) {
       attributes[keys.ATTR_CPU_TIME] = userSeconds + systemSeconds;
       attributes[keys.ATTR_CPU_USER_TIME] = userSeconds;
       attributes[keys.ATTR_CPU_SYSTEM_TIME] = systemSeconds;
@@ -195,12 +209,12 @@ export class ResourceSpanProcessor implements SpanProcessor {
       attributes[keys.ATTR_WALL_TIME] = wallSeconds;
       if (!isMainThread) attributes[keys.ATTR_CPU_SCOPE] = cpuScope;
     }
-    if (groups.has('attribution')) {
+    if (sets.attribution) {
       const attributed = this.exact === undefined ? shareMicros : exactMicros;
       if (attributed !== undefined) attributes[keys.ATTR_CPU_ATTRIBUTED_TIME] = attributed / 1e6;
       attributes[keys.ATTR_CONCURRENT_SPANS] = concurrent;
     }
-    if (groups.has('memory')) this.addMemory(attributes, state, cpu.maxRssKb);
+    if (sets.memory) this.addMemory(attributes, state, cpu.maxRssKb);
     if (state.gpu !== undefined) addGpuAttributes(attributes, this.options.gpuDevices, state.gpu);
     if (state.childrenCpuSeconds !== undefined) {
       const childrenNow = this.childrenCpu?.readSeconds();

@@ -1,0 +1,90 @@
+import { performance } from 'node:perf_hooks';
+import { type Attributes, ROOT_CONTEXT } from '@opentelemetry/api';
+import { BasicTracerProvider, type Span, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { ResourceSpanProcessor, type ResourceSpanProcessorOptions } from '../src/index.js';
+import { type Measurement, measure, report } from './harness.js';
+
+class NoopProcessor implements SpanProcessor {
+  onStart(): void {}
+  onEnding(_span: Span): void {}
+  onEnd(): void {}
+  forceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+  shutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/** The floor: what any such processor must do — 2 getrusage, 2 clock reads, one public setAttributes. */
+class FloorProcessor extends NoopProcessor {
+  private start = 0;
+  private cpu = 0;
+  override onStart(): void {
+    const usage = process.resourceUsage();
+    this.cpu = usage.userCPUTime + usage.systemCPUTime;
+    this.start = performance.now();
+  }
+  override onEnding(span: Span): void {
+    const usage = process.resourceUsage();
+    const wall = (performance.now() - this.start) / 1000;
+    const cpu = (usage.userCPUTime + usage.systemCPUTime - this.cpu) / 1e6;
+    const attributes: Attributes = {
+      'process.cpu.time': cpu,
+      'process.cpu.user_time': cpu,
+      'process.cpu.system_time': 0,
+      'process.cpu.utilization': cpu / wall,
+      'process.wall_time': wall,
+      'process.cpu.attributed_time': cpu,
+      'process.concurrent_spans': 0,
+      'process.memory.start': usage.maxRSS,
+      'process.memory.end': usage.maxRSS,
+      'process.memory.delta': 0,
+      'process.memory.peak': usage.maxRSS,
+    };
+    span.setAttributes(attributes);
+  }
+}
+
+function perSpan(name: string, processors: SpanProcessor[]): Measurement {
+  const tracer = new BasicTracerProvider({ spanProcessors: processors }).getTracer('bench');
+  return measure(name, () => tracer.startSpan('op', undefined, ROOT_CONTEXT).end(), 50_000);
+}
+
+function nested(name: string, options?: ResourceSpanProcessorOptions): Measurement {
+  const tracer = new BasicTracerProvider({ spanProcessors: [new ResourceSpanProcessor(options)] }).getTracer(
+    'b',
+  );
+  const parent = tracer.startSpan('parent', undefined, ROOT_CONTEXT);
+  const parentContext = ROOT_CONTEXT.setValue(Symbol.for('OpenTelemetry Context Key SPAN'), parent);
+  return measure(name, () => tracer.startSpan('child', undefined, parentContext).end(), 50_000);
+}
+
+/** Cost per span: bare provider, a no-op processor, the floor, and ResourceSpanProcessor in its modes. */
+export function benchSpanProcessor(): void {
+  const bare = perSpan('bare provider, no processor [baseline]', []);
+  const noop = perSpan('no-op processor', [new NoopProcessor()]);
+  const floor = perSpan('floor processor (2 getrusage + 2 clock + setAttributes)', [new FloorProcessor()]);
+  const resource = perSpan('ResourceSpanProcessor (defaults)', [new ResourceSpanProcessor()]);
+  const exactMemory = perSpan('ResourceSpanProcessor { exactMemory: true }', [
+    new ResourceSpanProcessor({ exactMemory: true }),
+  ]);
+  const child = nested('ResourceSpanProcessor, child of an open span');
+  const filtered = perSpan('ResourceSpanProcessor, span filtered out by name', [
+    new ResourceSpanProcessor({ spanNames: ['something-else'] }),
+  ]);
+  report('Per-span cost (ratios against a bare provider in the same run)', bare, [
+    noop,
+    floor,
+    resource,
+    exactMemory,
+    child,
+    filtered,
+  ]);
+  const floorAdded = floor.nsPerOp - noop.nsPerOp;
+  const added = resource.nsPerOp - noop.nsPerOp;
+  console.log(
+    `floor adds ${floorAdded.toFixed(0)} ns; ResourceSpanProcessor adds ${added.toFixed(0)} ns = ` +
+      `${(added / floorAdded).toFixed(2)}x the floor (goal <= 1.2x)`,
+  );
+}
