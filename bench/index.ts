@@ -1,4 +1,5 @@
 import { benchAttribution } from './attribution.bench.js';
+import { benchGpu } from './gpu.bench.js';
 import { benchSnapshot } from './snapshot.bench.js';
 import { benchSpanProcessor } from './span-processor.bench.js';
 
@@ -7,3 +8,4 @@ console.log(`otel-resource-tracker benchmarks: node ${process.version}, ${proces
 if (only === undefined || only === 'snapshot') benchSnapshot();
 if (only === undefined || only === 'span') benchSpanProcessor();
 if (only === undefined || only === 'attribution') await benchAttribution();
+if (only === undefined || only === 'gpu') await benchGpu();

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { noGpuMemorySource, setGpuMemorySource } from '../src/gpu/gpu-memory-source.js';
 import { captureResourceSnapshot } from '../src/index.js';
 import { burnCpu, MiB } from './helpers/workload.js';
 
@@ -65,6 +66,7 @@ describe('captureResourceSnapshot', () => {
   });
 
   it('has no GPU fields when no GPU is visible', () => {
+    setGpuMemorySource(noGpuMemorySource);
     const snapshot = captureResourceSnapshot({ gpuIndex: 0 });
     assert.equal(snapshot.gpuVramUsedBytes, undefined);
     assert.equal(snapshot.gpuVramTotalBytes, undefined);

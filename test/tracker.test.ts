@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { startGpuProvider } from '../src/gpu/detect.js';
 import { getGpuMemorySource, noGpuMemorySource, setGpuMemorySource } from '../src/gpu/gpu-memory-source.js';
+import { GpuSampler } from '../src/gpu/gpu-sampler.js';
 import { ResourceTracker, type ResourceUsage } from '../src/index.js';
 import { memorySampler } from '../src/sampler/memory-sampler.js';
 import { captureDiag } from './helpers/diag-capture.js';
@@ -144,12 +146,32 @@ describe('ResourceTracker', () => {
   describe('without a working GPU', () => {
     afterEach(() => setGpuMemorySource(noGpuMemorySource));
 
-    it('reports GPU memory as 0 and throws nothing when no GPU is visible', () => {
-      assert.equal(getGpuMemorySource().name, 'none');
+    it('reports GPU memory as 0 and throws nothing when detection finds no GPU', async () => {
+      // Auto detection on a machine without NVML or nvidia-smi: the sampler settles on "none".
+      const sampler = new GpuSampler({
+        env: {},
+        startProvider: () =>
+          startGpuProvider({
+            provider: 'auto',
+            nvmlLibrary: '/nonexistent/libnvidia-ml.so.1',
+            nvidiaSmiTimeoutMs: 500,
+          }),
+      });
+      const savedPath = process.env.PATH;
+      process.env.PATH = '/nonexistent';
+      try {
+        await sampler.start();
+      } finally {
+        process.env.PATH = savedPath;
+      }
+      assert.equal(sampler.currentHealth.provider, 'none');
+      setGpuMemorySource(sampler);
       const tracker = new ResourceTracker();
       tracker.run(() => burnCpu(5));
       assert.equal(tracker.getUsage().gpuVramUsedBytes, 0);
       assert.equal(tracker.getUsageDict().gpu_vram_used_mb, 0);
+      assert.equal(getGpuMemorySource(), sampler);
+      sampler.shutdown();
     });
 
     it('reports 0 with one debug line when the GPU source breaks', () => {

@@ -1,4 +1,5 @@
 import { diag } from '@opentelemetry/api';
+import { GpuSampler } from './gpu-sampler.js';
 
 /** Device memory of one GPU, as last read by the background sampler. */
 export interface GpuMemoryReading {
@@ -27,6 +28,8 @@ export interface GpuMemorySource {
    * `GpuMemoryReading.sampleNumber`) up to now; undefined when the source keeps no history.
    */
   maxUsedSince?(deviceIndex: number, afterSample: number): number | undefined;
+  /** How many devices are visible (for "all devices"); undefined: the source cannot tell. */
+  visibleDeviceCount?(): number;
 }
 
 /** No GPU: every reading is absent. */
@@ -35,7 +38,10 @@ export const noGpuMemorySource: GpuMemorySource = {
   latest: () => undefined,
 };
 
-let activeSource: GpuMemorySource = noGpuMemorySource;
+/** The process-wide GPU sampler: started on first use, by whatever first asks for a GPU figure. */
+export const defaultGpuSampler = new GpuSampler();
+
+let activeSource: GpuMemorySource = defaultGpuSampler;
 let reportedFailure = false;
 
 export function setGpuMemorySource(source: GpuMemorySource): void {

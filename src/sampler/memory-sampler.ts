@@ -1,4 +1,5 @@
 import { type ProcessMemoryProbe, processMemoryProbe } from '../probes/process-memory.js';
+import { LeasedTimer } from './leased-timer.js';
 import { SampleHistory, type WindowMax } from './sample-history.js';
 
 export const DEFAULT_SAMPLE_INTERVAL_MS = 10;
@@ -13,15 +14,15 @@ export const DEFAULT_SAMPLE_INTERVAL_MS = 10;
  */
 export class MemorySampler {
   readonly rss = new SampleHistory();
-  private leases = 0;
-  private timer: NodeJS.Timeout | undefined;
+  private readonly timer: LeasedTimer;
   private latest = 0;
-  private conditionalLeases: Array<() => boolean> = [];
 
   constructor(
     private readonly probe: ProcessMemoryProbe = processMemoryProbe,
-    private intervalMs = DEFAULT_SAMPLE_INTERVAL_MS,
-  ) {}
+    intervalMs = DEFAULT_SAMPLE_INTERVAL_MS,
+  ) {
+    this.timer = new LeasedTimer(() => this.sample(), intervalMs, undefined);
+  }
 
   /** The number of the newest sample: a snapshot records it to know which samples fall after it. */
   get tick(): number {
@@ -34,54 +35,24 @@ export class MemorySampler {
   }
 
   get active(): boolean {
-    return this.leases > 0;
+    return this.timer.leaseCount > 0;
   }
 
   get leaseCount(): number {
-    return this.leases;
-  }
-
-  get sampleIntervalMs(): number {
-    return this.intervalMs;
+    return this.timer.leaseCount;
   }
 
   acquire(): void {
-    this.leases++;
-    if (this.leases === 1) {
-      this.sample();
-      this.startTimer();
-    }
+    this.timer.acquire();
   }
 
-  /**
-   * Holds a lease for as long as `stillNeeded()` answers true when asked, once per tick: for holders that come
-   * and go too often to acquire and release each time (a span processor between spans).
-   */
+  /** A lease held for as long as `stillNeeded()` answers true when asked, once per tick. */
   acquireWhile(stillNeeded: () => boolean): void {
-    this.acquire();
-    this.conditionalLeases.push(stillNeeded);
+    this.timer.acquireWhile(stillNeeded);
   }
 
   release(): void {
-    if (this.leases === 0) return;
-    this.leases--;
-    if (this.leases === 0 && this.timer !== undefined) {
-      clearInterval(this.timer);
-      this.timer = undefined;
-    }
-  }
-
-  setSampleInterval(intervalMs: number): void {
-    if (!Number.isFinite(intervalMs) || intervalMs < 1 || intervalMs > 60_000) {
-      throw new RangeError(
-        `sampleIntervalMs must be a number of milliseconds in [1, 60000], got ${intervalMs}`,
-      );
-    }
-    this.intervalMs = intervalMs;
-    if (this.timer !== undefined) {
-      clearInterval(this.timer);
-      this.startTimer();
-    }
+    this.timer.release();
   }
 
   /** Highest RSS sampled after sample number `afterTick` up to sample number `untilTick`. */
@@ -89,26 +60,7 @@ export class MemorySampler {
     return this.rss.max(afterTick + 1, untilTick);
   }
 
-  private dropUnneededLeases(): void {
-    const kept = this.conditionalLeases.filter((stillNeeded) => {
-      try {
-        return stillNeeded();
-      } catch {
-        return false;
-      }
-    });
-    const dropped = this.conditionalLeases.length - kept.length;
-    this.conditionalLeases = kept;
-    for (let i = 0; i < dropped; i++) this.release();
-  }
-
-  private startTimer(): void {
-    this.timer = setInterval(() => this.sample(), this.intervalMs);
-    this.timer.unref();
-  }
-
   private sample(): void {
-    if (this.conditionalLeases.length > 0) this.dropUnneededLeases();
     try {
       this.latest = this.probe.read().rssBytes;
       this.rss.push(this.latest);

@@ -2,26 +2,33 @@ import type { Attributes } from '@opentelemetry/api';
 import { type GpuMemoryReading, getGpuMemorySource, readGpuMemory } from '../gpu/gpu-memory-source.js';
 import * as keys from './attribute-keys.js';
 
-/** Cached readings of the tracked devices at span start; undefined when no tracked device is visible. */
-export function readTrackedGpus(devices: readonly number[]): Array<GpuMemoryReading | undefined> | undefined {
+/** The tracked devices and their cached readings at span start. */
+export interface GpuAtStart {
+  readonly devices: readonly number[];
+  readonly readings: ReadonlyArray<GpuMemoryReading | undefined>;
+}
+
+/** Readings of the tracked devices at span start; undefined when no tracked device is visible. */
+export function readTrackedGpus(selection: readonly number[] | 'all'): GpuAtStart | undefined {
+  const devices =
+    selection === 'all'
+      ? Array.from({ length: getGpuMemorySource().visibleDeviceCount?.() ?? 1 }, (_, index) => index)
+      : selection;
   let any = false;
   const readings = devices.map((device) => {
     const reading = readGpuMemory(device);
     if (reading !== undefined) any = true;
     return reading;
   });
-  return any ? readings : undefined;
+  return any ? { devices, readings } : undefined;
 }
 
 /**
  * GPU attributes from the readings at start and end, summed over the devices seen at both ends (only those:
  * a device that vanished mid-span would make a sum of different things).
  */
-export function addGpuAttributes(
-  attributes: Attributes,
-  devices: readonly number[],
-  atStart: ReadonlyArray<GpuMemoryReading | undefined>,
-): void {
+export function addGpuAttributes(attributes: Attributes, atStart: GpuAtStart): void {
+  const { devices, readings } = atStart;
   const source = getGpuMemorySource();
   let start = 0;
   let end = 0;
@@ -33,7 +40,7 @@ export function addGpuAttributes(
   const ids: string[] = [];
   const names = new Set<string>();
   devices.forEach((device, index) => {
-    const first = atStart[index];
+    const first = readings[index];
     const last = readGpuMemory(device);
     if (first === undefined || last === undefined) return;
     start += first.usedBytes;

@@ -38,8 +38,8 @@ export interface ResourceSpanProcessorOptions {
   childProcesses?: boolean;
   /** Set GPU attributes when a GPU is visible. Default true. */
   gpu?: boolean;
-  /** Which GPUs (as CUDA in this process numbers them). Default [0]. Several: numbers are summed. */
-  gpuDevices?: readonly number[];
+  /** Which GPUs (as CUDA in this process numbers them), or `all`. Default [0]. Several: numbers are summed. */
+  gpuDevices?: readonly number[] | 'all';
   /**
    * A span open longer than this (seconds; counted from its top-level span) stops taking part in the CPU split,
    * so that spans that are never ended cannot skew the others forever. Default 3600; `Infinity` disables.
@@ -53,7 +53,7 @@ export interface ResolvedOptions {
   readonly cpuAttribution: CpuAttribution;
   readonly exactMemory: boolean;
   readonly childProcesses: boolean;
-  readonly gpuDevices: readonly number[];
+  readonly gpuDevices: readonly number[] | 'all';
   readonly maxSpanOpenMs: number;
 }
 
@@ -149,8 +149,8 @@ export function resolveOptions(options: ResourceSpanProcessorOptions | undefined
     );
   }
   const gpuDevices =
-    given.gpuDevices === undefined
-      ? [0]
+    given.gpuDevices === undefined || given.gpuDevices === 'all'
+      ? (given.gpuDevices ?? [0])
       : arrayOption(
           given.gpuDevices,
           'gpuDevices',
@@ -172,7 +172,7 @@ export function resolveOptions(options: ResourceSpanProcessorOptions | undefined
     cpuAttribution,
     exactMemory: booleanOption(given.exactMemory, 'exactMemory', false),
     childProcesses: booleanOption(given.childProcesses, 'childProcesses', false),
-    gpuDevices: [...new Set(gpuDevices)],
+    gpuDevices: gpuDevices === 'all' ? 'all' : [...new Set(gpuDevices)],
     maxSpanOpenMs: maxSpanOpenSeconds * 1000,
   };
 }

@@ -5,6 +5,8 @@ import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace
 import { ConcurrencyPeak } from '../attribution/concurrency-peak.js';
 import { ExactCpuLedger, type ExactNode } from '../attribution/exact-cpu-ledger.js';
 import { FairShareLedger } from '../attribution/fair-share-ledger.js';
+import { getGpuMemorySource } from '../gpu/gpu-memory-source.js';
+import { GpuSampler } from '../gpu/gpu-sampler.js';
 import { ChildrenCpuProbe } from '../probes/children-cpu.js';
 import { cpuScope, readThreadCpu } from '../probes/cpu-scope.js';
 import { processMemoryProbe } from '../probes/process-memory.js';
@@ -215,7 +217,7 @@ export class ResourceSpanProcessor implements SpanProcessor {
       attributes[keys.ATTR_CONCURRENT_SPANS] = concurrent;
     }
     if (sets.memory) this.addMemory(attributes, state, cpu.maxRssKb);
-    if (state.gpu !== undefined) addGpuAttributes(attributes, this.options.gpuDevices, state.gpu);
+    if (state.gpu !== undefined) addGpuAttributes(attributes, state.gpu);
     if (state.childrenCpuSeconds !== undefined) {
       const childrenNow = this.childrenCpu?.readSeconds();
       if (childrenNow !== undefined)
@@ -253,6 +255,9 @@ export class ResourceSpanProcessor implements SpanProcessor {
       this.sampling = !this.isShutdown && now - this.lastBusyMs < SAMPLER_IDLE_RELEASE_MS;
       return this.sampling;
     });
+    // GPU readings tick faster (100 ms) for as long as the memory sampler is kept for spans.
+    const gpu = getGpuMemorySource();
+    if (this.sets.gpu && gpu instanceof GpuSampler) gpu.acquireWhile(() => this.sampling);
   }
 
   private reportOnce(

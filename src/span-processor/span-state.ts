@@ -1,6 +1,6 @@
 import type { ExactNode } from '../attribution/exact-cpu-ledger.js';
 import type { ShareNode } from '../attribution/fair-share-ledger.js';
-import type { GpuMemoryReading } from '../gpu/gpu-memory-source.js';
+import type { GpuAtStart } from './gpu-figures.js';
 
 /** What the processor remembers of a span between its start and its end. */
 export interface SpanState {
@@ -13,7 +13,7 @@ export interface SpanState {
   readonly concurrencyMoment: number;
   readonly share: ShareNode;
   readonly exact: ExactNode | undefined;
-  readonly gpu: ReadonlyArray<GpuMemoryReading | undefined> | undefined;
+  readonly gpu: GpuAtStart | undefined;
   readonly childrenCpuSeconds: number | undefined;
 }
 

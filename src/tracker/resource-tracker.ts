@@ -1,3 +1,5 @@
+import { getGpuMemorySource } from '../gpu/gpu-memory-source.js';
+import { GpuSampler } from '../gpu/gpu-sampler.js';
 import { describe } from '../internal/validate.js';
 import { memorySampler } from '../sampler/memory-sampler.js';
 import {
@@ -16,8 +18,11 @@ type TrackerState = 'new' | 'running' | 'stopped';
 /** Usage of work that threw, keyed by the thrown object (see `ResourceTracker.usageOf`). */
 const usageOfFailures = new WeakMap<object, ResourceUsage>();
 
-/** A tracker that is dropped while running gives its sampler lease back when it is collected. */
-const abandonedTrackers = new FinalizationRegistry<void>(() => memorySampler.release());
+/** A tracker that is dropped while running gives its sampler leases back when it is collected. */
+const abandonedTrackers = new FinalizationRegistry<GpuSampler | undefined>((gpuSampler) => {
+  memorySampler.release();
+  gpuSampler?.release();
+});
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (
@@ -47,6 +52,7 @@ export class ResourceTracker implements Disposable, AsyncDisposable {
   private startSnapshot: ResourceSnapshot | undefined;
   private usage: ResourceUsage | undefined;
   private readonly leaseToken = {};
+  private gpuSampler: GpuSampler | undefined;
 
   constructor(options?: ResourceTrackerOptions) {
     this.gpuIndex = resolveGpuIndex(options, 'ResourceTracker options');
@@ -95,7 +101,11 @@ export class ResourceTracker implements Disposable, AsyncDisposable {
       );
     }
     memorySampler.acquire();
-    abandonedTrackers.register(this, undefined, this.leaseToken);
+    // GPU readings tick fast (100 ms) while a tracker runs, so that the start and end readings are fresh.
+    const gpu = getGpuMemorySource();
+    this.gpuSampler = gpu instanceof GpuSampler ? gpu : undefined;
+    this.gpuSampler?.acquire();
+    abandonedTrackers.register(this, this.gpuSampler, this.leaseToken);
     this.state = 'running';
     this.startSnapshot = takeSnapshot(this.gpuIndex);
     return this;
@@ -116,6 +126,7 @@ export class ResourceTracker implements Disposable, AsyncDisposable {
       this.usage = calculateResourceUsage(this.startSnapshot, end);
     } finally {
       memorySampler.release();
+      this.gpuSampler?.release();
     }
     return this.usage;
   }

@@ -1,0 +1,285 @@
+import { diag } from '@opentelemetry/api';
+import {
+  ENV_GPU_ACTIVE_SAMPLE_INTERVAL_MS,
+  ENV_GPU_SAMPLE_INTERVAL_MS,
+  type Environment,
+  readNumber,
+} from '../config/env.js';
+import { LeasedTimer } from '../sampler/leased-timer.js';
+import { SampleHistory } from '../sampler/sample-history.js';
+import { cudaVisibleDevices } from './cuda-visible-devices.js';
+import { gpuProviderConfigFromEnv, type StartedProvider, startGpuProvider } from './detect.js';
+import type { GpuMemoryReading, GpuMemorySource } from './gpu-memory-source.js';
+import { ProcessTree, seesHostPids } from './process-tree.js';
+import type { GpuDevice, GpuDeviceSample, GpuProvider, GpuProviderName, GpuSample } from './provider.js';
+
+export const DEFAULT_GPU_IDLE_INTERVAL_MS = 1000;
+export const DEFAULT_GPU_ACTIVE_INTERVAL_MS = 100;
+
+/** What the sampler knows of one visible GPU. */
+export interface GpuDeviceState {
+  readonly device: GpuDevice;
+  /** The index CUDA in this process gives the device (after CUDA_VISIBLE_DEVICES). */
+  readonly cudaIndex: number;
+  /** Latest successful reading; undefined before the first one and once the device is lost. */
+  latest: GpuDeviceSample | undefined;
+  /** When `latest` was read (Date.now()). */
+  latestAt: number;
+  /** Memory held on the device by this process and its descendants; undefined when it cannot be known. */
+  processUsedBytes: number | undefined;
+  /** Highest used memory since sampling began. */
+  peakUsedBytes: number;
+  lost: boolean;
+  readonly history: SampleHistory;
+}
+
+export interface GpuHealth {
+  /** The provider in use; undefined before detection finished. */
+  readonly provider: GpuProviderName | undefined;
+  /** true while the last sample succeeded (for at least one device); false after a failure. */
+  readonly up: boolean;
+  /** Date.now() of the last successful sample. */
+  readonly lastSuccessAt: number | undefined;
+  readonly lastError: string | undefined;
+}
+
+export interface GpuSamplerOptions {
+  /** Sampling interval while nothing measures GPU (for gauges). Default 1000 ms (env ..._GPU_SAMPLE_INTERVAL_MS). */
+  idleIntervalMs?: number;
+  /** Interval while spans or trackers that measure GPU are open. Default 100 ms. */
+  activeIntervalMs?: number;
+  /** A reading older than this is not served (treated as no reading). Default 3 × idle interval + 2 s. */
+  staleAfterMs?: number;
+  /** How to find a provider; default: detection from the environment (OTEL_RESOURCE_TRACKER_GPU_PROVIDER, …). */
+  startProvider?: () => Promise<StartedProvider>;
+  env?: Environment;
+  /** For tests: where /proc and the PID-namespace link are. */
+  procRoot?: string;
+  pidNamespaceLink?: string;
+}
+
+/**
+ * Reads the GPUs in the background — every second, every 100 ms while something measures GPU — and keeps, per
+ * device, the latest reading, the running peak and a history for windowed peaks, plus this process tree's GPU
+ * memory. Snapshots, spans and gauges read this cache: no GPU call happens on their path. The timer is unref'd;
+ * the provider is started on first use, off the caller's stack.
+ */
+export class GpuSampler implements GpuMemorySource {
+  readonly name = 'gpu-sampler';
+  private readonly timer: LeasedTimer;
+  private readonly idleIntervalMs: number;
+  private readonly staleAfterMs: number;
+  private starting: Promise<void> | undefined;
+  private provider: GpuProvider | undefined;
+  private states: GpuDeviceState[] = [];
+  private tickInFlight = false;
+  private health: GpuHealth = {
+    provider: undefined,
+    up: false,
+    lastSuccessAt: undefined,
+    lastError: undefined,
+  };
+  private readonly reported = new Set<string>();
+  private hostPids: boolean | undefined;
+  private readonly processTree: ProcessTree;
+  private shutDown = false;
+
+  constructor(private readonly options: GpuSamplerOptions = {}) {
+    const env = options.env ?? process.env;
+    this.idleIntervalMs =
+      options.idleIntervalMs ??
+      readNumber(env, ENV_GPU_SAMPLE_INTERVAL_MS, 10, 3_600_000, DEFAULT_GPU_IDLE_INTERVAL_MS);
+    const activeIntervalMs =
+      options.activeIntervalMs ??
+      readNumber(env, ENV_GPU_ACTIVE_SAMPLE_INTERVAL_MS, 10, 3_600_000, DEFAULT_GPU_ACTIVE_INTERVAL_MS);
+    this.staleAfterMs = options.staleAfterMs ?? 3 * this.idleIntervalMs + 2000;
+    this.processTree = new ProcessTree(process.pid, options.procRoot);
+    this.timer = new LeasedTimer(() => void this.tick(), activeIntervalMs, this.idleIntervalMs);
+  }
+
+  /** Detects and starts the provider (once), takes a first reading, and begins background sampling. */
+  start(): Promise<void> {
+    this.starting ??= this.open();
+    return this.starting;
+  }
+
+  /** `start()` for callers that cannot wait: failures become one diagnostic, never an exception. */
+  ensureStarted(): void {
+    if (this.starting !== undefined || this.shutDown) return;
+    this.start().catch(() => undefined);
+  }
+
+  get currentHealth(): GpuHealth {
+    return this.health;
+  }
+
+  /** The visible devices, in CUDA's order. */
+  get devices(): readonly GpuDeviceState[] {
+    return this.states;
+  }
+
+  acquire(): void {
+    this.ensureStarted();
+    this.timer.acquire();
+  }
+
+  acquireWhile(stillNeeded: () => boolean): void {
+    this.ensureStarted();
+    this.timer.acquireWhile(stillNeeded);
+  }
+
+  release(): void {
+    this.timer.release();
+  }
+
+  latest(deviceIndex: number): GpuMemoryReading | undefined {
+    this.ensureStarted();
+    const state = this.states[deviceIndex];
+    const sample = state?.latest;
+    if (state === undefined || sample === undefined || Date.now() - state.latestAt > this.staleAfterMs) {
+      return undefined;
+    }
+    return {
+      usedBytes: sample.usedBytes,
+      totalBytes: sample.totalBytes,
+      uuid: state.device.uuid,
+      name: state.device.name,
+      ...(state.processUsedBytes === undefined ? {} : { processUsedBytes: state.processUsedBytes }),
+      sampleNumber: state.history.count,
+    };
+  }
+
+  maxUsedSince(deviceIndex: number, afterSample: number): number | undefined {
+    const history = this.states[deviceIndex]?.history;
+    return history?.max(afterSample + 1, history.count)?.value;
+  }
+
+  visibleDeviceCount(): number {
+    this.ensureStarted();
+    return this.states.length;
+  }
+
+  /** Takes one reading now (the timer does this by itself; for callers that want a fresh one). */
+  async tick(): Promise<void> {
+    const provider = this.provider;
+    if (provider === undefined || this.tickInFlight || this.states.length === 0) return;
+    this.tickInFlight = true;
+    try {
+      this.record(await provider.sample());
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.health = { ...this.health, up: false, lastError: message };
+      this.reportOnce((error as { kind?: string }).kind ?? 'sample', `GPU sampling failed: ${message}`);
+    } finally {
+      this.tickInFlight = false;
+    }
+  }
+
+  shutdown(): void {
+    this.shutDown = true;
+    this.timer.stop();
+    this.provider?.shutdown();
+    this.provider = undefined;
+  }
+
+  private async open(): Promise<void> {
+    let started: StartedProvider;
+    try {
+      started = await (
+        this.options.startProvider ?? (() => startGpuProvider(gpuProviderConfigFromEnv(this.options.env)))
+      )();
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.health = { provider: undefined, up: false, lastSuccessAt: undefined, lastError: message };
+      diag.error(`otel-resource-tracker: ${message}; GPU figures are unavailable`);
+      throw error;
+    }
+    if (this.shutDown) {
+      started.provider.shutdown();
+      return;
+    }
+    this.provider = started.provider;
+    this.health = { ...this.health, provider: started.provider.name };
+    for (const reason of started.passedOver)
+      diag.debug(`otel-resource-tracker: GPU provider passed over: ${reason.message}`);
+    const visible = cudaVisibleDevices(
+      started.devices,
+      (this.options.env ?? process.env).CUDA_VISIBLE_DEVICES,
+    );
+    this.states = visible.map((device, cudaIndex) => ({
+      device,
+      cudaIndex,
+      latest: undefined,
+      latestAt: 0,
+      processUsedBytes: undefined,
+      peakUsedBytes: 0,
+      lost: false,
+      history: new SampleHistory({ fineCapacity: 4096, blockSize: 64, coarseCapacity: 4096 }),
+    }));
+    if (this.states.length === 0) {
+      diag.debug(
+        `otel-resource-tracker: no GPU visible (provider ${started.provider.name}); GPU figures are 0 / absent`,
+      );
+      return;
+    }
+    this.hostPids = seesHostPids(this.options.pidNamespaceLink);
+    await this.tick();
+    this.timer.start();
+  }
+
+  private record(sample: GpuSample): void {
+    const now = Date.now();
+    let anyRead = false;
+    for (const reading of sample.devices) {
+      const state = this.states.find((candidate) => candidate.device.uuid === reading.device.uuid);
+      if (state === undefined) continue;
+      anyRead = true;
+      state.latest = reading;
+      state.latestAt = now;
+      state.history.push(reading.usedBytes);
+      if (reading.usedBytes > state.peakUsedBytes) state.peakUsedBytes = reading.usedBytes;
+      state.processUsedBytes = this.processMemory(reading);
+    }
+    for (const failure of sample.failures) {
+      const state = this.states.find((candidate) => candidate.device.uuid === failure.device.uuid);
+      if (state !== undefined && failure.error.kind === 'nvml-15') {
+        state.lost = true;
+        state.latest = undefined;
+      }
+      this.reportOnce(failure.error.kind, failure.error.message);
+    }
+    const visibleFailed = this.states.every((state) => state.lost || state.latestAt !== now);
+    this.health = {
+      ...this.health,
+      up: anyRead && !visibleFailed,
+      lastSuccessAt: anyRead ? now : this.health.lastSuccessAt,
+      lastError: sample.failures[0]?.error.message ?? (anyRead ? undefined : this.health.lastError),
+    };
+  }
+
+  /** This process tree's memory on the device, or undefined when the provider's PIDs cannot be matched to ours. */
+  private processMemory(reading: GpuDeviceSample): number | undefined {
+    if (reading.processes === undefined) return undefined;
+    if (this.hostPids === false) {
+      this.reportOnce(
+        'pid-namespace',
+        'this process runs in its own PID namespace (a container without --pid=host): the GPU driver reports host ' +
+          'PIDs, so GPU memory per process (gpu.process.memory) is unavailable',
+      );
+      return undefined;
+    }
+    let total = 0;
+    for (const entry of reading.processes) {
+      if (!this.processTree.owns(entry.pid)) continue;
+      if (entry.usedBytes === undefined) return undefined;
+      total += entry.usedBytes;
+    }
+    return total;
+  }
+
+  private reportOnce(kind: string, message: string): void {
+    if (this.reported.has(kind)) return;
+    this.reported.add(kind);
+    diag.warn(`otel-resource-tracker: ${message}`);
+  }
+}

@@ -1,0 +1,168 @@
+import { execFile } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import {
+  type GpuDevice,
+  type GpuDeviceSample,
+  GpuError,
+  type GpuProvider,
+  type GpuSample,
+} from '../provider.js';
+import { APPS_QUERY_ARGS, GPU_QUERY_ARGS, parseAppsQuery, parseGpuQuery } from './nvidia-smi-output.js';
+
+export const DEFAULT_NVIDIA_SMI_TIMEOUT_MS = 2000;
+const MAX_BACKOFF_MS = 60_000;
+const MAX_OUTPUT_BYTES = 1024 * 1024;
+
+/** The nvidia-smi on PATH, found without spawning anything; undefined when there is none. */
+export function findOnPath(command: string, path = process.env.PATH ?? ''): string | undefined {
+  for (const directory of path.split(delimiter)) {
+    if (directory === '') continue;
+    const candidate = join(directory, command);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/**
+ * GPUs through `nvidia-smi`, for machines where NVML cannot be loaded. Every run is asynchronous (`execFile`, no
+ * shell, fixed arguments) with a timeout that kills it; there is never more than one run at a time (a sample
+ * asked for while one runs shares it); after a failure, runs back off (doubling up to a minute) and the last
+ * error is returned meanwhile, so that a hung or broken nvidia-smi is not hammered.
+ */
+export class NvidiaSmiProvider implements GpuProvider {
+  readonly name = 'nvidia-smi';
+  private readonly binary: string | undefined;
+  private devices: GpuDevice[] = [];
+  private inFlight: Promise<GpuSample> | undefined;
+  private failures = 0;
+  private retryAt = 0;
+  private lastError: GpuError | undefined;
+
+  constructor(
+    private readonly timeoutMs = DEFAULT_NVIDIA_SMI_TIMEOUT_MS,
+    binary: string | undefined = findOnPath('nvidia-smi'),
+  ) {
+    this.binary = binary;
+  }
+
+  async start(): Promise<readonly GpuDevice[]> {
+    if (this.binary === undefined)
+      throw new GpuError('nvidia-smi was not found on PATH', 'nvidia-smi-missing');
+    const { rows } = parseGpuQuery(await this.run(GPU_QUERY_ARGS));
+    this.devices = rows.map((row) => ({
+      index: row.index,
+      uuid: row.uuid,
+      name: row.name,
+      memoryTotalBytes: row.totalBytes,
+    }));
+    return this.devices;
+  }
+
+  sample(): Promise<GpuSample> {
+    if (this.inFlight !== undefined) return this.inFlight;
+    if (this.lastError !== undefined && Date.now() < this.retryAt) return Promise.reject(this.lastError);
+    this.inFlight = this.query().then(
+      (sample) => {
+        this.failures = 0;
+        this.lastError = undefined;
+        this.inFlight = undefined;
+        return sample;
+      },
+      (error: unknown) => {
+        this.failures++;
+        this.retryAt = Date.now() + Math.min(MAX_BACKOFF_MS, 1000 * 2 ** (this.failures - 1));
+        this.lastError =
+          error instanceof GpuError
+            ? error
+            : new GpuError(`nvidia-smi failed: ${String(error)}`, 'nvidia-smi-failed');
+        this.inFlight = undefined;
+        throw this.lastError;
+      },
+    );
+    return this.inFlight;
+  }
+
+  shutdown(): void {}
+
+  private async query(): Promise<GpuSample> {
+    const [gpus, apps] = await Promise.all([
+      this.run(GPU_QUERY_ARGS),
+      this.run(APPS_QUERY_ARGS).then(
+        (output) => parseAppsQuery(output),
+        () => undefined,
+      ),
+    ]);
+    const { rows, skipped } = parseGpuQuery(gpus);
+    const devices: GpuDeviceSample[] = rows.map((row) => ({
+      device: this.deviceFor(row),
+      usedBytes: row.usedBytes,
+      freeBytes: row.freeBytes,
+      totalBytes: row.totalBytes,
+      utilization: row.utilization,
+      processes: apps === undefined ? undefined : (apps.get(row.uuid) ?? []),
+    }));
+    const failures = skipped.map((row) => ({
+      device: this.devices.find((device) => device.uuid === row.uuid) ?? {
+        index: row.index,
+        uuid: row.uuid,
+        name: '',
+        memoryTotalBytes: 0,
+      },
+      error: new GpuError(
+        `nvidia-smi does not know GPU ${row.index}'s ${row.reason}`,
+        'nvidia-smi-not-available',
+      ),
+    }));
+    return { devices, failures };
+  }
+
+  private deviceFor(row: { index: number; uuid: string; name: string; totalBytes: number }): GpuDevice {
+    const known = this.devices.find((device) => device.uuid === row.uuid);
+    if (known !== undefined) return known;
+    const device = { index: row.index, uuid: row.uuid, name: row.name, memoryTotalBytes: row.totalBytes };
+    this.devices.push(device);
+    return device;
+  }
+
+  private run(args: string[]): Promise<string> {
+    const binary = this.binary;
+    if (binary === undefined)
+      return Promise.reject(new GpuError('nvidia-smi was not found on PATH', 'nvidia-smi-missing'));
+    return new Promise((resolve, reject) => {
+      const child = execFile(
+        binary,
+        args,
+        { timeout: this.timeoutMs, killSignal: 'SIGKILL', maxBuffer: MAX_OUTPUT_BYTES, windowsHide: true },
+        (error, stdout, stderr) => {
+          if (error === null) {
+            resolve(stdout);
+            return;
+          }
+          const timedOut = (error as { killed?: boolean }).killed === true;
+          reject(
+            timedOut
+              ? new GpuError(
+                  `nvidia-smi did not answer within ${this.timeoutMs} ms and was killed`,
+                  'nvidia-smi-timeout',
+                )
+              : new GpuError(
+                  `nvidia-smi ${args[0]} failed (${(error as { code?: unknown }).code ?? error.message})` +
+                    `${stderr.trim() === '' ? '' : `: ${stderr.trim().slice(0, 200)}`}`,
+                  'nvidia-smi-failed',
+                ),
+          );
+        },
+      );
+      child.stdin?.end();
+      // A run in flight must not keep the application alive at exit: the timeout still bounds it otherwise.
+      child.unref();
+      for (const stream of [child.stdout, child.stderr]) (stream as { unref?: () => void } | null)?.unref?.();
+    });
+  }
+}

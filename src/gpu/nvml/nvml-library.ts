@@ -1,0 +1,152 @@
+import koffi, { type LibraryHandle } from 'koffi';
+import { GpuError } from '../provider.js';
+
+/** NVML return codes the package acts on (nvml.h). */
+export const NVML_SUCCESS = 0;
+export const NVML_ERROR_NOT_SUPPORTED = 3;
+export const NVML_ERROR_NO_PERMISSION = 4;
+export const NVML_ERROR_INSUFFICIENT_SIZE = 7;
+export const NVML_ERROR_GPU_IS_LOST = 15;
+
+/** Names for codes, used in messages before (or without) nvmlErrorString. */
+const CODE_NAMES: Record<number, string> = {
+  1: 'NVML_ERROR_UNINITIALIZED',
+  2: 'NVML_ERROR_INVALID_ARGUMENT',
+  3: 'NVML_ERROR_NOT_SUPPORTED',
+  4: 'NVML_ERROR_NO_PERMISSION',
+  5: 'NVML_ERROR_ALREADY_INITIALIZED',
+  6: 'NVML_ERROR_NOT_FOUND',
+  7: 'NVML_ERROR_INSUFFICIENT_SIZE',
+  8: 'NVML_ERROR_INSUFFICIENT_POWER',
+  9: 'NVML_ERROR_DRIVER_NOT_LOADED',
+  10: 'NVML_ERROR_TIMEOUT',
+  11: 'NVML_ERROR_IRQ_ISSUE',
+  12: 'NVML_ERROR_LIBRARY_NOT_FOUND',
+  13: 'NVML_ERROR_FUNCTION_NOT_FOUND',
+  14: 'NVML_ERROR_CORRUPTED_INFOROM',
+  15: 'NVML_ERROR_GPU_IS_LOST',
+  16: 'NVML_ERROR_RESET_REQUIRED',
+  17: 'NVML_ERROR_OPERATING_SYSTEM',
+  18: 'NVML_ERROR_LIB_RM_VERSION_MISMATCH',
+  19: 'NVML_ERROR_IN_USE',
+  20: 'NVML_ERROR_MEMORY',
+  21: 'NVML_ERROR_NO_DATA',
+  22: 'NVML_ERROR_VGPU_ECC_NOT_SUPPORTED',
+  999: 'NVML_ERROR_UNKNOWN',
+};
+
+/** An opaque nvmlDevice_t handle, as koffi hands it back. */
+export type NvmlHandle = unknown;
+
+type Status = number;
+
+/** The NVML entry points the package uses; buffers are filled in place. */
+export interface NvmlFunctions {
+  init(): Status;
+  shutdown(): Status;
+  errorString(code: number): string;
+  deviceCount(out: [number]): Status;
+  handleByIndex(index: number, out: [NvmlHandle]): Status;
+  name(handle: NvmlHandle, buffer: Buffer, length: number): Status;
+  uuid(handle: NvmlHandle, buffer: Buffer, length: number): Status;
+  /** nvmlMemory_t: total, free, used (u64 each). */
+  memoryInfo(handle: NvmlHandle, buffer: Buffer): Status;
+  /** nvmlUtilization_t: gpu, memory (u32 percent each). */
+  utilization(handle: NvmlHandle, buffer: Buffer): Status;
+  /** nvmlProcessInfo_t[]: 24 bytes each (pid u32 at 0, usedGpuMemory u64 at 8). undefined: symbol missing. */
+  computeProcesses: ((handle: NvmlHandle, count: [number], buffer: Buffer | null) => Status) | undefined;
+}
+
+export const DEFAULT_NVML_LIBRARY = 'libnvidia-ml.so.1';
+
+function bind<T>(library: LibraryHandle, signature: string, symbol: string): T {
+  try {
+    return library.func(signature) as T;
+  } catch (error) {
+    throw new GpuError(
+      `NVML library has no ${symbol} (NVML_ERROR_FUNCTION_NOT_FOUND): ${(error as Error).message}`,
+      'nvml-symbol-missing',
+    );
+  }
+}
+
+/** Loads NVML through koffi (a prebuilt FFI: nothing to compile at install). Throws a GpuError when it cannot. */
+export function loadNvml(path: string): NvmlFunctions {
+  let library: LibraryHandle;
+  try {
+    library = koffi.load(path);
+  } catch (error) {
+    throw new GpuError(
+      `cannot load the NVML library ${path} (NVML_ERROR_LIBRARY_NOT_FOUND): ${(error as Error).message}`,
+      'nvml-library-missing',
+    );
+  }
+  let computeProcesses: NvmlFunctions['computeProcesses'];
+  try {
+    computeProcesses = library.func(
+      'int nvmlDeviceGetComputeRunningProcesses_v3(void *device, _Inout_ unsigned int *count, void *infos)',
+    ) as NvmlFunctions['computeProcesses'];
+  } catch {
+    // Older drivers: per-process memory is reported as unavailable, the rest works.
+    computeProcesses = undefined;
+  }
+  return {
+    init: bind(library, 'int nvmlInit_v2()', 'nvmlInit_v2'),
+    shutdown: bind(library, 'int nvmlShutdown()', 'nvmlShutdown'),
+    errorString: bind(library, 'const char *nvmlErrorString(int result)', 'nvmlErrorString'),
+    deviceCount: bind(
+      library,
+      'int nvmlDeviceGetCount_v2(_Out_ unsigned int *count)',
+      'nvmlDeviceGetCount_v2',
+    ),
+    handleByIndex: bind(
+      library,
+      'int nvmlDeviceGetHandleByIndex_v2(unsigned int index, _Out_ void **device)',
+      'nvmlDeviceGetHandleByIndex_v2',
+    ),
+    name: bind(
+      library,
+      'int nvmlDeviceGetName(void *device, void *name, unsigned int length)',
+      'nvmlDeviceGetName',
+    ),
+    uuid: bind(
+      library,
+      'int nvmlDeviceGetUUID(void *device, void *uuid, unsigned int length)',
+      'nvmlDeviceGetUUID',
+    ),
+    memoryInfo: bind(
+      library,
+      'int nvmlDeviceGetMemoryInfo(void *device, void *memory)',
+      'nvmlDeviceGetMemoryInfo',
+    ),
+    utilization: bind(
+      library,
+      'int nvmlDeviceGetUtilizationRates(void *device, void *utilization)',
+      'nvmlDeviceGetUtilizationRates',
+    ),
+    computeProcesses,
+  };
+}
+
+/** "NVML_ERROR_GPU_IS_LOST (15): GPU is lost", from nvmlErrorString where the library answers. */
+export function describeNvmlCode(nvml: NvmlFunctions | undefined, code: number): string {
+  const name = CODE_NAMES[code] ?? 'NVML_ERROR';
+  let text: string | undefined;
+  try {
+    text = nvml?.errorString(code);
+  } catch {
+    text = undefined;
+  }
+  return `${name} (${code})${text ? `: ${text}` : ''}`;
+}
+
+/** A u64 at `offset` as a number (exact below 2^53 bytes = 8 PiB). */
+export function readU64(buffer: Buffer, offset: number): number {
+  return buffer.readUInt32LE(offset) + buffer.readUInt32LE(offset + 4) * 2 ** 32;
+}
+
+/** A NUL-terminated C string in `buffer`. */
+export function readCString(buffer: Buffer): string {
+  const end = buffer.indexOf(0);
+  return buffer.toString('utf8', 0, end < 0 ? buffer.length : end);
+}

@@ -1,0 +1,105 @@
+import { execFileSync } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const source = join(
+  dirname(fileURLToPath(import.meta.url)),
+  '..',
+  '..',
+  '..',
+  'test',
+  'fixtures',
+  'fake-nvml.c',
+);
+const buildDir = mkdtempSync(join(tmpdir(), 'fake-nvml-'));
+let copies = 0;
+
+export const GiB = 1024 ** 3;
+
+/**
+ * Builds the fake libnvidia-ml.so.1 with gcc (once per variant per test run) and returns a fresh copy of it: a
+ * copy has its own inode, so dlopen loads it anew and each test starts from clean library state.
+ */
+export function fakeNvmlLibrary(variant: 'full' | 'no-processes' = 'full'): string {
+  const built = join(buildDir, variant, 'libnvidia-ml.so.1');
+  if (!existsSync(built)) {
+    mkdirSync(dirname(built), { recursive: true });
+    const defines = variant === 'no-processes' ? ['-DOMIT_PROCESSES'] : [];
+    execFileSync('gcc', ['-shared', '-fPIC', '-O2', '-Wall', '-Werror', ...defines, '-o', built, source]);
+  }
+  const copy = join(buildDir, `copy-${++copies}`, 'libnvidia-ml.so.1');
+  mkdirSync(dirname(copy), { recursive: true });
+  copyFileSync(built, copy);
+  return copy;
+}
+
+export interface FakeDevice {
+  name?: string;
+  uuid?: string;
+  totalBytes: number;
+  /** Memory used, one value per read; the last repeats. */
+  used: number[];
+  utilizationPercent?: number;
+  processes?: Array<{ pid: number; bytes: number }>;
+  lostAfterReads?: number;
+}
+
+export interface FakeNvmlScript {
+  devices: FakeDevice[];
+  fail?: Record<string, number>;
+}
+
+/** Writes the control file the fake library reads (it re-reads it whenever it changes). */
+export function writeNvmlControl(path: string, script: FakeNvmlScript): void {
+  const lines = [`devices ${script.devices.length}`];
+  script.devices.forEach((device, index) => {
+    if (device.name !== undefined) lines.push(`name ${index} ${device.name}`);
+    if (device.uuid !== undefined) lines.push(`uuid ${index} ${device.uuid}`);
+    lines.push(`total ${index} ${device.totalBytes}`);
+    lines.push(`used ${index} ${device.used.join(' ')}`);
+    if (device.utilizationPercent !== undefined) lines.push(`util ${index} ${device.utilizationPercent}`);
+    if (device.lostAfterReads !== undefined) lines.push(`lost ${index} ${device.lostAfterReads}`);
+    for (const entry of device.processes ?? []) lines.push(`process ${index} ${entry.pid} ${entry.bytes}`);
+  });
+  for (const [fn, code] of Object.entries(script.fail ?? {})) lines.push(`fail ${fn} ${code}`);
+  writeFileSync(path, `${lines.join('\n')}\n`);
+}
+
+/** A scratch directory for one test's control files and scripts. */
+export function scratchDir(prefix = 'fake-gpu-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/**
+ * A fake `nvidia-smi` (a shell script) that prints `gpus` for --query-gpu and `apps` for --query-compute-apps,
+ * appends one line to `calls` per run, and can hang, fail or be slow instead.
+ */
+export function fakeNvidiaSmi(
+  dir: string,
+  behaviour: { gpus?: string; apps?: string; hangSeconds?: number; exitCode?: number; stderr?: string },
+): { binary: string; calls: string } {
+  const binary = join(dir, 'nvidia-smi');
+  const calls = join(dir, 'calls.log');
+  const gpus = join(dir, 'gpus.txt');
+  const apps = join(dir, 'apps.txt');
+  writeFileSync(gpus, behaviour.gpus ?? '');
+  writeFileSync(apps, behaviour.apps ?? '');
+  const script = [
+    '#!/bin/sh',
+    `echo "$1" >> '${calls}'`,
+    behaviour.hangSeconds === undefined ? '' : `exec sleep ${behaviour.hangSeconds}`,
+    behaviour.exitCode === undefined
+      ? ''
+      : `echo '${behaviour.stderr ?? 'failed'}' >&2; exit ${behaviour.exitCode}`,
+    'case "$1" in',
+    `  --query-gpu=*) cat '${gpus}' ;;`,
+    `  --query-compute-apps=*) cat '${apps}' ;;`,
+    '  *) echo "unexpected arguments: $*" >&2; exit 2 ;;',
+    'esac',
+  ].join('\n');
+  writeFileSync(binary, `${script}\n`);
+  chmodSync(binary, 0o755);
+  return { binary, calls };
+}
