@@ -1,5 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { type Attributes, ROOT_CONTEXT } from '@opentelemetry/api';
+import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { BasicTracerProvider, type Span, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { ResourceSpanProcessor, type ResourceSpanProcessorOptions } from '../src/index.js';
 import { type Measurement, measure, report } from './harness.js';
@@ -70,6 +72,11 @@ export function benchSpanProcessor(): void {
     new ResourceSpanProcessor({ exactMemory: true }),
   ]);
   const child = nested('ResourceSpanProcessor, child of an open span');
+  const histograms = perSpan('ResourceSpanProcessor { meterProvider } (span histograms)', [
+    new ResourceSpanProcessor({
+      meterProvider: new MeterProvider({ readers: [new PrometheusExporter({ preventServerStart: true })] }),
+    }),
+  ]);
   const filtered = perSpan('ResourceSpanProcessor, span filtered out by name', [
     new ResourceSpanProcessor({ spanNames: ['something-else'] }),
   ]);
@@ -79,6 +86,7 @@ export function benchSpanProcessor(): void {
     resource,
     exactMemory,
     child,
+    histograms,
     filtered,
   ]);
   const floorAdded = floor.nsPerOp - noop.nsPerOp;

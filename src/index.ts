@@ -1,4 +1,15 @@
 export type { GpuMemoryReading, GpuMemorySource } from './gpu/gpu-memory-source.js';
+export * as MetricNames from './metrics/metric-names.js';
+export {
+  type ResourceMetricsOptions,
+  type ResourceMetricsRegistration,
+  registerResourceMetrics,
+} from './metrics/resource-metrics.js';
+export {
+  type PrometheusEndpoint,
+  type PrometheusEndpointOptions,
+  startPrometheusEndpoint,
+} from './prometheus/prometheus-endpoint.js';
 export {
   captureResourceSnapshot,
   type ResourceSnapshot,

@@ -34,7 +34,7 @@ export interface GpuDeviceState {
 }
 
 export interface GpuHealth {
-  /** The provider in use; undefined before detection finished. */
+  /** The provider in use (or the one forced by the environment that failed to start); undefined before detection. */
   readonly provider: GpuProviderName | undefined;
   /** true while the last sample succeeded (for at least one device); false after a failure. */
   readonly up: boolean;
@@ -184,13 +184,19 @@ export class GpuSampler implements GpuMemorySource {
 
   private async open(): Promise<void> {
     let started: StartedProvider;
+    let requested: GpuProviderName | undefined;
     try {
-      started = await (
-        this.options.startProvider ?? (() => startGpuProvider(gpuProviderConfigFromEnv(this.options.env)))
-      )();
+      const startProvider =
+        this.options.startProvider ??
+        (() => {
+          const config = gpuProviderConfigFromEnv(this.options.env);
+          requested = config.provider === 'auto' ? undefined : config.provider;
+          return startGpuProvider(config);
+        });
+      started = await startProvider();
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      this.health = { provider: undefined, up: false, lastSuccessAt: undefined, lastError: message };
+      this.health = { provider: requested, up: false, lastSuccessAt: undefined, lastError: message };
       diag.error(`otel-resource-tracker: ${message}; GPU figures are unavailable`);
       throw error;
     }

@@ -7,6 +7,7 @@ import { ExactCpuLedger, type ExactNode } from '../attribution/exact-cpu-ledger.
 import { FairShareLedger } from '../attribution/fair-share-ledger.js';
 import { getGpuMemorySource } from '../gpu/gpu-memory-source.js';
 import { GpuSampler } from '../gpu/gpu-sampler.js';
+import { SpanHistograms } from '../metrics/span-histograms.js';
 import { ChildrenCpuProbe } from '../probes/children-cpu.js';
 import { cpuScope, readThreadCpu } from '../probes/cpu-scope.js';
 import { processMemoryProbe } from '../probes/process-memory.js';
@@ -62,6 +63,7 @@ export class ResourceSpanProcessor implements SpanProcessor {
   private readonly exact: ExactCpuLedger | undefined;
   private readonly childrenCpu: ChildrenCpuProbe | undefined;
   private readonly reported = new Set<string>();
+  private readonly histograms: SpanHistograms | undefined;
   private sampling = false;
   private lastBusyMs = 0;
   private sawOnEnding = false;
@@ -77,6 +79,9 @@ export class ResourceSpanProcessor implements SpanProcessor {
       gpu: groups.has('gpu'),
     };
     this.fairShare = new FairShareLedger(this.options.maxSpanOpenMs);
+    if (this.options.meterProvider !== undefined) {
+      this.histograms = new SpanHistograms(this.options.meterProvider, this.options.maxSpanNames);
+    }
     if (this.options.cpuAttribution === 'exact') {
       this.exact = new ExactCpuLedger(
         () => stateOf(trace.getSpan(context.active()))?.exact,
@@ -143,7 +148,14 @@ export class ResourceSpanProcessor implements SpanProcessor {
     if (state === undefined) return;
     (span as WithSpanState)[SPAN_STATE] = undefined;
     try {
-      span.setAttributes(this.measure(state));
+      const attributes = this.measure(state);
+      span.setAttributes(attributes);
+      this.histograms?.record(
+        span.name,
+        attributes[keys.ATTR_CPU_ATTRIBUTED_TIME] as number | undefined,
+        attributes[keys.ATTR_WALL_TIME] as number | undefined,
+        attributes[keys.ATTR_MEMORY_PEAK] as number | undefined,
+      );
     } catch (error) {
       this.reportOnce('onEnding', 'measuring a span end failed; the span gets no resource attributes', error);
     }

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs the real components the test suite runs against: Prometheus and promtool (Debian package).
+# Idempotent; needs root (CI and the development machines run as root).
+set -euo pipefail
+if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then
+  exit 0
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+# The package's service is not needed (tests start their own on 127.0.0.1); stop it where an init system started it.
+(service prometheus stop >/dev/null 2>&1 || true)
+command -v prometheus >/dev/null && command -v promtool >/dev/null

@@ -1,0 +1,178 @@
+import type { Attributes, BatchObservableResult, Meter, MeterProvider, Observable } from '@opentelemetry/api';
+import { getGpuMemorySource } from '../gpu/gpu-memory-source.js';
+import { type GpuDeviceState, GpuSampler } from '../gpu/gpu-sampler.js';
+import { assertPlainOptions, describe } from '../internal/validate.js';
+import { processMemoryProbe } from '../probes/process-memory.js';
+import * as names from './metric-names.js';
+
+export interface ResourceMetricsOptions {
+  /** GPU gauges (per device, this process's GPU memory, collector health). Default true. */
+  gpu?: boolean;
+  /** Process CPU time and memory. Default true. */
+  process?: boolean;
+  /** The GPU sampler to read (default: the process-wide one). */
+  gpuSampler?: GpuSampler;
+}
+
+export interface ResourceMetricsRegistration {
+  /**
+   * Stops observing. The instruments stay registered with the meter, and the SDK goes on exporting their last
+   * observed values (cumulative temporality) until the meter provider shuts down.
+   */
+  unregister(): void;
+}
+
+const METER_NAME = 'otel-resource-tracker';
+
+function isMeterProvider(value: unknown): value is MeterProvider {
+  return typeof (value as MeterProvider | undefined)?.getMeter === 'function';
+}
+
+function isMeter(value: unknown): value is Meter {
+  return typeof (value as Meter | undefined)?.createObservableGauge === 'function';
+}
+
+function deviceAttributes(state: GpuDeviceState): Attributes {
+  return {
+    'hw.id': state.device.uuid,
+    'hw.type': 'gpu',
+    'hw.name': state.device.name,
+    'hw.vendor': 'NVIDIA',
+    'gpu.index': state.cudaIndex,
+  };
+}
+
+/**
+ * Observable instruments for live GPU memory and process CPU/memory. Every callback answers from caches — the GPU
+ * sampler's readings, one getrusage, one `pread` of /proc/self/statm — so that a scrape never forks a process and
+ * never waits on a device. A GPU reading older than the sampler's staleness limit is left out (no series), and
+ * `otel_resource_tracker.gpu.last_success` says how old the last good one is.
+ *
+ * Memory usage and limit are observable up-down counters, as the semantic conventions define them (their sum across
+ * devices means something); utilization and health are gauges. Both reach Prometheus as gauges.
+ */
+export function registerResourceMetrics(
+  meterOrProvider: Meter | MeterProvider,
+  options?: ResourceMetricsOptions,
+): ResourceMetricsRegistration {
+  assertPlainOptions(options, 'registerResourceMetrics options', ['gpu', 'process', 'gpuSampler']);
+  const meter = isMeterProvider(meterOrProvider)
+    ? meterOrProvider.getMeter(METER_NAME)
+    : isMeter(meterOrProvider)
+      ? meterOrProvider
+      : undefined;
+  if (meter === undefined) {
+    throw new TypeError(
+      `registerResourceMetrics needs a Meter or a MeterProvider, got ${describe(meterOrProvider)}`,
+    );
+  }
+  for (const key of ['gpu', 'process'] as const) {
+    const value = options?.[key];
+    if (value !== undefined && typeof value !== 'boolean') {
+      throw new TypeError(
+        `registerResourceMetrics options.${key} must be true or false, got ${describe(value)}`,
+      );
+    }
+  }
+  const source = getGpuMemorySource();
+  const sampler = options?.gpuSampler ?? (source instanceof GpuSampler ? source : undefined);
+  const unregisters: Array<() => void> = [];
+
+  if (options?.gpu !== false && sampler !== undefined) {
+    sampler.ensureStarted();
+    const usage = meter.createObservableUpDownCounter(names.METRIC_GPU_MEMORY_USAGE, {
+      unit: 'By',
+      description: 'GPU memory in use (all processes)',
+    });
+    const limit = meter.createObservableUpDownCounter(names.METRIC_GPU_MEMORY_LIMIT, {
+      unit: 'By',
+      description: 'GPU memory size',
+    });
+    const memoryUtilization = meter.createObservableGauge(names.METRIC_GPU_MEMORY_UTILIZATION, {
+      unit: '1',
+      description: 'GPU memory in use / GPU memory size',
+    });
+    const utilization = meter.createObservableGauge(names.METRIC_GPU_UTILIZATION, {
+      unit: '1',
+      description: 'Fraction of time the GPU was busy over the driver sample period',
+    });
+    const processUsage = meter.createObservableUpDownCounter(names.METRIC_PROCESS_GPU_MEMORY_USAGE, {
+      unit: 'By',
+      description: 'GPU memory held by this process and its descendants',
+    });
+    const up = meter.createObservableGauge(names.METRIC_GPU_COLLECTOR_UP, {
+      unit: '1',
+      description: '1 while the GPU provider answers, 0 when it fails',
+    });
+    const lastSuccess = meter.createObservableGauge(names.METRIC_GPU_LAST_SUCCESS, {
+      unit: 's',
+      description: 'Unix time of the last successful GPU reading',
+    });
+    const observables: Observable[] = [
+      usage,
+      limit,
+      memoryUtilization,
+      utilization,
+      processUsage,
+      up,
+      lastSuccess,
+    ];
+    const callback = (result: BatchObservableResult) => {
+      const health = sampler.currentHealth;
+      // No series at all on a machine where detection found no GPU: "collector down" alerts stay quiet there.
+      if (health.provider !== undefined && health.provider !== 'none') {
+        result.observe(up, health.up ? 1 : 0, { provider: health.provider });
+        if (health.lastSuccessAt !== undefined) {
+          result.observe(lastSuccess, health.lastSuccessAt / 1000, { provider: health.provider });
+        }
+      }
+      for (const state of sampler.devices) {
+        const reading = sampler.latest(state.cudaIndex);
+        if (reading === undefined) continue;
+        const attributes = deviceAttributes(state);
+        result.observe(usage, reading.usedBytes, attributes);
+        result.observe(limit, reading.totalBytes, attributes);
+        if (reading.totalBytes > 0)
+          result.observe(memoryUtilization, reading.usedBytes / reading.totalBytes, attributes);
+        const busy = state.latest?.utilization;
+        if (busy !== undefined) result.observe(utilization, busy, attributes);
+        if (reading.processUsedBytes !== undefined)
+          result.observe(processUsage, reading.processUsedBytes, attributes);
+      }
+    };
+    meter.addBatchObservableCallback(callback, observables);
+    unregisters.push(() => meter.removeBatchObservableCallback(callback, observables));
+  }
+
+  if (options?.process !== false) {
+    const cpu = meter.createObservableCounter(names.METRIC_PROCESS_CPU_TIME, {
+      unit: 's',
+      description: 'CPU time used by this process',
+    });
+    const memory = meter.createObservableUpDownCounter(names.METRIC_PROCESS_MEMORY_USAGE, {
+      unit: 'By',
+      description: 'Resident memory (RSS) of this process',
+    });
+    const virtual = meter.createObservableUpDownCounter(names.METRIC_PROCESS_MEMORY_VIRTUAL, {
+      unit: 'By',
+      description: 'Virtual memory of this process',
+    });
+    const observables: Observable[] = [cpu, memory, virtual];
+    const callback = (result: BatchObservableResult) => {
+      const usage = process.resourceUsage();
+      result.observe(cpu, usage.userCPUTime / 1e6, { 'cpu.mode': 'user' });
+      result.observe(cpu, usage.systemCPUTime / 1e6, { 'cpu.mode': 'system' });
+      const reading = processMemoryProbe.read();
+      result.observe(memory, reading.rssBytes);
+      if (reading.vmsBytes !== undefined) result.observe(virtual, reading.vmsBytes);
+    };
+    meter.addBatchObservableCallback(callback, observables);
+    unregisters.push(() => meter.removeBatchObservableCallback(callback, observables));
+  }
+
+  return {
+    unregister: () => {
+      for (const unregister of unregisters) unregister();
+    },
+  };
+}

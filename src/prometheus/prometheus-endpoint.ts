@@ -1,0 +1,196 @@
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { diag, type MeterProvider as MeterProviderApi } from '@opentelemetry/api';
+import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import type { Resource } from '@opentelemetry/resources';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import { ConfigError, type Environment, readNumber } from '../config/env.js';
+import { assertPlainOptions, describe } from '../internal/validate.js';
+import { type ResourceMetricsOptions, registerResourceMetrics } from '../metrics/resource-metrics.js';
+import { serializeExposition } from './exposition.js';
+
+export const ENV_PROMETHEUS_HOST = 'OTEL_EXPORTER_PROMETHEUS_HOST';
+export const ENV_PROMETHEUS_PORT = 'OTEL_EXPORTER_PROMETHEUS_PORT';
+export const DEFAULT_PROMETHEUS_HOST = '127.0.0.1';
+export const DEFAULT_PROMETHEUS_PORT = 9464;
+
+export interface PrometheusEndpointOptions {
+  /** Interface to bind. Default OTEL_EXPORTER_PROMETHEUS_HOST, else 127.0.0.1 (this machine only). */
+  host?: string;
+  /** Port; 0 picks a free one (the returned URL names it). Default OTEL_EXPORTER_PROMETHEUS_PORT, else 9464. */
+  port?: number;
+  /** Path of the exposition. Default /metrics. */
+  path?: string;
+  /** Register the resource gauges (true, the default), with options, or not (false). */
+  resourceMetrics?: boolean | ResourceMetricsOptions;
+  /** Resource of the meter provider (target_info). Default: the SDK's default resource. */
+  resource?: Resource;
+  /** Where to read the OTEL_EXPORTER_PROMETHEUS_* variables. Default process.env. */
+  env?: Environment;
+}
+
+export interface PrometheusEndpoint {
+  /** e.g. http://127.0.0.1:9464/metrics, with the real port when 0 was asked for. */
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  /** The meter provider whose metrics the endpoint serves: pass it to ResourceSpanProcessor({ meterProvider }). */
+  readonly meterProvider: MeterProviderApi;
+  /** The exposition text, exactly as a scrape gets it. */
+  render(): Promise<string>;
+  /** Stops serving and shuts the meter provider down; safe to call more than once. */
+  shutdown(): Promise<void>;
+}
+
+const WHAT = 'startPrometheusEndpoint';
+
+function resolveHost(options: PrometheusEndpointOptions, env: Environment): string {
+  const host = options.host ?? env[ENV_PROMETHEUS_HOST]?.trim() ?? DEFAULT_PROMETHEUS_HOST;
+  if (typeof host !== 'string' || host === '' || /[\s/]/.test(host)) {
+    const from = options.host === undefined ? ENV_PROMETHEUS_HOST : `${WHAT} options.host`;
+    throw new ConfigError(`${from} must be a host name or IP address, got ${describe(host)}`);
+  }
+  return host;
+}
+
+function resolvePort(options: PrometheusEndpointOptions, env: Environment): number {
+  if (options.port === undefined) {
+    const port = readNumber(env, ENV_PROMETHEUS_PORT, 0, 65535, DEFAULT_PROMETHEUS_PORT);
+    if (!Number.isInteger(port)) {
+      throw new ConfigError(
+        `${ENV_PROMETHEUS_PORT} must be an integer from 0 to 65535; got ${describe(env[ENV_PROMETHEUS_PORT])}`,
+      );
+    }
+    return port;
+  }
+  if (
+    typeof options.port !== 'number' ||
+    !Number.isInteger(options.port) ||
+    options.port < 0 ||
+    options.port > 65535
+  ) {
+    throw new ConfigError(
+      `${WHAT} options.port must be an integer from 0 to 65535, got ${describe(options.port)}`,
+    );
+  }
+  return options.port;
+}
+
+function listen(server: Server, host: string, port: number): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException) => {
+      server.removeListener('listening', onListening);
+      const reason =
+        error.code === 'EADDRINUSE'
+          ? `port ${port} on ${host} is already in use`
+          : error.code === 'EADDRNOTAVAIL' || error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN'
+            ? `${host} is not an address of this machine (${error.code})`
+            : error.code === 'EACCES'
+              ? `no permission to listen on port ${port}`
+              : error.message;
+      reject(new Error(`${WHAT}: cannot listen on ${host}:${port}: ${reason}`));
+    };
+    const onListening = () => {
+      server.removeListener('error', onError);
+      resolve(server.address() as AddressInfo);
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen({ host, port });
+  });
+}
+
+/** Collects through the exporter (the SDK's MetricReader) and writes the exposition with our serializer. */
+async function render(exporter: PrometheusExporter): Promise<string> {
+  const { resourceMetrics, errors } = await exporter.collect();
+  if (errors.length > 0) diag.debug('otel-resource-tracker: errors while collecting metrics', errors);
+  return serializeExposition(resourceMetrics);
+}
+
+function serve(exporter: PrometheusExporter, response: ServerResponse): void {
+  render(exporter).then(
+    (text) => {
+      response.statusCode = 200;
+      response.setHeader('Content-Type', 'text/plain; version=0.0.4; charset=utf-8');
+      response.end(text);
+    },
+    (error: unknown) => {
+      response.statusCode = 500;
+      response.setHeader('Content-Type', 'text/plain; charset=utf-8');
+      response.end(
+        `# failed to collect metrics: ${error instanceof Error ? error.message : String(error)}\n`,
+      );
+    },
+  );
+}
+
+/**
+ * Serves the metrics over HTTP for Prometheus: @opentelemetry/exporter-prometheus's exporter collects (it is the
+ * meter provider's MetricReader), our own `http` server serves (so that port 0 means a free port, and a bad port or
+ * host is a rejected promise rather than an uncaught exception), and our serializer writes the text (the
+ * exporter's stalls the event loop for milliseconds per scrape with span histograms). Binds 127.0.0.1 unless told otherwise. The server is unref'd: it never
+ * keeps the process alive on its own — a process with nothing else to do exits, endpoint or not.
+ */
+export async function startPrometheusEndpoint(
+  options: PrometheusEndpointOptions = {},
+): Promise<PrometheusEndpoint> {
+  assertPlainOptions(options, `${WHAT} options`, [
+    'host',
+    'port',
+    'path',
+    'resourceMetrics',
+    'resource',
+    'env',
+  ]);
+  const env = options.env ?? process.env;
+  const host = resolveHost(options, env);
+  const port = resolvePort(options, env);
+  const path = options.path ?? '/metrics';
+  if (typeof path !== 'string' || !path.startsWith('/')) {
+    throw new ConfigError(`${WHAT} options.path must start with "/", got ${describe(path)}`);
+  }
+  const exporter = new PrometheusExporter({ preventServerStart: true, endpoint: path });
+  const meterProvider = new MeterProvider({
+    readers: [exporter],
+    ...(options.resource === undefined ? {} : { resource: options.resource }),
+  });
+  if (options.resourceMetrics !== false) {
+    registerResourceMetrics(
+      meterProvider,
+      options.resourceMetrics === true ? undefined : options.resourceMetrics,
+    );
+  }
+  const server = createServer((request, response) => {
+    const requestPath = (request.url ?? '/').split('?')[0];
+    if (requestPath === path && (request.method === 'GET' || request.method === 'HEAD')) {
+      serve(exporter, response);
+      return;
+    }
+    response.statusCode = 404;
+    response.end(`Not found: metrics are at ${path}\n`);
+  });
+  let address: AddressInfo;
+  try {
+    address = await listen(server, host, port);
+  } catch (error) {
+    await meterProvider.shutdown().catch(() => undefined);
+    throw error;
+  }
+  server.unref();
+  let closing: Promise<void> | undefined;
+  const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    url: `http://${urlHost}:${address.port}${path}`,
+    host: address.address,
+    port: address.port,
+    meterProvider,
+    render: () => render(exporter),
+    shutdown: () => {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      }).then(() => meterProvider.shutdown().catch(() => undefined));
+      return closing;
+    },
+  };
+}
