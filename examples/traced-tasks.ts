@@ -1,8 +1,7 @@
 /**
- * Demo: a few traced tasks — CPU-heavy, memory-heavy, two concurrent, one nested — measured by
+ * Demo: a few traced tasks — CPU-heavy, memory-heavy, two concurrent, one nested, one that shells out — measured by
  * ResourceSpanProcessor, printed as a table of each span's resource attributes. Run with `npm run demo`.
  */
-import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import { context, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import {
@@ -12,57 +11,17 @@ import {
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import { SpanAttributes as keys, ResourceSpanProcessor } from '../src/index.js';
+import { runBatch } from './batch-tasks.js';
 
 const MiB = 1024 * 1024;
-
 context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
 const exporter = new InMemorySpanExporter();
 const provider = new BasicTracerProvider({
-  spanProcessors: [new ResourceSpanProcessor(), new SimpleSpanProcessor(exporter)],
+  spanProcessors: [new ResourceSpanProcessor({ childProcesses: true }), new SimpleSpanProcessor(exporter)],
 });
 trace.setGlobalTracerProvider(provider);
-const tracer = trace.getTracer('demo');
 
-function spin(ms: number): void {
-  const start = process.cpuUsage();
-  let x = 0;
-  while (process.cpuUsage(start).user / 1000 < ms) for (let i = 0; i < 10_000; i++) x += Math.sqrt(i);
-  if (x < 0) console.log(x);
-}
-
-/** Runs `work` in an active span named `name`, ended when `work` settles. */
-function traced<T>(name: string, work: () => Promise<T>): Promise<T> {
-  return tracer.startActiveSpan(name, (span) => work().finally(() => span.end()));
-}
-
-async function cpuChunks(totalMs: number): Promise<void> {
-  for (let done = 0; done < totalMs; done += 20) {
-    spin(20);
-    await nextTurn();
-  }
-}
-
-await traced('cpu-heavy', () => cpuChunks(300));
-
-await traced('memory-heavy', async () => {
-  let table: Float64Array | undefined = new Float64Array((200 * MiB) / 8).fill(1);
-  await sleep(50);
-  table = undefined; // freed before the span ends: process.memory.peak still sees it
-  (globalThis as { gc?: () => void }).gc?.();
-  await sleep(30);
-  return table;
-});
-
-await Promise.all([
-  traced('concurrent-a', () => cpuChunks(200)),
-  traced('concurrent-b', () => cpuChunks(200)),
-]);
-
-await traced('nested-parent', async () => {
-  spin(50);
-  await traced('nested-child-1', () => cpuChunks(100));
-  await traced('nested-child-2', () => cpuChunks(60));
-});
+await runBatch();
 
 await provider.forceFlush();
 
@@ -79,6 +38,7 @@ const columns: Array<[string, (span: ReadableSpan) => string]> = [
   ['RSS start', (span) => mebibytes(span, keys.ATTR_MEMORY_START)],
   ['RSS end', (span) => mebibytes(span, keys.ATTR_MEMORY_END)],
   ['RSS peak', (span) => mebibytes(span, keys.ATTR_MEMORY_PEAK)],
+  ['child CPU', (span) => seconds(span, keys.ATTR_CHILDREN_CPU_TIME)],
 ];
 const rows = exporter
   .getFinishedSpans()

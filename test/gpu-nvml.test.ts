@@ -4,7 +4,7 @@ import { existsSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gpuProviderConfigFromEnv, startGpuProvider } from '../src/gpu/detect.js';
-import { GpuSampler } from '../src/gpu/gpu-sampler.js';
+import { GpuSampler, gpuSamplingFromEnv } from '../src/gpu/gpu-sampler.js';
 import { NvmlProvider } from '../src/gpu/nvml/nvml-provider.js';
 import { captureDiag } from './helpers/diag-capture.js';
 import { fakeNvmlLibrary, GiB, scratchDir, writeNvmlControl } from './helpers/fake-gpu.js';
@@ -329,7 +329,7 @@ describe('GPU: NVML provider through koffi, against a fake libnvidia-ml.so.1', (
         /OTEL_RESOURCE_TRACKER_NVIDIA_SMI_TIMEOUT_MS must be a number from 100 to 60000/,
       );
       assert.throws(
-        () => new GpuSampler({ env: { OTEL_RESOURCE_TRACKER_GPU_SAMPLE_INTERVAL_MS: 'fast' } }),
+        () => gpuSamplingFromEnv({ OTEL_RESOURCE_TRACKER_GPU_SAMPLE_INTERVAL_MS: 'fast' }),
         /OTEL_RESOURCE_TRACKER_GPU_SAMPLE_INTERVAL_MS must be a number from 10 to 3600000; got the string "fast"/,
       );
     });

@@ -49,8 +49,37 @@ export function readNumber(
   return value;
 }
 
+/** true / false (also 1 / 0, yes / no, on / off), `fallback` when unset or empty. */
+export function readBoolean(env: Environment, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  if (raw === undefined || raw === '') return fallback;
+  if (['true', '1', 'yes', 'on'].includes(raw)) return true;
+  if (['false', '0', 'no', 'off'].includes(raw)) return false;
+  throw new ConfigError(`${name} must be true or false; got ${describe(env[name])}`);
+}
+
+/** A comma-separated list (entries trimmed, empty ones dropped); undefined when unset or empty. */
+export function readList(env: Environment, name: string): string[] | undefined {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === '') return undefined;
+  return raw
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+}
+
 export const ENV_GPU_PROVIDER = 'OTEL_RESOURCE_TRACKER_GPU_PROVIDER';
 export const ENV_NVML_LIBRARY = 'OTEL_RESOURCE_TRACKER_NVML_LIBRARY';
 export const ENV_NVIDIA_SMI_TIMEOUT_MS = 'OTEL_RESOURCE_TRACKER_NVIDIA_SMI_TIMEOUT_MS';
 export const ENV_GPU_SAMPLE_INTERVAL_MS = 'OTEL_RESOURCE_TRACKER_GPU_SAMPLE_INTERVAL_MS';
 export const ENV_GPU_ACTIVE_SAMPLE_INTERVAL_MS = 'OTEL_RESOURCE_TRACKER_GPU_ACTIVE_SAMPLE_INTERVAL_MS';
+export const ENV_GPU_DEVICES = 'OTEL_RESOURCE_TRACKER_GPU_DEVICES';
+export const ENV_METRICS = 'OTEL_RESOURCE_TRACKER_METRICS';
+export const ENV_SPAN_HISTOGRAMS = 'OTEL_RESOURCE_TRACKER_SPAN_HISTOGRAMS';
+export const ENV_SPAN_NAMES = 'OTEL_RESOURCE_TRACKER_SPAN_NAMES';
+export const ENV_CPU_ATTRIBUTION = 'OTEL_RESOURCE_TRACKER_CPU_ATTRIBUTION';
+export const ENV_CHILD_PROCESSES = 'OTEL_RESOURCE_TRACKER_CHILD_PROCESSES';
+export const ENV_EXACT_MEMORY = 'OTEL_RESOURCE_TRACKER_EXACT_MEMORY';
+export const ENV_TRACES_EXPORTER = 'OTEL_TRACES_EXPORTER';
+export const ENV_OTLP_PROTOCOL = 'OTEL_EXPORTER_OTLP_PROTOCOL';
+export const ENV_OTLP_TRACES_PROTOCOL = 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL';

@@ -16,6 +16,20 @@ import type { GpuDevice, GpuDeviceSample, GpuProvider, GpuProviderName, GpuSampl
 export const DEFAULT_GPU_IDLE_INTERVAL_MS = 1000;
 export const DEFAULT_GPU_ACTIVE_INTERVAL_MS = 100;
 
+/** The sampling intervals from OTEL_RESOURCE_TRACKER_GPU_(ACTIVE_)SAMPLE_INTERVAL_MS; a bad value is a ConfigError. */
+export function gpuSamplingFromEnv(env: Environment): { idleIntervalMs: number; activeIntervalMs: number } {
+  return {
+    idleIntervalMs: readNumber(env, ENV_GPU_SAMPLE_INTERVAL_MS, 10, 3_600_000, DEFAULT_GPU_IDLE_INTERVAL_MS),
+    activeIntervalMs: readNumber(
+      env,
+      ENV_GPU_ACTIVE_SAMPLE_INTERVAL_MS,
+      10,
+      3_600_000,
+      DEFAULT_GPU_ACTIVE_INTERVAL_MS,
+    ),
+  };
+}
+
 /** What the sampler knows of one visible GPU. */
 export interface GpuDeviceState {
   readonly device: GpuDevice;
@@ -67,8 +81,8 @@ export interface GpuSamplerOptions {
 export class GpuSampler implements GpuMemorySource {
   readonly name = 'gpu-sampler';
   private readonly timer: LeasedTimer;
-  private readonly idleIntervalMs: number;
-  private readonly staleAfterMs: number;
+  private idleIntervalMs: number;
+  private activeIntervalMs: number;
   private starting: Promise<void> | undefined;
   private provider: GpuProvider | undefined;
   private states: GpuDeviceState[] = [];
@@ -85,16 +99,17 @@ export class GpuSampler implements GpuMemorySource {
   private shutDown = false;
 
   constructor(private readonly options: GpuSamplerOptions = {}) {
-    const env = options.env ?? process.env;
-    this.idleIntervalMs =
-      options.idleIntervalMs ??
-      readNumber(env, ENV_GPU_SAMPLE_INTERVAL_MS, 10, 3_600_000, DEFAULT_GPU_IDLE_INTERVAL_MS);
-    const activeIntervalMs =
-      options.activeIntervalMs ??
-      readNumber(env, ENV_GPU_ACTIVE_SAMPLE_INTERVAL_MS, 10, 3_600_000, DEFAULT_GPU_ACTIVE_INTERVAL_MS);
-    this.staleAfterMs = options.staleAfterMs ?? 3 * this.idleIntervalMs + 2000;
+    // The environment is read when sampling starts, not here: a bad variable must not make importing the
+    // package throw (the process-wide sampler is created at import).
+    this.idleIntervalMs = options.idleIntervalMs ?? DEFAULT_GPU_IDLE_INTERVAL_MS;
+    this.activeIntervalMs = options.activeIntervalMs ?? DEFAULT_GPU_ACTIVE_INTERVAL_MS;
     this.processTree = new ProcessTree(process.pid, options.procRoot);
-    this.timer = new LeasedTimer(() => void this.tick(), activeIntervalMs, this.idleIntervalMs);
+    this.timer = new LeasedTimer(() => void this.tick(), this.activeIntervalMs, this.idleIntervalMs);
+  }
+
+  /** A reading older than this is not served: 3 × the idle interval + 2 s unless given. */
+  private get staleAfterMs(): number {
+    return this.options.staleAfterMs ?? 3 * this.idleIntervalMs + 2000;
   }
 
   /** Detects and starts the provider (once), takes a first reading, and begins background sampling. */
@@ -186,6 +201,10 @@ export class GpuSampler implements GpuMemorySource {
     let started: StartedProvider;
     let requested: GpuProviderName | undefined;
     try {
+      const fromEnv = gpuSamplingFromEnv(this.options.env ?? process.env);
+      this.idleIntervalMs = this.options.idleIntervalMs ?? fromEnv.idleIntervalMs;
+      this.activeIntervalMs = this.options.activeIntervalMs ?? fromEnv.activeIntervalMs;
+      this.timer.setIntervals(this.activeIntervalMs, this.idleIntervalMs);
       const startProvider =
         this.options.startProvider ??
         (() => {

@@ -1,0 +1,79 @@
+import { diag } from '@opentelemetry/api';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import type { Environment } from '../config/env.js';
+import { type PrometheusEndpoint, startPrometheusEndpoint } from '../prometheus/prometheus-endpoint.js';
+import { ResourceSpanProcessor } from '../span-processor/resource-span-processor.js';
+import { exportingProcessors } from './trace-exporters.js';
+import { readZeroCodeConfig, type ZeroCodeConfig } from './zero-code-config.js';
+
+export interface ZeroCodeHandle {
+  readonly sdk: NodeSDK;
+  readonly metrics: PrometheusEndpoint | undefined;
+  /** Flushes and stops tracing and the endpoint (once; later calls return the same promise). */
+  shutdown(): Promise<void>;
+}
+
+const PREFIX = 'otel-resource-tracker';
+
+/**
+ * Starts tracing with the resource processor and the Prometheus endpoint, configured only by environment. A bad
+ * variable is reported on stderr, naming it, and nothing is started: the application runs, untraced, rather than
+ * half-traced or not at all. Spans are flushed when the event loop empties, on SIGTERM and on SIGINT.
+ */
+export async function startZeroCode(env: Environment = process.env): Promise<ZeroCodeHandle | undefined> {
+  let config: ZeroCodeConfig;
+  try {
+    config = readZeroCodeConfig(env);
+  } catch (error) {
+    console.error(`${PREFIX}: ${(error as Error).message}. Tracing is not started.`);
+    return undefined;
+  }
+  let metrics: PrometheusEndpoint | undefined;
+  if (config.metrics) {
+    try {
+      metrics = await startPrometheusEndpoint({ env });
+    } catch (error) {
+      // Tracing is still worth having without the endpoint (a port in use is common when two copies run).
+      console.error(`${PREFIX}: ${(error as Error).message}. Metrics are off; tracing goes on.`);
+    }
+  }
+  const processor = new ResourceSpanProcessor({
+    ...config.processor,
+    ...(config.spanHistograms && metrics !== undefined ? { meterProvider: metrics.meterProvider } : {}),
+  });
+  const sdk = new NodeSDK({
+    spanProcessors: [processor, ...exportingProcessors(config.tracesExporters, config.otlpProtocol)],
+    instrumentations: [],
+  });
+  sdk.start();
+  let stopping: Promise<void> | undefined;
+  const shutdown = (): Promise<void> => {
+    stopping ??= Promise.allSettled([sdk.shutdown(), metrics?.shutdown()]).then((results) => {
+      for (const result of results) {
+        if (result.status === 'rejected') diag.warn(`${PREFIX}: shutting down: ${String(result.reason)}`);
+      }
+    });
+    return stopping;
+  };
+  installExitHooks(shutdown);
+  return { sdk, metrics, shutdown };
+}
+
+/**
+ * Flush at the natural end (beforeExit) and on SIGTERM / SIGINT. A signal handler replaces Node's default of
+ * exiting, so once flushed we re-raise the signal for the default to happen — unless the application listens to
+ * it too, in which case its own handler decides when to exit.
+ */
+function installExitHooks(shutdown: () => Promise<void>): void {
+  process.once('beforeExit', () => void shutdown());
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    const onSignal = () => {
+      // Asked now, while the application's own handlers for this signal (if any) are still registered.
+      const applicationHandles = process.listenerCount(signal) > 0;
+      shutdown().finally(() => {
+        if (!applicationHandles) process.kill(process.pid, signal);
+      });
+    };
+    process.once(signal, onSignal);
+  }
+}

@@ -1,0 +1,112 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** One span as received over OTLP/JSON, attributes decoded to plain values. */
+export interface ReceivedSpan {
+  name: string;
+  traceId: string;
+  spanId: string;
+  parentSpanId: string | undefined;
+  attributes: Record<string, unknown>;
+  resource: Record<string, unknown>;
+}
+
+interface OtlpValue {
+  stringValue?: string;
+  boolValue?: boolean;
+  intValue?: string | number;
+  doubleValue?: number;
+  arrayValue?: { values?: OtlpValue[] };
+}
+
+interface OtlpKeyValue {
+  key: string;
+  value: OtlpValue;
+}
+
+interface OtlpTraceRequest {
+  resourceSpans?: Array<{
+    resource?: { attributes?: OtlpKeyValue[] };
+    scopeSpans?: Array<{
+      spans?: Array<{
+        name: string;
+        traceId: string;
+        spanId: string;
+        parentSpanId?: string;
+        attributes?: OtlpKeyValue[];
+      }>;
+    }>;
+  }>;
+}
+
+function decodeValue(value: OtlpValue): unknown {
+  if (value.stringValue !== undefined) return value.stringValue;
+  if (value.boolValue !== undefined) return value.boolValue;
+  if (value.intValue !== undefined) return Number(value.intValue);
+  if (value.doubleValue !== undefined) return value.doubleValue;
+  if (value.arrayValue !== undefined) return (value.arrayValue.values ?? []).map(decodeValue);
+  return undefined;
+}
+
+function decodeAttributes(attributes: OtlpKeyValue[] | undefined): Record<string, unknown> {
+  return Object.fromEntries((attributes ?? []).map(({ key, value }) => [key, decodeValue(value)]));
+}
+
+/**
+ * An OTLP/HTTP receiver on 127.0.0.1, in the test process: decodes what an exporter really sends (OTLP/JSON), and
+ * records the content type and size of anything else (OTLP/protobuf) so that the protocol is visible.
+ */
+export class OtlpReceiver {
+  readonly spans: ReceivedSpan[] = [];
+  readonly requests: Array<{ path: string; contentType: string; bytes: number }> = [];
+  private server: Server | undefined;
+
+  async start(): Promise<string> {
+    this.server = createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => {
+        const body = Buffer.concat(chunks);
+        const contentType = request.headers['content-type'] ?? '';
+        this.requests.push({ path: request.url ?? '', contentType, bytes: body.length });
+        if (contentType.includes('json') && request.url === '/v1/traces')
+          this.decode(JSON.parse(body.toString()));
+        response.writeHead(200, {
+          'Content-Type': contentType.includes('json') ? 'application/json' : contentType,
+        });
+        response.end(contentType.includes('json') ? '{}' : '');
+      });
+    });
+    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  stop(): Promise<void> {
+    return new Promise((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  span(name: string): ReceivedSpan {
+    const span = this.spans.find((candidate) => candidate.name === name);
+    if (span === undefined)
+      throw new Error(`no span named ${name} received; got ${this.spans.map((s) => s.name).join(', ')}`);
+    return span;
+  }
+
+  private decode(request: OtlpTraceRequest): void {
+    for (const resourceSpans of request.resourceSpans ?? []) {
+      const resource = decodeAttributes(resourceSpans.resource?.attributes);
+      for (const scopeSpans of resourceSpans.scopeSpans ?? []) {
+        for (const span of scopeSpans.spans ?? []) {
+          this.spans.push({
+            name: span.name,
+            traceId: span.traceId,
+            spanId: span.spanId,
+            parentSpanId: span.parentSpanId || undefined,
+            attributes: decodeAttributes(span.attributes),
+            resource,
+          });
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,223 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SpanAttributes as keys } from '../src/index.js';
+import { OtlpReceiver } from './helpers/otlp-receiver.js';
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const example = (name: string) => join(repoRoot, 'build', 'examples', `${name}.js`);
+
+interface Finished {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs an example under `node --import otel-resource-tracker/register`, from the repository root. */
+function underZeroCode(
+  script: string,
+  env: Record<string, string>,
+): { child: ChildProcess; done: Promise<Finished> } {
+  const child = spawn(
+    process.execPath,
+    ['--expose-gc', '--import', 'otel-resource-tracker/register', script],
+    {
+      cwd: repoRoot,
+      env: { PATH: process.env.PATH ?? '', OTEL_RESOURCE_TRACKER_GPU_PROVIDER: 'none', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const done = new Promise<Finished>((resolveDone) =>
+    child.on('exit', (code) => resolveDone({ code, stdout, stderr })),
+  );
+  return { child, done };
+}
+
+const CONTRACT_KEYS = [
+  keys.ATTR_CPU_TIME,
+  keys.ATTR_CPU_USER_TIME,
+  keys.ATTR_CPU_SYSTEM_TIME,
+  keys.ATTR_CPU_ATTRIBUTED_TIME,
+  keys.ATTR_CPU_UTILIZATION,
+  keys.ATTR_CONCURRENT_SPANS,
+  keys.ATTR_WALL_TIME,
+  keys.ATTR_MEMORY_START,
+  keys.ATTR_MEMORY_END,
+  keys.ATTR_MEMORY_DELTA,
+  keys.ATTR_MEMORY_PEAK,
+];
+
+describe('zero-code entry: node --import otel-resource-tracker/register', function () {
+  this.timeout(60_000);
+  let receiver: OtlpReceiver;
+  let endpoint: string;
+  beforeEach(async () => {
+    receiver = new OtlpReceiver();
+    endpoint = await receiver.start();
+  });
+  afterEach(() => receiver.stop());
+
+  it("sends the batch example's spans over OTLP with the resource attributes of the contract", async () => {
+    const { done } = underZeroCode(example('batch'), {
+      OTEL_SERVICE_NAME: 'batch-under-test',
+      OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_RESOURCE_TRACKER_METRICS: 'false',
+      OTEL_RESOURCE_TRACKER_CHILD_PROCESSES: 'true',
+    });
+    const finished = await done;
+    assert.equal(finished.code, 0, finished.stderr);
+    assert.match(finished.stdout, /batch done/);
+    const topLevel = [
+      'cpu-heavy',
+      'memory-heavy',
+      'concurrent-a',
+      'concurrent-b',
+      'nested-parent',
+      'shell-out',
+    ];
+    for (const name of [...topLevel, 'nested-child-1', 'nested-child-2']) {
+      const span = receiver.span(name);
+      for (const key of CONTRACT_KEYS) assert.equal(typeof span.attributes[key], 'number', `${name}: ${key}`);
+      assert.equal(span.resource['service.name'], 'batch-under-test');
+      assert.equal(
+        Object.keys(span.attributes).filter((key) => key.startsWith('gpu.')).length,
+        0,
+        'no GPU here',
+      );
+    }
+    const attributed = (name: string) =>
+      receiver.span(name).attributes[keys.ATTR_CPU_ATTRIBUTED_TIME] as number;
+    const peak = (name: string) => receiver.span(name).attributes[keys.ATTR_MEMORY_PEAK] as number;
+    const mostCpu = topLevel.reduce((best, name) => (attributed(name) > attributed(best) ? name : best));
+    const highestPeak = topLevel.reduce((best, name) => (peak(name) > peak(best) ? name : best));
+    assert.equal(mostCpu, 'cpu-heavy');
+    assert.equal(highestPeak, 'memory-heavy');
+    const memory = receiver.span('memory-heavy').attributes;
+    assert.ok(
+      (memory[keys.ATTR_MEMORY_PEAK] as number) - (memory[keys.ATTR_MEMORY_START] as number) > 190 * 2 ** 20,
+    );
+    assert.ok((receiver.span('shell-out').attributes[keys.ATTR_CHILDREN_CPU_TIME] as number) >= 0.09);
+    const child = receiver.span('nested-child-1');
+    assert.equal(child.parentSpanId, receiver.span('nested-parent').spanId);
+  });
+
+  it('speaks OTLP/protobuf by default', async () => {
+    const { done } = underZeroCode(example('batch'), {
+      OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+      OTEL_RESOURCE_TRACKER_METRICS: 'false',
+    });
+    assert.equal((await done).code, 0);
+    const traces = receiver.requests.filter((request) => request.path === '/v1/traces');
+    assert.ok(
+      traces.length > 0 && traces.every((request) => request.contentType === 'application/x-protobuf'),
+    );
+    assert.ok(traces.reduce((sum, request) => sum + request.bytes, 0) > 1000);
+  });
+
+  it("flushes on SIGTERM: the job server's spans arrive although the batch delay has not passed", async () => {
+    const { child, done } = underZeroCode(example('http-server'), {
+      PORT: '0',
+      OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_BSP_SCHEDULE_DELAY: '60000',
+      OTEL_RESOURCE_TRACKER_METRICS: 'false',
+    });
+    const url = await new Promise<string>((resolveUrl, reject) => {
+      child.stdout?.on('data', (chunk: Buffer) => {
+        const match = /listening on (http:\/\/[\d.:]+)/.exec(chunk.toString());
+        if (match?.[1]) resolveUrl(match[1]);
+      });
+      child.once('exit', () => reject(new Error('the server exited')));
+    });
+    for (const path of ['/jobs/cpu?ms=40', '/jobs/memory?mb=64', '/jobs/io?ms=20']) {
+      assert.equal((await fetch(`${url}${path}`)).status, 200);
+    }
+    assert.equal(receiver.spans.length, 0, 'nothing exported yet (60 s batch delay)');
+    child.kill('SIGTERM');
+    const finished = await done;
+    assert.equal(finished.code, 0, finished.stderr);
+    assert.deepEqual(receiver.spans.map((span) => span.name).sort(), ['job cpu', 'job io', 'job memory']);
+    assert.ok((receiver.span('job cpu').attributes[keys.ATTR_CPU_TIME] as number) >= 0.036);
+  });
+
+  it('writes spans with their resource attributes to the console with OTEL_TRACES_EXPORTER=console', async () => {
+    const { done } = underZeroCode(example('batch'), {
+      OTEL_TRACES_EXPORTER: 'console',
+      OTEL_RESOURCE_TRACKER_METRICS: 'false',
+    });
+    const finished = await done;
+    assert.equal(finished.code, 0, finished.stderr);
+    assert.match(finished.stdout, /name: 'cpu-heavy'/);
+    assert.match(finished.stdout, /'process\.cpu\.attributed_time': \d/);
+  });
+
+  it('names a bad variable on stderr, starts nothing, and lets the application run', async () => {
+    for (const [variable, value, message] of [
+      [
+        'OTEL_TRACES_EXPORTER',
+        'jaeger',
+        /OTEL_TRACES_EXPORTER must list some of otlp, console, none; got the string "jaeger"/,
+      ],
+      [
+        'OTEL_EXPORTER_OTLP_PROTOCOL',
+        'http',
+        /OTEL_EXPORTER_OTLP_PROTOCOL must be one of http\/protobuf, http\/json, grpc/,
+      ],
+      [
+        'OTEL_RESOURCE_TRACKER_METRICS',
+        'maybe',
+        /OTEL_RESOURCE_TRACKER_METRICS must be true or false; got the string "maybe"/,
+      ],
+      [
+        'OTEL_RESOURCE_TRACKER_GPU_DEVICES',
+        'first',
+        /OTEL_RESOURCE_TRACKER_GPU_DEVICES must be "all" or device indices/,
+      ],
+      [
+        'OTEL_RESOURCE_TRACKER_CPU_ATTRIBUTION',
+        'precise',
+        /OTEL_RESOURCE_TRACKER_CPU_ATTRIBUTION must be one of fair-share, exact/,
+      ],
+      [
+        'OTEL_RESOURCE_TRACKER_GPU_PROVIDER',
+        'cuda',
+        /OTEL_RESOURCE_TRACKER_GPU_PROVIDER must be one of auto, nvml, nvidia-smi, none/,
+      ],
+      ['OTEL_RESOURCE_TRACKER_SPAN_NAMES', '/[/', /OTEL_RESOURCE_TRACKER_SPAN_NAMES has an invalid pattern/],
+    ] as const) {
+      const { done } = underZeroCode(example('batch'), {
+        OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+        [variable]: value,
+      });
+      const finished = await done;
+      assert.equal(finished.code, 0, `${variable}: the application still runs`);
+      assert.match(finished.stdout, /batch done/);
+      assert.match(finished.stderr, message);
+      assert.match(finished.stderr, /Tracing is not started/);
+    }
+    assert.equal(receiver.spans.length, 0, 'nothing half-started');
+  });
+
+  it('measures only the spans named in OTEL_RESOURCE_TRACKER_SPAN_NAMES', async () => {
+    const { done } = underZeroCode(example('batch'), {
+      OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_RESOURCE_TRACKER_METRICS: 'false',
+      OTEL_RESOURCE_TRACKER_SPAN_NAMES: 'cpu-heavy,/^nested-/',
+    });
+    assert.equal((await done).code, 0);
+    assert.equal(typeof receiver.span('cpu-heavy').attributes[keys.ATTR_CPU_TIME], 'number');
+    assert.equal(typeof receiver.span('nested-child-2').attributes[keys.ATTR_CPU_TIME], 'number');
+    assert.equal(receiver.span('memory-heavy').attributes[keys.ATTR_CPU_TIME], undefined);
+  });
+});
