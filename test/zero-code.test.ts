@@ -1,46 +1,7 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { SpanAttributes as keys } from '../src/index.js';
 import { OtlpReceiver } from './helpers/otlp-receiver.js';
-
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const example = (name: string) => join(repoRoot, 'build', 'examples', `${name}.js`);
-
-interface Finished {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs an example under `node --import otel-resource-tracker/register`, from the repository root. */
-function underZeroCode(
-  script: string,
-  env: Record<string, string>,
-): { child: ChildProcess; done: Promise<Finished> } {
-  const child = spawn(
-    process.execPath,
-    ['--expose-gc', '--import', 'otel-resource-tracker/register', script],
-    {
-      cwd: repoRoot,
-      env: { PATH: process.env.PATH ?? '', OTEL_RESOURCE_TRACKER_GPU_PROVIDER: 'none', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const done = new Promise<Finished>((resolveDone) =>
-    child.on('exit', (code) => resolveDone({ code, stdout, stderr })),
-  );
-  return { child, done };
-}
+import { example, underZeroCode, waitForUrl } from './helpers/zero-code.js';
 
 const CONTRACT_KEYS = [
   keys.ATTR_CPU_TIME,
@@ -132,13 +93,7 @@ describe('zero-code entry: node --import otel-resource-tracker/register', functi
       OTEL_BSP_SCHEDULE_DELAY: '60000',
       OTEL_RESOURCE_TRACKER_METRICS: 'false',
     });
-    const url = await new Promise<string>((resolveUrl, reject) => {
-      child.stdout?.on('data', (chunk: Buffer) => {
-        const match = /listening on (http:\/\/[\d.:]+)/.exec(chunk.toString());
-        if (match?.[1]) resolveUrl(match[1]);
-      });
-      child.once('exit', () => reject(new Error('the server exited')));
-    });
+    const url = await waitForUrl(child);
     for (const path of ['/jobs/cpu?ms=40', '/jobs/memory?mb=64', '/jobs/io?ms=20']) {
       assert.equal((await fetch(`${url}${path}`)).status, 200);
     }

@@ -183,6 +183,8 @@ export class GpuSampler implements GpuMemorySource {
       this.record(await provider.sample());
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
+      // A reading the provider can no longer confirm is not served as if it were current.
+      for (const state of this.states) state.latest = undefined;
       this.health = { ...this.health, up: false, lastError: message };
       this.reportOnce((error as { kind?: string }).kind ?? 'sample', `GPU sampling failed: ${message}`);
     } finally {
@@ -192,6 +194,7 @@ export class GpuSampler implements GpuMemorySource {
 
   shutdown(): void {
     this.shutDown = true;
+    this.states = [];
     this.timer.stop();
     this.provider?.shutdown();
     this.provider = undefined;
@@ -225,8 +228,6 @@ export class GpuSampler implements GpuMemorySource {
     }
     this.provider = started.provider;
     this.health = { ...this.health, provider: started.provider.name };
-    for (const reason of started.passedOver)
-      diag.debug(`otel-resource-tracker: GPU provider passed over: ${reason.message}`);
     const visible = cudaVisibleDevices(
       started.devices,
       (this.options.env ?? process.env).CUDA_VISIBLE_DEVICES,
@@ -241,12 +242,17 @@ export class GpuSampler implements GpuMemorySource {
       lost: false,
       history: new SampleHistory({ fineCapacity: 4096, blockSize: 64, coarseCapacity: 4096 }),
     }));
+    const passedOver = started.passedOver.map((reason) => reason.message).join('; ');
     if (this.states.length === 0) {
+      // One debug line, no more, for the common case of a machine without a GPU.
+      const reasons = passedOver === '' ? '' : `; ${passedOver}`;
       diag.debug(
-        `otel-resource-tracker: no GPU visible (provider ${started.provider.name}); GPU figures are 0 / absent`,
+        `otel-resource-tracker: no GPU visible (provider ${started.provider.name}${reasons}); GPU figures are 0 / absent`,
       );
       return;
     }
+    if (passedOver !== '')
+      diag.debug(`otel-resource-tracker: GPU provider ${started.provider.name}, after: ${passedOver}`);
     this.hostPids = seesHostPids(this.options.pidNamespaceLink);
     await this.tick();
     this.timer.start();
@@ -267,9 +273,9 @@ export class GpuSampler implements GpuMemorySource {
     }
     for (const failure of sample.failures) {
       const state = this.states.find((candidate) => candidate.device.uuid === failure.device.uuid);
-      if (state !== undefined && failure.error.kind === 'nvml-15') {
-        state.lost = true;
+      if (state !== undefined) {
         state.latest = undefined;
+        if (failure.error.kind === 'nvml-15') state.lost = true;
       }
       this.reportOnce(failure.error.kind, failure.error.message);
     }

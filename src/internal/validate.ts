@@ -24,6 +24,14 @@ export function assertNonNegativeNumber(value: unknown, name: string): asserts v
   }
 }
 
+/**
+ * `fallback` when the option was left out (undefined), the value itself otherwise — null included, so that a null
+ * reaches validation and is refused by name instead of silently meaning "default".
+ */
+export function orDefault<T>(value: T | undefined, fallback: T): T {
+  return value === undefined ? fallback : value;
+}
+
 export function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';

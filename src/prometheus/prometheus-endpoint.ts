@@ -5,7 +5,7 @@ import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import type { Resource } from '@opentelemetry/resources';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { ConfigError, type Environment, readNumber } from '../config/env.js';
-import { assertPlainOptions, describe } from '../internal/validate.js';
+import { assertPlainOptions, describe, orDefault } from '../internal/validate.js';
 import { type ResourceMetricsOptions, registerResourceMetrics } from '../metrics/resource-metrics.js';
 import { serializeExposition } from './exposition.js';
 
@@ -45,7 +45,11 @@ export interface PrometheusEndpoint {
 const WHAT = 'startPrometheusEndpoint';
 
 function resolveHost(options: PrometheusEndpointOptions, env: Environment): string {
-  const host = options.host ?? env[ENV_PROMETHEUS_HOST]?.trim() ?? DEFAULT_PROMETHEUS_HOST;
+  const fromEnv = env[ENV_PROMETHEUS_HOST]?.trim();
+  const host = orDefault(
+    options.host,
+    fromEnv === undefined || fromEnv === '' ? DEFAULT_PROMETHEUS_HOST : fromEnv,
+  );
   if (typeof host !== 'string' || host === '' || /[\s/]/.test(host)) {
     const from = options.host === undefined ? ENV_PROMETHEUS_HOST : `${WHAT} options.host`;
     throw new ConfigError(`${from} must be a host name or IP address, got ${describe(host)}`);
@@ -145,7 +149,7 @@ export async function startPrometheusEndpoint(
   const env = options.env ?? process.env;
   const host = resolveHost(options, env);
   const port = resolvePort(options, env);
-  const path = options.path ?? '/metrics';
+  const path = orDefault(options.path, '/metrics');
   if (typeof path !== 'string' || !path.startsWith('/')) {
     throw new ConfigError(`${WHAT} options.path must start with "/", got ${describe(path)}`);
   }
@@ -176,7 +180,9 @@ export async function startPrometheusEndpoint(
     await meterProvider.shutdown().catch(() => undefined);
     throw error;
   }
+  // Neither the listening socket nor a scraper's kept-alive connection may keep the application alive.
   server.unref();
+  server.on('connection', (socket) => socket.unref());
   let closing: Promise<void> | undefined;
   const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { readGpuMemory } from '../gpu/gpu-memory-source.js';
-import { assertNonNegativeInteger, assertPlainOptions } from '../internal/validate.js';
+import { assertNonNegativeInteger, assertPlainOptions, orDefault } from '../internal/validate.js';
 import { processMemoryProbe } from '../probes/process-memory.js';
 import { memorySampler } from '../sampler/memory-sampler.js';
 
@@ -32,11 +32,18 @@ export interface SnapshotOptions {
 }
 
 const SNAPSHOT_OPTION_KEYS = ['gpuIndex'] as const;
+/** NVML addresses at most a few dozen devices per machine; anything far beyond is a mistake, not a GPU. */
+const MAX_GPU_INDEX = 1023;
 
 export function resolveGpuIndex(options: SnapshotOptions | undefined, what: string): number {
   assertPlainOptions(options, what, SNAPSHOT_OPTION_KEYS);
-  const gpuIndex = options?.gpuIndex ?? 0;
+  const gpuIndex = orDefault(options?.gpuIndex, 0);
   assertNonNegativeInteger(gpuIndex, `${what}.gpuIndex`);
+  if (gpuIndex > MAX_GPU_INDEX) {
+    throw new TypeError(
+      `${what}.gpuIndex must be a GPU index from 0 to ${MAX_GPU_INDEX}, got number ${gpuIndex}`,
+    );
+  }
   return gpuIndex;
 }
 

@@ -1,5 +1,5 @@
 import { type Attributes, type MeterProvider, SpanKind } from '@opentelemetry/api';
-import { assertPlainOptions, describe } from '../internal/validate.js';
+import { assertPlainOptions, describe, orDefault } from '../internal/validate.js';
 
 /** Attribute groups a processor can set; see the README's attribute reference. */
 export const ATTRIBUTE_GROUPS = ['cpu', 'attribution', 'memory', 'gpu'] as const;
@@ -153,7 +153,7 @@ export function resolveOptions(options: ResourceSpanProcessorOptions | undefined
           `one of ${ATTRIBUTE_GROUPS.map((group) => `"${group}"`).join(', ')}`,
         ),
   );
-  const cpuAttribution = given.cpuAttribution ?? 'fair-share';
+  const cpuAttribution = orDefault(given.cpuAttribution, 'fair-share');
   if (cpuAttribution !== 'fair-share' && cpuAttribution !== 'exact') {
     throw new TypeError(
       `${WHAT}.cpuAttribution must be "fair-share" or "exact", got ${describe(cpuAttribution)}`,
@@ -171,7 +171,7 @@ export function resolveOptions(options: ResourceSpanProcessorOptions | undefined
   if (gpuDevices.length === 0)
     throw new TypeError(`${WHAT}.gpuDevices must name at least one device (or set gpu: false)`);
   if (!booleanOption(given.gpu, 'gpu', true)) groups.delete('gpu');
-  const maxSpanOpenSeconds = given.maxSpanOpenSeconds ?? 3600;
+  const maxSpanOpenSeconds = orDefault(given.maxSpanOpenSeconds, 3600);
   if (typeof maxSpanOpenSeconds !== 'number' || Number.isNaN(maxSpanOpenSeconds) || maxSpanOpenSeconds <= 0) {
     throw new TypeError(
       `${WHAT}.maxSpanOpenSeconds must be a number of seconds > 0 (or Infinity), got ${describe(maxSpanOpenSeconds)}`,
@@ -182,7 +182,7 @@ export function resolveOptions(options: ResourceSpanProcessorOptions | undefined
       `${WHAT}.meterProvider must be a MeterProvider, got ${describe(given.meterProvider)}`,
     );
   }
-  const maxSpanNames = given.maxSpanNames ?? 100;
+  const maxSpanNames = orDefault(given.maxSpanNames, 100);
   if (
     typeof maxSpanNames !== 'number' ||
     !Number.isInteger(maxSpanNames) ||

@@ -59,6 +59,8 @@ function decodeAttributes(attributes: OtlpKeyValue[] | undefined): Record<string
 export class OtlpReceiver {
   readonly spans: ReceivedSpan[] = [];
   readonly requests: Array<{ path: string; contentType: string; bytes: number }> = [];
+  /** Answer every request this much later (a slow receiver). */
+  delayMs = 0;
   private server: Server | undefined;
 
   async start(): Promise<string> {
@@ -82,6 +84,7 @@ export class OtlpReceiver {
   }
 
   stop(): Promise<void> {
+    this.server?.closeAllConnections();
     return new Promise((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
 

@@ -47,6 +47,8 @@ export class NvidiaSmiProvider implements GpuProvider {
   constructor(
     private readonly timeoutMs = DEFAULT_NVIDIA_SMI_TIMEOUT_MS,
     binary: string | undefined = findOnPath('nvidia-smi'),
+    /** First backoff after a failure; it doubles with each failure in a row, up to a minute. */
+    private readonly backoffBaseMs = 1000,
   ) {
     this.binary = binary;
   }
@@ -76,7 +78,7 @@ export class NvidiaSmiProvider implements GpuProvider {
       },
       (error: unknown) => {
         this.failures++;
-        this.retryAt = Date.now() + Math.min(MAX_BACKOFF_MS, 1000 * 2 ** (this.failures - 1));
+        this.retryAt = Date.now() + Math.min(MAX_BACKOFF_MS, this.backoffBaseMs * 2 ** (this.failures - 1));
         this.lastError =
           error instanceof GpuError
             ? error
@@ -93,10 +95,11 @@ export class NvidiaSmiProvider implements GpuProvider {
   private async query(): Promise<GpuSample> {
     const [gpus, apps] = await Promise.all([
       this.run(GPU_QUERY_ARGS),
-      this.run(APPS_QUERY_ARGS).then(
-        (output) => parseAppsQuery(output),
-        () => undefined,
-      ),
+      // The process list only feeds per-process memory: when it fails or is garbled, that figure is unavailable
+      // and the device readings still stand.
+      this.run(APPS_QUERY_ARGS)
+        .then((output) => parseAppsQuery(output))
+        .catch(() => undefined),
     ]);
     const { rows, skipped } = parseGpuQuery(gpus);
     const devices: GpuDeviceSample[] = rows.map((row) => ({
