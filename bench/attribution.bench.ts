@@ -9,17 +9,7 @@ import {
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import { type CpuAttribution, ResourceSpanProcessor, SpanAttributes } from '../src/index.js';
-
-function burn(ms: number): void {
-  const start = process.cpuUsage();
-  let x = 0;
-  for (;;) {
-    for (let i = 0; i < 2000; i++) x = (x + Math.sqrt(i)) % 1e9;
-    const used = process.cpuUsage(start);
-    if ((used.user + used.system) / 1000 >= ms) break;
-  }
-  if (x < 0) console.log(x);
-}
+import { burnCpu } from '../test/helpers/workload.js';
 
 type RequestType = 'cpu-bound' | 'io-bound' | 'mixed';
 const TYPES: RequestType[] = ['cpu-bound', 'io-bound', 'mixed'];
@@ -29,19 +19,19 @@ async function request(type: RequestType): Promise<void> {
   switch (type) {
     case 'cpu-bound':
       for (let i = 0; i < 4; i++) {
-        burn(5);
+        burnCpu(5);
         await nextTurn();
       }
       return;
     case 'io-bound':
       for (let i = 0; i < 4; i++) {
-        burn(0.25);
+        burnCpu(0.25);
         await sleep(8);
       }
       return;
     case 'mixed':
       for (let i = 0; i < 2; i++) {
-        burn(4);
+        burnCpu(4);
         await sleep(8);
       }
   }

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { GpuSampler } from '../src/gpu/gpu-sampler.js';
+import type { GpuSampler } from '../src/gpu/gpu-sampler.js';
 import { NvidiaSmiProvider } from '../src/gpu/nvidia-smi/nvidia-smi-provider.js';
 import { NvmlProvider } from '../src/gpu/nvml/nvml-provider.js';
 import type { GpuProvider } from '../src/gpu/provider.js';
@@ -9,18 +9,14 @@ import {
   fakeNvidiaSmi,
   fakeNvmlLibrary,
   GiB,
+  manualGpuSampler,
   scratchDir,
   writeNvmlControl,
 } from '../test/helpers/fake-gpu.js';
 import { measure } from './harness.js';
 
 async function samplerOver(provider: GpuProvider): Promise<GpuSampler> {
-  const sampler = new GpuSampler({
-    startProvider: async () => ({ provider, devices: await provider.start(), passedOver: [] }),
-    idleIntervalMs: 3_600_000,
-    activeIntervalMs: 3_600_000,
-    env: {},
-  });
+  const sampler = manualGpuSampler(provider);
   await sampler.start();
   return sampler;
 }

@@ -5,7 +5,6 @@ import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporte
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import { setGpuMemorySource } from '../src/gpu/gpu-memory-source.js';
-import { GpuSampler } from '../src/gpu/gpu-sampler.js';
 import { NvmlProvider } from '../src/gpu/nvml/nvml-provider.js';
 import {
   type PrometheusEndpoint,
@@ -14,7 +13,13 @@ import {
   startPrometheusEndpoint,
 } from '../src/index.js';
 import { serializeExposition } from '../src/prometheus/exposition.js';
-import { fakeNvmlLibrary, GiB, scratchDir, writeNvmlControl } from '../test/helpers/fake-gpu.js';
+import {
+  fakeNvmlLibrary,
+  GiB,
+  manualGpuSampler,
+  scratchDir,
+  writeNvmlControl,
+} from '../test/helpers/fake-gpu.js';
 import { measure } from './harness.js';
 
 interface ScrapeCost {
@@ -78,11 +83,7 @@ export async function benchMetrics(): Promise<void> {
       })),
     });
     const provider = new NvmlProvider(fakeNvmlLibrary());
-    const sampler = new GpuSampler({
-      startProvider: async () => ({ provider, devices: await provider.start(), passedOver: [] }),
-      idleIntervalMs: 1000,
-      env: {},
-    });
+    const sampler = manualGpuSampler(provider);
     await sampler.start();
     setGpuMemorySource(sampler);
     const endpoint = await startPrometheusEndpoint({ port: 0 });

@@ -4,4 +4,9 @@
  */
 import { startZeroCode } from './zero-code/start.js';
 
-await startZeroCode();
+try {
+  await startZeroCode();
+} catch (error) {
+  // A preload must never take the application down with it.
+  console.error(`otel-resource-tracker: zero-code start failed: ${String(error)}. Tracing is not started.`);
+}

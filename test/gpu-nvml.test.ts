@@ -7,7 +7,7 @@ import { gpuProviderConfigFromEnv, startGpuProvider } from '../src/gpu/detect.js
 import { GpuSampler, gpuSamplingFromEnv } from '../src/gpu/gpu-sampler.js';
 import { NvmlProvider } from '../src/gpu/nvml/nvml-provider.js';
 import { captureDiag } from './helpers/diag-capture.js';
-import { fakeNvmlLibrary, GiB, scratchDir, writeNvmlControl } from './helpers/fake-gpu.js';
+import { fakeNvmlLibrary, GiB, manualGpuSampler, scratchDir, writeNvmlControl } from './helpers/fake-gpu.js';
 
 const UUID_A = 'GPU-aaaaaaaa-1111-2222-3333-444444444444';
 const UUID_B = 'GPU-bbbbbbbb-1111-2222-3333-444444444444';
@@ -22,10 +22,7 @@ function samplerOver(
   provider: NvmlProvider,
   options: { env?: Record<string, string>; pidNamespaceLink?: string } = {},
 ) {
-  return new GpuSampler({
-    startProvider: async () => ({ provider, devices: await provider.start(), passedOver: [] }),
-    idleIntervalMs: 60_000,
-    activeIntervalMs: 60_000,
+  return manualGpuSampler(provider, {
     env: options.env ?? {},
     ...(options.pidNamespaceLink === undefined ? {} : { pidNamespaceLink: options.pidNamespaceLink }),
   });

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { noGpuMemorySource, setGpuMemorySource } from '../src/gpu/gpu-memory-source.js';
-import { GpuSampler } from '../src/gpu/gpu-sampler.js';
+import type { GpuSampler } from '../src/gpu/gpu-sampler.js';
 import { NvmlProvider } from '../src/gpu/nvml/nvml-provider.js';
 import { captureResourceSnapshot, SpanAttributes as keys, ResourceTracker } from '../src/index.js';
-import { fakeNvmlLibrary, GiB, scratchDir, writeNvmlControl } from './helpers/fake-gpu.js';
+import { fakeNvmlLibrary, GiB, manualGpuSampler, scratchDir, writeNvmlControl } from './helpers/fake-gpu.js';
 import { createTracing } from './helpers/tracing.js';
 
 const MiB = 1024 * 1024;
@@ -38,12 +38,7 @@ describe('GPU figures in snapshots, trackers and spans (fake NVML through the re
     await script([10 * GiB], [20 * GiB]);
     process.env.FAKE_NVML_CONTROL = control;
     const provider = new NvmlProvider(fakeNvmlLibrary());
-    sampler = new GpuSampler({
-      startProvider: async () => ({ provider, devices: await provider.start(), passedOver: [] }),
-      idleIntervalMs: 60_000,
-      activeIntervalMs: 60_000,
-      env: {},
-    });
+    sampler = manualGpuSampler(provider);
     await sampler.start();
     setGpuMemorySource(sampler);
   });

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type MeterProvider, ROOT_CONTEXT } from '@opentelemetry/api';
 import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import { noGpuMemorySource, setGpuMemorySource } from '../src/gpu/gpu-memory-source.js';
-import { GpuSampler } from '../src/gpu/gpu-sampler.js';
+import type { GpuSampler } from '../src/gpu/gpu-sampler.js';
 import { NvmlProvider } from '../src/gpu/nvml/nvml-provider.js';
 import {
   type PrometheusEndpoint,
@@ -13,7 +13,7 @@ import {
   registerResourceMetrics,
   startPrometheusEndpoint,
 } from '../src/index.js';
-import { fakeNvmlLibrary, GiB, scratchDir, writeNvmlControl } from './helpers/fake-gpu.js';
+import { fakeNvmlLibrary, GiB, manualGpuSampler, scratchDir, writeNvmlControl } from './helpers/fake-gpu.js';
 import { promtoolCheckMetrics, startPrometheus } from './helpers/prometheus.js';
 import { allocateTouched, burnCpu, MiB } from './helpers/workload.js';
 
@@ -64,12 +64,7 @@ describe('metrics: live gauges and the Prometheus endpoint', function () {
     await script(12 * GiB);
     process.env.FAKE_NVML_CONTROL = control;
     const provider = new NvmlProvider(fakeNvmlLibrary());
-    sampler = new GpuSampler({
-      startProvider: async () => ({ provider, devices: await provider.start(), passedOver: [] }),
-      idleIntervalMs: 60_000,
-      activeIntervalMs: 60_000,
-      env: {},
-    });
+    sampler = manualGpuSampler(provider);
     await sampler.start();
     setGpuMemorySource(sampler);
     endpoint = await startPrometheusEndpoint({ port: 0 });

@@ -6,7 +6,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ROOT_CONTEXT } from '@opentelemetry/api';
 import { BasicTracerProvider, type ReadableSpan, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { noGpuMemorySource, setGpuMemorySource } from '../src/gpu/gpu-memory-source.js';
-import { GpuSampler } from '../src/gpu/gpu-sampler.js';
 import { NvidiaSmiProvider } from '../src/gpu/nvidia-smi/nvidia-smi-provider.js';
 import { NvmlProvider } from '../src/gpu/nvml/nvml-provider.js';
 import type { GpuProvider } from '../src/gpu/provider.js';
@@ -21,6 +20,7 @@ import {
   type FakeNvmlScript,
   fakeNvmlLibrary,
   GiB,
+  manualGpuSampler,
   scratchDir,
   writeNvmlControl,
 } from './helpers/fake-gpu.js';
@@ -39,15 +39,6 @@ class AttributeCheck implements SpanProcessor {
   shutdown(): Promise<void> {
     return Promise.resolve();
   }
-}
-
-function samplerOver(provider: GpuProvider): GpuSampler {
-  return new GpuSampler({
-    startProvider: async () => ({ provider, devices: await provider.start(), passedOver: [] }),
-    idleIntervalMs: 3_600_000,
-    activeIntervalMs: 3_600_000,
-    env: {},
-  });
 }
 
 describe('reliability: GPU faults', function () {
@@ -89,7 +80,7 @@ describe('reliability: GPU faults', function () {
     ];
     writeNvmlControl(control, phases[0]?.script as FakeNvmlScript);
     process.env.FAKE_NVML_CONTROL = control;
-    const sampler = samplerOver(new NvmlProvider(fakeNvmlLibrary()));
+    const sampler = manualGpuSampler(new NvmlProvider(fakeNvmlLibrary()));
     await sampler.start();
     setGpuMemorySource(sampler);
     const check = new AttributeCheck();
@@ -179,7 +170,7 @@ describe('reliability: GPU faults', function () {
     const diag = captureDiag();
     try {
       for (const [, provider] of cases) {
-        const sampler = samplerOver(provider);
+        const sampler = manualGpuSampler(provider);
         await sampler.start().catch(() => undefined);
         setGpuMemorySource(sampler);
         assert.equal(captureResourceSnapshot().gpuVramUsedBytes, undefined);
@@ -193,7 +184,7 @@ describe('reliability: GPU faults', function () {
           { uuid: 'GPU-x', totalBytes: 8 * GiB, used: [GiB], processes: [{ pid: process.pid, bytes: GiB }] },
         ],
       });
-      const noProcesses = samplerOver(new NvmlProvider(fakeNvmlLibrary('no-processes')));
+      const noProcesses = manualGpuSampler(new NvmlProvider(fakeNvmlLibrary('no-processes')));
       await noProcesses.start();
       assert.equal(noProcesses.latest(0)?.usedBytes, GiB);
       assert.equal(noProcesses.latest(0)?.processUsedBytes, undefined);
@@ -245,7 +236,7 @@ describe('reliability: GPU faults', function () {
     writeFileSync(mode, 'normal');
     const missing = new NvidiaSmiProvider(500, undefined);
     await assert.rejects(missing.start(), /not found on PATH/);
-    const sampler = samplerOver(new NvidiaSmiProvider(400, binary, 100));
+    const sampler = manualGpuSampler(new NvidiaSmiProvider(400, binary, 100));
     await sampler.start();
     const diag = captureDiag();
     const delay = monitorEventLoopDelay({ resolution: 1 });

@@ -10,10 +10,9 @@ import {
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import { noGpuMemorySource, setGpuMemorySource } from '../src/gpu/gpu-memory-source.js';
-import { GpuSampler } from '../src/gpu/gpu-sampler.js';
 import { NvmlProvider } from '../src/gpu/nvml/nvml-provider.js';
 import { ResourceSpanProcessor, startPrometheusEndpoint } from '../src/index.js';
-import { fakeNvmlLibrary, GiB, scratchDir, writeNvmlControl } from './helpers/fake-gpu.js';
+import { fakeNvmlLibrary, GiB, manualGpuSampler, scratchDir, writeNvmlControl } from './helpers/fake-gpu.js';
 import { recordFigure, writeFigures } from './helpers/figures.js';
 import { repoRoot } from './helpers/zero-code.js';
 
@@ -77,10 +76,7 @@ describe('reliability: security', function () {
     });
     process.env.FAKE_NVML_CONTROL = control;
     const provider = new NvmlProvider(fakeNvmlLibrary());
-    const sampler = new GpuSampler({
-      startProvider: async () => ({ provider, devices: await provider.start(), passedOver: [] }),
-      env: {},
-    });
+    const sampler = manualGpuSampler(provider);
     const lines: string[] = [];
     const record = (message: string, ...args: unknown[]) =>
       lines.push([message, ...args.map(String)].join(' '));

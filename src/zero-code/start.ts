@@ -41,11 +41,21 @@ export async function startZeroCode(env: Environment = process.env): Promise<Zer
     ...config.processor,
     ...(config.spanHistograms && metrics !== undefined ? { meterProvider: metrics.meterProvider } : {}),
   });
-  const sdk = new NodeSDK({
-    spanProcessors: [processor, ...exportingProcessors(config.tracesExporters, config.otlpProtocol)],
-    instrumentations: [],
-  });
-  sdk.start();
+  let sdk: NodeSDK;
+  try {
+    sdk = new NodeSDK({
+      spanProcessors: [processor, ...exportingProcessors(config.tracesExporters, config.otlpProtocol)],
+      instrumentations: [],
+    });
+    sdk.start();
+  } catch (error) {
+    // Nothing half-started: the endpoint goes too.
+    console.error(
+      `${PREFIX}: the OpenTelemetry SDK did not start: ${(error as Error).message}. Tracing is not started.`,
+    );
+    await Promise.allSettled([processor.shutdown(), metrics?.shutdown()]);
+    return undefined;
+  }
   let stopping: Promise<void> | undefined;
   const shutdown = (): Promise<void> => {
     stopping ??= Promise.allSettled([sdk.shutdown(), metrics?.shutdown()]).then((results) => {

@@ -3,6 +3,8 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, writeFileS
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { GpuSampler, type GpuSamplerOptions } from '../../src/gpu/gpu-sampler.js';
+import type { GpuProvider } from '../../src/gpu/provider.js';
 
 const source = join(
   dirname(fileURLToPath(import.meta.url)),
@@ -102,4 +104,21 @@ export function fakeNvidiaSmi(
   writeFileSync(binary, `${script}\n`);
   chmodSync(binary, 0o755);
   return { binary, calls };
+}
+
+/**
+ * A GpuSampler over `provider` that reads no environment and whose timer practically never fires: tests and
+ * benchmarks call `tick()` themselves, so that each reading happens exactly when they say.
+ */
+export function manualGpuSampler(
+  provider: GpuProvider,
+  options: Omit<GpuSamplerOptions, 'startProvider'> = {},
+): GpuSampler {
+  return new GpuSampler({
+    startProvider: async () => ({ provider, devices: await provider.start(), passedOver: [] }),
+    idleIntervalMs: 3_600_000,
+    activeIntervalMs: 3_600_000,
+    env: {},
+    ...options,
+  });
 }
