@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { SpanAttributes as keys } from '../src/index.js';
 import { OtlpReceiver } from './helpers/otlp-receiver.js';
-import { example, underZeroCode, waitForUrl } from './helpers/zero-code.js';
+import { example, repoRoot, underZeroCode, waitForUrl } from './helpers/zero-code.js';
 
 const CONTRACT_KEYS = [
   keys.ATTR_CPU_TIME,
@@ -70,6 +71,23 @@ describe('zero-code entry: node --import otel-resource-tracker/register', functi
     assert.ok((receiver.span('shell-out').attributes[keys.ATTR_CHILDREN_CPU_TIME] as number) >= 0.09);
     const child = receiver.span('nested-child-1');
     assert.equal(child.parentSpanId, receiver.span('nested-parent').spanId);
+  });
+
+  it('starts the same way from NODE_OPTIONS=--import=otel-resource-tracker/register', async () => {
+    const child = spawn(process.execPath, [example('batch')], {
+      cwd: repoRoot,
+      env: {
+        PATH: process.env.PATH ?? '',
+        NODE_OPTIONS: '--import=otel-resource-tracker/register',
+        OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+        OTEL_RESOURCE_TRACKER_METRICS: 'false',
+        OTEL_RESOURCE_TRACKER_GPU_PROVIDER: 'none',
+      },
+      stdio: 'ignore',
+    });
+    assert.equal(await new Promise((resolve) => child.on('exit', resolve)), 0);
+    assert.equal(typeof receiver.span('cpu-heavy').attributes[keys.ATTR_CPU_TIME], 'number');
   });
 
   it('speaks OTLP/protobuf by default', async () => {

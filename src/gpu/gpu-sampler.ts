@@ -97,6 +97,7 @@ export class GpuSampler implements GpuMemorySource {
   private hostPids: boolean | undefined;
   private readonly processTree: ProcessTree;
   private shutDown = false;
+  private scheduled = false;
 
   constructor(private readonly options: GpuSamplerOptions = {}) {
     // The environment is read when sampling starts, not here: a bad variable must not make importing the
@@ -118,10 +119,15 @@ export class GpuSampler implements GpuMemorySource {
     return this.starting;
   }
 
-  /** `start()` for callers that cannot wait: failures become one diagnostic, never an exception. */
+  /** `start()` for callers that cannot wait (on the next turn of the loop): failures become one diagnostic. */
   ensureStarted(): void {
-    if (this.starting !== undefined || this.shutDown) return;
-    this.start().catch(() => undefined);
+    if (this.starting !== undefined || this.scheduled || this.shutDown) return;
+    // Loading and initialising NVML (or running nvidia-smi) can take a while on a real machine: never on the
+    // stack of the span or snapshot that happened to ask first.
+    this.scheduled = true;
+    setImmediate(() => {
+      if (!this.shutDown) this.start().catch(() => undefined);
+    }).unref();
   }
 
   get currentHealth(): GpuHealth {

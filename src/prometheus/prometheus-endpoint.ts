@@ -111,9 +111,11 @@ async function render(exporter: PrometheusExporter): Promise<string> {
   return serializeExposition(resourceMetrics);
 }
 
-function serve(exporter: PrometheusExporter, response: ServerResponse): void {
+function serve(exporter: PrometheusExporter, response: ServerResponse, shuttingDown: () => boolean): void {
   render(exporter).then(
     (text) => {
+      // Once shutting down, answer what is in flight and let the connection go, rather than keep it alive.
+      if (shuttingDown()) response.setHeader('Connection', 'close');
       response.statusCode = 200;
       response.setHeader('Content-Type', 'text/plain; version=0.0.4; charset=utf-8');
       response.end(text);
@@ -164,10 +166,11 @@ export async function startPrometheusEndpoint(
       options.resourceMetrics === true ? undefined : options.resourceMetrics,
     );
   }
+  let closing: Promise<void> | undefined;
   const server = createServer((request, response) => {
     const requestPath = (request.url ?? '/').split('?')[0];
     if (requestPath === path && (request.method === 'GET' || request.method === 'HEAD')) {
-      serve(exporter, response);
+      serve(exporter, response, () => closing !== undefined);
       return;
     }
     response.statusCode = 404;
@@ -183,7 +186,6 @@ export async function startPrometheusEndpoint(
   // Neither the listening socket nor a scraper's kept-alive connection may keep the application alive.
   server.unref();
   server.on('connection', (socket) => socket.unref());
-  let closing: Promise<void> | undefined;
   const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
     url: `http://${urlHost}:${address.port}${path}`,

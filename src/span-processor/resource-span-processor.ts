@@ -3,7 +3,7 @@ import { isMainThread } from 'node:worker_threads';
 import { type Attributes, type Context, context, diag, trace } from '@opentelemetry/api';
 import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { ConcurrencyPeak } from '../attribution/concurrency-peak.js';
-import { ExactCpuLedger, type ExactNode } from '../attribution/exact-cpu-ledger.js';
+import { ExactCpuLedger } from '../attribution/exact-cpu-ledger.js';
 import { FairShareLedger } from '../attribution/fair-share-ledger.js';
 import { getGpuMemorySource } from '../gpu/gpu-memory-source.js';
 import { GpuSampler } from '../gpu/gpu-sampler.js';
@@ -111,26 +111,28 @@ export class ResourceSpanProcessor implements SpanProcessor {
       const cpu = readCpu();
       const wallMs = performance.now();
       const cpuMicros = cpu.userMicros + cpu.systemMicros;
-      this.fairShare.expire(wallMs, cpuMicros);
+      // Every read first, the ledgers last: a read that fails must not leave a span counted in the split.
+      const rssBytes = this.options.exactMemory
+        ? processMemoryProbe.read().rssBytes
+        : memorySampler.latestRssBytes;
+      const gpu = this.sets.gpu ? readTrackedGpus(this.options.gpuDevices) : undefined;
+      const childrenCpuSeconds = this.childrenCpu?.readSeconds();
       const parent = stateOf(trace.getSpan(parentContext));
-      const share = this.fairShare.start(parent?.share, cpuMicros, wallMs);
-      const concurrencyMoment = this.concurrency.record(this.fairShare.open);
       this.ensureSampling(wallMs);
-      const exact: ExactNode | undefined = this.exact?.start(parent?.exact, cpuMicros);
+      this.fairShare.expire(wallMs, cpuMicros);
+      const share = this.fairShare.start(parent?.share, cpuMicros, wallMs);
       const state: SpanState = {
         cpuUserMicros: cpu.userMicros,
         cpuSystemMicros: cpu.systemMicros,
         maxRssKb: cpu.maxRssKb,
         wallMs,
-        rssBytes: this.options.exactMemory
-          ? processMemoryProbe.read().rssBytes
-          : memorySampler.latestRssBytes,
+        rssBytes,
         samplerTick: memorySampler.tick,
-        concurrencyMoment,
+        concurrencyMoment: this.concurrency.record(this.fairShare.open),
         share,
-        exact,
-        gpu: this.sets.gpu ? readTrackedGpus(this.options.gpuDevices) : undefined,
-        childrenCpuSeconds: this.childrenCpu?.readSeconds(),
+        exact: this.exact?.start(parent?.exact, cpuMicros),
+        gpu,
+        childrenCpuSeconds,
       };
       (span as WithSpanState)[SPAN_STATE] = state;
     } catch (error) {
@@ -170,7 +172,7 @@ export class ResourceSpanProcessor implements SpanProcessor {
       this.reportOnce(
         'no-onEnding',
         'this OpenTelemetry SDK does not call SpanProcessor.onEnding, so resource attributes cannot be set on ' +
-          'spans; use @opentelemetry/sdk-trace-base >= 2.1 (2.x line)',
+          'spans; use a current @opentelemetry/sdk-trace-base of the 2.x line (tested with 2.12.0)',
         undefined,
         'warn',
       );
