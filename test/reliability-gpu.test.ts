@@ -124,7 +124,8 @@ describe('reliability: GPU faults', function () {
       `one line per kind: ${JSON.stringify([...byMessage])}`,
     );
     assert.ok(byMessage.size >= 2 && byMessage.size <= 6, `${byMessage.size} kinds reported`);
-    assert.ok(maxDelayMs < 50, `event loop delay max ${maxDelayMs.toFixed(1)} ms`);
+    // NVML calls are microseconds; a stall of this size would mean the package blocked the loop.
+    assert.ok(maxDelayMs < 100, `event loop delay max ${maxDelayMs.toFixed(1)} ms`);
     // No wrong number: GPU attributes are either absent or consistent with the scripted device(s).
     let withGpu = 0;
     for (const attributes of check.seen) {
@@ -273,7 +274,8 @@ describe('reliability: GPU faults', function () {
     // 3 per healthy phase, 1 per failing phase (then backoff).
     await sleep(300);
     assert.equal(callCount(), 1 + 2 * (1 + 3 + 1 + 1 + 1 + 3));
-    assert.ok(maxDelayMs < 50, `event loop delay max ${maxDelayMs.toFixed(1)} ms`);
+    // A run that blocked would stall the loop for the 400 ms timeout; a quarter of it leaves room for noise.
+    assert.ok(maxDelayMs < 100, `event loop delay max ${maxDelayMs.toFixed(1)} ms`);
     const ours = diag.lines.filter((line) => line.message.startsWith('otel-resource-tracker'));
     const kinds = new Set(ours.map((line) => line.message));
     assert.ok(ours.length === kinds.size, 'no message twice');

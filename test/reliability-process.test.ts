@@ -125,7 +125,8 @@ describe('reliability: process life', function () {
     const slowSeconds = (performance.now() - started) / 1000;
     assert.equal(slow.code, 0);
     assert.match(slow.stdout, /batch done/);
-    assert.ok(slowSeconds < 6, `exited after ${slowSeconds.toFixed(1)} s`);
+    // Waiting for the slow receiver would take its 5 s; the exporter's 1 s timeout lets the application go.
+    assert.ok(slowSeconds < 5, `exited after ${slowSeconds.toFixed(1)} s`);
     recordFigure({
       area: 'Exporters',
       injected:
