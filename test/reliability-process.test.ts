@@ -4,20 +4,14 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fakeNvmlLibrary, GiB, scratchDir, writeNvmlControl } from './helpers/fake-gpu.js';
 import { recordFigure } from './helpers/figures.js';
-import { OtlpReceiver } from './helpers/otlp-receiver.js';
+import { receiverPerTest } from './helpers/otlp-receiver.js';
 import { repoRoot, underZeroCode, waitForUrl } from './helpers/zero-code.js';
 
 const fixture = (name: string) => join(repoRoot, 'build', 'test', 'fixtures', `${name}.js`);
 
 describe('reliability: process life', function () {
   this.timeout(60_000);
-  let receiver: OtlpReceiver;
-  let endpoint: string;
-  beforeEach(async () => {
-    receiver = new OtlpReceiver();
-    endpoint = await receiver.start();
-  });
-  afterEach(() => receiver.stop());
+  const otlp = receiverPerTest();
 
   it('never keeps the process alive: every background piece started, the process still exits by itself', async () => {
     const control = join(scratchDir(), 'control');
@@ -58,7 +52,7 @@ describe('reliability: process life', function () {
 
   it('flushes on natural exit, on SIGTERM and on an uncaught exception', async () => {
     const common = {
-      OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+      OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint,
       OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
       OTEL_RESOURCE_TRACKER_METRICS: 'false',
       OTEL_BSP_SCHEDULE_DELAY: '60000',
@@ -68,7 +62,7 @@ describe('reliability: process life', function () {
     assert.equal(crash.code, 1, 'exits with 1, as Node does on an uncaught exception');
     assert.match(crash.stderr, /Error: boom: an uncaught exception in the application/);
     assert.ok(
-      receiver.spans.some((span) => span.name === 'before-the-crash'),
+      otlp.receiver.spans.some((span) => span.name === 'before-the-crash'),
       'the span before the crash arrived',
     );
 
@@ -82,14 +76,14 @@ describe('reliability: process life', function () {
       'with no handler of its own the application ends as SIGTERM would end it',
     );
     assert.ok(
-      receiver.spans.some((span) => span.name === 'before-the-signal'),
+      otlp.receiver.spans.some((span) => span.name === 'before-the-signal'),
       'the span before SIGTERM arrived',
     );
 
     const natural = await underZeroCode(join(repoRoot, 'build', 'examples', 'batch.js'), common).done;
     assert.equal(natural.code, 0);
     assert.ok(
-      receiver.spans.some((span) => span.name === 'shell-out'),
+      otlp.receiver.spans.some((span) => span.name === 'shell-out'),
       'the last span of the batch arrived',
     );
     recordFigure({
@@ -114,10 +108,10 @@ describe('reliability: process life', function () {
     assert.equal(refused.code, 0);
     assert.match(refused.stdout, /batch done/);
 
-    receiver.delayMs = 5000;
+    otlp.receiver.delayMs = 5000;
     started = performance.now();
     const slow = await underZeroCode(join(repoRoot, 'build', 'examples', 'batch.js'), {
-      OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+      OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint,
       OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
       OTEL_EXPORTER_OTLP_TIMEOUT: '1000',
       OTEL_RESOURCE_TRACKER_METRICS: 'false',

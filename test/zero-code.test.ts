@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { SpanAttributes as keys } from '../src/index.js';
-import { OtlpReceiver } from './helpers/otlp-receiver.js';
+import { receiverPerTest } from './helpers/otlp-receiver.js';
 import { example, repoRoot, underZeroCode, waitForUrl } from './helpers/zero-code.js';
 
 const CONTRACT_KEYS = [
@@ -20,18 +20,12 @@ const CONTRACT_KEYS = [
 
 describe('zero-code entry: node --import otel-resource-tracker/register', function () {
   this.timeout(60_000);
-  let receiver: OtlpReceiver;
-  let endpoint: string;
-  beforeEach(async () => {
-    receiver = new OtlpReceiver();
-    endpoint = await receiver.start();
-  });
-  afterEach(() => receiver.stop());
+  const otlp = receiverPerTest();
 
   it("sends the batch example's spans over OTLP with the resource attributes of the contract", async () => {
     const { done } = underZeroCode(example('batch'), {
       OTEL_SERVICE_NAME: 'batch-under-test',
-      OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+      OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint,
       OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
       OTEL_RESOURCE_TRACKER_METRICS: 'false',
       OTEL_RESOURCE_TRACKER_CHILD_PROCESSES: 'true',
@@ -48,7 +42,7 @@ describe('zero-code entry: node --import otel-resource-tracker/register', functi
       'shell-out',
     ];
     for (const name of [...topLevel, 'nested-child-1', 'nested-child-2']) {
-      const span = receiver.span(name);
+      const span = otlp.receiver.span(name);
       for (const key of CONTRACT_KEYS) assert.equal(typeof span.attributes[key], 'number', `${name}: ${key}`);
       assert.equal(span.resource['service.name'], 'batch-under-test');
       assert.equal(
@@ -58,19 +52,19 @@ describe('zero-code entry: node --import otel-resource-tracker/register', functi
       );
     }
     const attributed = (name: string) =>
-      receiver.span(name).attributes[keys.ATTR_CPU_ATTRIBUTED_TIME] as number;
-    const peak = (name: string) => receiver.span(name).attributes[keys.ATTR_MEMORY_PEAK] as number;
+      otlp.receiver.span(name).attributes[keys.ATTR_CPU_ATTRIBUTED_TIME] as number;
+    const peak = (name: string) => otlp.receiver.span(name).attributes[keys.ATTR_MEMORY_PEAK] as number;
     const mostCpu = topLevel.reduce((best, name) => (attributed(name) > attributed(best) ? name : best));
     const highestPeak = topLevel.reduce((best, name) => (peak(name) > peak(best) ? name : best));
     assert.equal(mostCpu, 'cpu-heavy');
     assert.equal(highestPeak, 'memory-heavy');
-    const memory = receiver.span('memory-heavy').attributes;
+    const memory = otlp.receiver.span('memory-heavy').attributes;
     assert.ok(
       (memory[keys.ATTR_MEMORY_PEAK] as number) - (memory[keys.ATTR_MEMORY_START] as number) > 190 * 2 ** 20,
     );
-    assert.ok((receiver.span('shell-out').attributes[keys.ATTR_CHILDREN_CPU_TIME] as number) >= 0.09);
-    const child = receiver.span('nested-child-1');
-    assert.equal(child.parentSpanId, receiver.span('nested-parent').spanId);
+    assert.ok((otlp.receiver.span('shell-out').attributes[keys.ATTR_CHILDREN_CPU_TIME] as number) >= 0.09);
+    const child = otlp.receiver.span('nested-child-1');
+    assert.equal(child.parentSpanId, otlp.receiver.span('nested-parent').spanId);
   });
 
   it('starts the same way from NODE_OPTIONS=--import=otel-resource-tracker/register', async () => {
@@ -79,7 +73,7 @@ describe('zero-code entry: node --import otel-resource-tracker/register', functi
       env: {
         PATH: process.env.PATH ?? '',
         NODE_OPTIONS: '--import=otel-resource-tracker/register',
-        OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+        OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint,
         OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
         OTEL_RESOURCE_TRACKER_METRICS: 'false',
         OTEL_RESOURCE_TRACKER_GPU_PROVIDER: 'none',
@@ -87,16 +81,16 @@ describe('zero-code entry: node --import otel-resource-tracker/register', functi
       stdio: 'ignore',
     });
     assert.equal(await new Promise((resolve) => child.on('exit', resolve)), 0);
-    assert.equal(typeof receiver.span('cpu-heavy').attributes[keys.ATTR_CPU_TIME], 'number');
+    assert.equal(typeof otlp.receiver.span('cpu-heavy').attributes[keys.ATTR_CPU_TIME], 'number');
   });
 
   it('speaks OTLP/protobuf by default', async () => {
     const { done } = underZeroCode(example('batch'), {
-      OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+      OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint,
       OTEL_RESOURCE_TRACKER_METRICS: 'false',
     });
     assert.equal((await done).code, 0);
-    const traces = receiver.requests.filter((request) => request.path === '/v1/traces');
+    const traces = otlp.receiver.requests.filter((request) => request.path === '/v1/traces');
     assert.ok(
       traces.length > 0 && traces.every((request) => request.contentType === 'application/x-protobuf'),
     );
@@ -106,7 +100,7 @@ describe('zero-code entry: node --import otel-resource-tracker/register', functi
   it("flushes on SIGTERM: the job server's spans arrive although the batch delay has not passed", async () => {
     const { child, done } = underZeroCode(example('http-server'), {
       PORT: '0',
-      OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+      OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint,
       OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
       OTEL_BSP_SCHEDULE_DELAY: '60000',
       OTEL_RESOURCE_TRACKER_METRICS: 'false',
@@ -115,12 +109,16 @@ describe('zero-code entry: node --import otel-resource-tracker/register', functi
     for (const path of ['/jobs/cpu?ms=40', '/jobs/memory?mb=64', '/jobs/io?ms=20']) {
       assert.equal((await fetch(`${url}${path}`)).status, 200);
     }
-    assert.equal(receiver.spans.length, 0, 'nothing exported yet (60 s batch delay)');
+    assert.equal(otlp.receiver.spans.length, 0, 'nothing exported yet (60 s batch delay)');
     child.kill('SIGTERM');
     const finished = await done;
     assert.equal(finished.code, 0, finished.stderr);
-    assert.deepEqual(receiver.spans.map((span) => span.name).sort(), ['job cpu', 'job io', 'job memory']);
-    assert.ok((receiver.span('job cpu').attributes[keys.ATTR_CPU_TIME] as number) >= 0.036);
+    assert.deepEqual(otlp.receiver.spans.map((span) => span.name).sort(), [
+      'job cpu',
+      'job io',
+      'job memory',
+    ]);
+    assert.ok((otlp.receiver.span('job cpu').attributes[keys.ATTR_CPU_TIME] as number) >= 0.036);
   });
 
   it('writes spans with their resource attributes to the console with OTEL_TRACES_EXPORTER=console', async () => {
@@ -166,10 +164,15 @@ describe('zero-code entry: node --import otel-resource-tracker/register', functi
         'cuda',
         /OTEL_RESOURCE_TRACKER_GPU_PROVIDER must be one of auto, nvml, nvidia-smi, none/,
       ],
+      [
+        'OTEL_EXPORTER_PROMETHEUS_PORT',
+        '99999',
+        /OTEL_EXPORTER_PROMETHEUS_PORT must be a number from 0 to 65535; got the string "99999"/,
+      ],
       ['OTEL_RESOURCE_TRACKER_SPAN_NAMES', '/[/', /OTEL_RESOURCE_TRACKER_SPAN_NAMES has an invalid pattern/],
     ] as const) {
       const { done } = underZeroCode(example('batch'), {
-        OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+        OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint,
         [variable]: value,
       });
       const finished = await done;
@@ -178,19 +181,19 @@ describe('zero-code entry: node --import otel-resource-tracker/register', functi
       assert.match(finished.stderr, message);
       assert.match(finished.stderr, /Tracing is not started/);
     }
-    assert.equal(receiver.spans.length, 0, 'nothing half-started');
+    assert.equal(otlp.receiver.spans.length, 0, 'nothing half-started');
   });
 
   it('measures only the spans named in OTEL_RESOURCE_TRACKER_SPAN_NAMES', async () => {
     const { done } = underZeroCode(example('batch'), {
-      OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+      OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint,
       OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
       OTEL_RESOURCE_TRACKER_METRICS: 'false',
       OTEL_RESOURCE_TRACKER_SPAN_NAMES: 'cpu-heavy,/^nested-/',
     });
     assert.equal((await done).code, 0);
-    assert.equal(typeof receiver.span('cpu-heavy').attributes[keys.ATTR_CPU_TIME], 'number');
-    assert.equal(typeof receiver.span('nested-child-2').attributes[keys.ATTR_CPU_TIME], 'number');
-    assert.equal(receiver.span('memory-heavy').attributes[keys.ATTR_CPU_TIME], undefined);
+    assert.equal(typeof otlp.receiver.span('cpu-heavy').attributes[keys.ATTR_CPU_TIME], 'number');
+    assert.equal(typeof otlp.receiver.span('nested-child-2').attributes[keys.ATTR_CPU_TIME], 'number');
+    assert.equal(otlp.receiver.span('memory-heavy').attributes[keys.ATTR_CPU_TIME], undefined);
   });
 });

@@ -4,13 +4,17 @@ import { diag, type MeterProvider as MeterProviderApi } from '@opentelemetry/api
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import type { Resource } from '@opentelemetry/resources';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
-import { ConfigError, type Environment, readNumber } from '../config/env.js';
+import {
+  ConfigError,
+  ENV_PROMETHEUS_HOST,
+  ENV_PROMETHEUS_PORT,
+  type Environment,
+  readNumber,
+} from '../config/env.js';
 import { assertPlainOptions, describe, orDefault } from '../internal/validate.js';
 import { type ResourceMetricsOptions, registerResourceMetrics } from '../metrics/resource-metrics.js';
 import { serializeExposition } from './exposition.js';
 
-export const ENV_PROMETHEUS_HOST = 'OTEL_EXPORTER_PROMETHEUS_HOST';
-export const ENV_PROMETHEUS_PORT = 'OTEL_EXPORTER_PROMETHEUS_PORT';
 export const DEFAULT_PROMETHEUS_HOST = '127.0.0.1';
 export const DEFAULT_PROMETHEUS_PORT = 9464;
 
@@ -44,7 +48,8 @@ export interface PrometheusEndpoint {
 
 const WHAT = 'startPrometheusEndpoint';
 
-function resolveHost(options: PrometheusEndpointOptions, env: Environment): string {
+/** The interface to bind: options, else OTEL_EXPORTER_PROMETHEUS_HOST, else 127.0.0.1; a bad one is a ConfigError. */
+export function resolveHost(options: PrometheusEndpointOptions, env: Environment): string {
   const fromEnv = env[ENV_PROMETHEUS_HOST]?.trim();
   const host = orDefault(
     options.host,
@@ -57,7 +62,8 @@ function resolveHost(options: PrometheusEndpointOptions, env: Environment): stri
   return host;
 }
 
-function resolvePort(options: PrometheusEndpointOptions, env: Environment): number {
+/** The port: options, else OTEL_EXPORTER_PROMETHEUS_PORT, else 9464; a bad one is a ConfigError. */
+export function resolvePort(options: PrometheusEndpointOptions, env: Environment): number {
   if (options.port === undefined) {
     const port = readNumber(env, ENV_PROMETHEUS_PORT, 0, 65535, DEFAULT_PROMETHEUS_PORT);
     if (!Number.isInteger(port)) {

@@ -18,6 +18,7 @@ import {
 import { gpuProviderConfigFromEnv } from '../gpu/detect.js';
 import { gpuSamplingFromEnv } from '../gpu/gpu-sampler.js';
 import { describe } from '../internal/validate.js';
+import { resolveHost, resolvePort } from '../prometheus/prometheus-endpoint.js';
 import type { CpuAttribution, ResourceSpanProcessorOptions } from '../span-processor/options.js';
 
 export const TRACES_EXPORTERS = ['otlp', 'console', 'none'] as const;
@@ -89,6 +90,11 @@ export function readZeroCodeConfig(env: Environment): ZeroCodeConfig {
     'fair-share',
   );
   const metrics = readBoolean(env, ENV_METRICS, true);
+  if (metrics) {
+    // The endpoint's variables too: a bad one must stop everything now, not leave tracing without metrics.
+    resolveHost({}, env);
+    resolvePort({}, env);
+  }
   // The GPU sampler reads its own variables when it starts; check them now so a typo is reported at start-up.
   gpuProviderConfigFromEnv(env);
   gpuSamplingFromEnv(env);

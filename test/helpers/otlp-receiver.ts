@@ -113,3 +113,14 @@ export class OtlpReceiver {
     }
   }
 }
+
+/** A new receiver for every test of the calling suite (as mocha hooks), stopped after each. */
+export function receiverPerTest(): { readonly receiver: OtlpReceiver; readonly endpoint: string } {
+  const current = { receiver: new OtlpReceiver(), endpoint: '' };
+  beforeEach(async () => {
+    current.receiver = new OtlpReceiver();
+    current.endpoint = await current.receiver.start();
+  });
+  afterEach(() => current.receiver.stop());
+  return current;
+}
