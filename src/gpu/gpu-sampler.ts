@@ -285,10 +285,9 @@ export class GpuSampler implements GpuMemorySource {
       }
       this.reportOnce(failure.error.kind, failure.error.message);
     }
-    const visibleFailed = this.states.every((state) => state.lost || state.latestAt !== now);
     this.health = {
       ...this.health,
-      up: anyRead && !visibleFailed,
+      up: anyRead,
       lastSuccessAt: anyRead ? now : this.health.lastSuccessAt,
       lastError: sample.failures[0]?.error.message ?? (anyRead ? undefined : this.health.lastError),
     };

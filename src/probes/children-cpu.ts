@@ -1,10 +1,9 @@
 import { openSync, readSync } from 'node:fs';
 import { readClockTicksPerSecond } from './auxv.js';
+import { readDecimalField } from './decimal-field.js';
 
 const ASCII_CLOSE_PAREN = 41;
 const ASCII_SPACE = 32;
-const ASCII_ZERO = 48;
-const ASCII_NINE = 57;
 /** cutime and cstime are fields 16 and 17 of /proc/self/stat; after the ")" closing the name, field 3 begins. */
 const CUTIME_FIELD_AFTER_NAME = 16 - 3;
 
@@ -46,19 +45,10 @@ export class ChildrenCpuProbe {
       position = this.buffer.indexOf(ASCII_SPACE, position) + 1;
       if (position <= 0 || position >= length) return undefined;
     }
-    let ticks = 0;
-    for (let field = 0; field < 2; field++) {
-      let value = 0;
-      const start = position;
-      for (; position < length; position++) {
-        const byte = this.buffer[position] as number;
-        if (byte < ASCII_ZERO || byte > ASCII_NINE) break;
-        value = value * 10 + (byte - ASCII_ZERO);
-      }
-      if (position === start) return undefined;
-      ticks += value;
-      position++;
-    }
+    const cutime = readDecimalField(this.buffer, position, length);
+    const cstime = cutime === undefined ? undefined : readDecimalField(this.buffer, cutime.end + 1, length);
+    if (cutime === undefined || cstime === undefined) return undefined;
+    const ticks = cutime.value + cstime.value;
     return ticks / this.ticksPerSecond;
   }
 }

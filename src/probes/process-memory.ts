@@ -1,5 +1,6 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { readPageSize } from './auxv.js';
+import { readDecimalField } from './decimal-field.js';
 
 /** Resident and virtual size of this process, in bytes. */
 export interface ProcessMemory {
@@ -9,8 +10,6 @@ export interface ProcessMemory {
 }
 
 const STATM_PATH = '/proc/self/statm';
-const ASCII_ZERO = 48;
-const ASCII_NINE = 57;
 const ASCII_SPACE = 32;
 
 /**
@@ -74,17 +73,11 @@ export class ProcessMemoryProbe {
 
   /** A decimal field starting at `start` and closed by a space; throws on anything else. */
   private parsePages(start: number, length: number): { pages: number; next: number } {
-    let position = start;
-    let pages = 0;
-    for (; position < length; position++) {
-      const byte = this.buffer[position] as number;
-      if (byte < ASCII_ZERO || byte > ASCII_NINE) break;
-      pages = pages * 10 + (byte - ASCII_ZERO);
-    }
-    if (position === start || this.buffer[position] !== ASCII_SPACE) {
+    const field = readDecimalField(this.buffer, start, length);
+    if (field === undefined || this.buffer[field.end] !== ASCII_SPACE) {
       throw new Error(`unexpected content in ${this.statmPath}`);
     }
-    return { pages, next: position };
+    return { pages: field.value, next: field.end };
   }
 }
 

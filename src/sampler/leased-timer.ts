@@ -23,10 +23,6 @@ export class LeasedTimer {
     return this.leases;
   }
 
-  get intervalMs(): number | undefined {
-    return this.leases > 0 ? this.activeIntervalMs : this.idleIntervalMs;
-  }
-
   /** Starts idle ticking (when there is an idle interval); leases start active ticking on their own. */
   start(): void {
     this.started = true;

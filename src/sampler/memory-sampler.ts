@@ -34,10 +34,6 @@ export class MemorySampler {
     return this.latest;
   }
 
-  get active(): boolean {
-    return this.timer.leaseCount > 0;
-  }
-
   get leaseCount(): number {
     return this.timer.leaseCount;
   }

@@ -1,17 +1,8 @@
 import { assertNonNegativeInteger, assertNonNegativeNumber, describe } from '../internal/validate.js';
-import { memorySampler } from '../sampler/memory-sampler.js';
+import { type PeakMemorySource, peakRssInWindow } from '../sampler/window-peak.js';
 import type { ResourceSnapshot } from './resource-snapshot.js';
 
-/**
- * How `peakMemoryBytes` was found:
- * - `maxrss`: the kernel's high-water mark rose inside the window, so the peak is exact (KiB precision).
- * - `sampler`: the process had been bigger before; the peak is the highest background sample in the window
- *   (misses spikes shorter than the sampling interval, and anything while a synchronous task blocked the loop).
- * - `sampler-partial`: as `sampler`, but the window outlived the sample-by-sample history, so its oldest part
- *   was counted only in whole coarse blocks.
- * - `endpoints`: no sample fell in the window (no tracker was running); max of the RSS at start and end.
- */
-export type PeakMemorySource = 'maxrss' | 'sampler' | 'sampler-partial' | 'endpoints';
+export type { PeakMemorySource } from '../sampler/window-peak.js';
 
 /** What the work between two snapshots cost. */
 export interface ResourceUsage {
@@ -74,33 +65,23 @@ export function calculateResourceUsage(start: ResourceSnapshot, end: ResourceSna
   assertOrdered(start, end);
   const cpuUserSeconds = end.cpuUserSeconds - start.cpuUserSeconds;
   const cpuSystemSeconds = end.cpuSystemSeconds - start.cpuSystemSeconds;
-  const { peakMemoryBytes, peakMemorySource } = peakMemory(start, end);
+  const peak = peakRssInWindow(
+    start.memoryRssBytes,
+    end.memoryRssBytes,
+    start.maxRssBytes,
+    end.maxRssBytes,
+    start.samplerTick,
+    end.samplerTick,
+  );
   return {
     cpuTimeSeconds: cpuUserSeconds + cpuSystemSeconds,
     cpuUserSeconds,
     cpuSystemSeconds,
     wallClockSeconds: end.wallClockTime - start.wallClockTime,
-    peakMemoryBytes,
-    peakMemorySource,
+    peakMemoryBytes: peak.bytes,
+    peakMemorySource: peak.source,
     memoryStartBytes: start.memoryRssBytes,
     memoryEndBytes: end.memoryRssBytes,
     gpuVramUsedBytes: Math.max(start.gpuVramUsedBytes ?? 0, end.gpuVramUsedBytes ?? 0),
-  };
-}
-
-function peakMemory(
-  start: ResourceSnapshot,
-  end: ResourceSnapshot,
-): { peakMemoryBytes: number; peakMemorySource: PeakMemorySource } {
-  const endpoints = Math.max(start.memoryRssBytes, end.memoryRssBytes);
-  if (end.maxRssBytes > start.maxRssBytes) {
-    // The process set a new high inside the window, so that high is the window's peak.
-    return { peakMemoryBytes: Math.max(end.maxRssBytes, endpoints), peakMemorySource: 'maxrss' };
-  }
-  const sampled = memorySampler.maxRssBetween(start.samplerTick, end.samplerTick);
-  if (sampled === undefined) return { peakMemoryBytes: endpoints, peakMemorySource: 'endpoints' };
-  return {
-    peakMemoryBytes: Math.max(sampled.value, endpoints),
-    peakMemorySource: sampled.complete ? 'sampler' : 'sampler-partial',
   };
 }

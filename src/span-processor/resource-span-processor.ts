@@ -12,6 +12,7 @@ import { ChildrenCpuProbe } from '../probes/children-cpu.js';
 import { cpuScope, readThreadCpu } from '../probes/cpu-scope.js';
 import { processMemoryProbe } from '../probes/process-memory.js';
 import { memorySampler } from '../sampler/memory-sampler.js';
+import { peakRssInWindow } from '../sampler/window-peak.js';
 import * as keys from './attribute-keys.js';
 import { addGpuAttributes, readTrackedGpus } from './gpu-figures.js';
 import {
@@ -244,18 +245,18 @@ export class ResourceSpanProcessor implements SpanProcessor {
     const endRss = this.options.exactMemory
       ? processMemoryProbe.read().rssBytes
       : memorySampler.latestRssBytes;
-    let peak = Math.max(state.rssBytes, endRss);
-    if (maxRssKbNow > state.maxRssKb) {
-      // A new high for the process was set during the span: that high is the span's peak.
-      peak = Math.max(peak, maxRssKbNow * 1024);
-    } else {
-      const sampled = memorySampler.maxRssBetween(state.samplerTick, memorySampler.tick);
-      if (sampled !== undefined) peak = Math.max(peak, sampled.value);
-    }
+    const peak = peakRssInWindow(
+      state.rssBytes,
+      endRss,
+      state.maxRssKb * 1024,
+      maxRssKbNow * 1024,
+      state.samplerTick,
+      memorySampler.tick,
+    );
     attributes[keys.ATTR_MEMORY_START] = state.rssBytes;
     attributes[keys.ATTR_MEMORY_END] = endRss;
     attributes[keys.ATTR_MEMORY_DELTA] = endRss - state.rssBytes;
-    attributes[keys.ATTR_MEMORY_PEAK] = peak;
+    attributes[keys.ATTR_MEMORY_PEAK] = peak.bytes;
   }
 
   /** Keeps the memory sampler running while spans are open, and for a second after the last one. */

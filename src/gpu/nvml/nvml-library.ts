@@ -3,8 +3,6 @@ import { GpuError } from '../provider.js';
 
 /** NVML return codes the package acts on (nvml.h). */
 export const NVML_SUCCESS = 0;
-export const NVML_ERROR_NOT_SUPPORTED = 3;
-export const NVML_ERROR_NO_PERMISSION = 4;
 export const NVML_ERROR_INSUFFICIENT_SIZE = 7;
 export const NVML_ERROR_GPU_IS_LOST = 15;
 

@@ -12,7 +12,6 @@ import {
   loadNvml,
   NVML_ERROR_GPU_IS_LOST,
   NVML_ERROR_INSUFFICIENT_SIZE,
-  NVML_ERROR_NOT_SUPPORTED,
   NVML_SUCCESS,
   type NvmlFunctions,
   type NvmlHandle,
@@ -139,7 +138,8 @@ export class NvmlProvider implements GpuProvider {
       this.count[0] = this.processes.length / PROCESS_INFO_BYTES;
       status = nvml.computeProcesses(handle, this.count, this.processes);
     }
-    if (status === NVML_ERROR_NOT_SUPPORTED || status !== NVML_SUCCESS) return undefined;
+    // Not supported, no permission, or any other failure: per-process memory is unknown, not zero.
+    if (status !== NVML_SUCCESS) return undefined;
     const processes: GpuProcessMemory[] = [];
     for (let entry = 0; entry < this.count[0]; entry++) {
       const offset = entry * PROCESS_INFO_BYTES;
