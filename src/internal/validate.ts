@@ -32,6 +32,14 @@ export function orDefault<T>(value: T | undefined, fallback: T): T {
   return value === undefined ? fallback : value;
 }
 
+/** A boolean option: `fallback` when left out, a TypeError naming `name` for anything but true or false. */
+export function booleanOption(value: unknown, name: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean')
+    throw new TypeError(`${name} must be true or false, got ${describe(value)}`);
+  return value;
+}
+
 export function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';

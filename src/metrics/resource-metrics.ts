@@ -1,7 +1,7 @@
 import type { Attributes, BatchObservableResult, Meter, MeterProvider, Observable } from '@opentelemetry/api';
 import { getGpuMemorySource } from '../gpu/gpu-memory-source.js';
 import { type GpuDeviceState, GpuSampler } from '../gpu/gpu-sampler.js';
-import { assertPlainOptions, describe } from '../internal/validate.js';
+import { assertPlainOptions, booleanOption, describe } from '../internal/validate.js';
 import { processMemoryProbe } from '../probes/process-memory.js';
 import * as names from './metric-names.js';
 
@@ -66,19 +66,13 @@ export function registerResourceMetrics(
       `registerResourceMetrics needs a Meter or a MeterProvider, got ${describe(meterOrProvider)}`,
     );
   }
-  for (const key of ['gpu', 'process'] as const) {
-    const value = options?.[key];
-    if (value !== undefined && typeof value !== 'boolean') {
-      throw new TypeError(
-        `registerResourceMetrics options.${key} must be true or false, got ${describe(value)}`,
-      );
-    }
-  }
+  const gpu = booleanOption(options?.gpu, 'registerResourceMetrics options.gpu', true);
+  const processMetrics = booleanOption(options?.process, 'registerResourceMetrics options.process', true);
   const source = getGpuMemorySource();
   const sampler = options?.gpuSampler ?? (source instanceof GpuSampler ? source : undefined);
   const unregisters: Array<() => void> = [];
 
-  if (options?.gpu !== false && sampler !== undefined) {
+  if (gpu && sampler !== undefined) {
     sampler.ensureStarted();
     const usage = meter.createObservableUpDownCounter(names.METRIC_GPU_MEMORY_USAGE, {
       unit: 'By',
@@ -144,7 +138,7 @@ export function registerResourceMetrics(
     unregisters.push(() => meter.removeBatchObservableCallback(callback, observables));
   }
 
-  if (options?.process !== false) {
+  if (processMetrics) {
     const cpu = meter.createObservableCounter(names.METRIC_PROCESS_CPU_TIME, {
       unit: 's',
       description: 'CPU time used by this process',

@@ -1,5 +1,5 @@
 import { type Attributes, type MeterProvider, SpanKind } from '@opentelemetry/api';
-import { assertPlainOptions, describe, orDefault } from '../internal/validate.js';
+import { assertPlainOptions, booleanOption, describe, orDefault } from '../internal/validate.js';
 
 /** Attribute groups a processor can set; see the README's attribute reference. */
 export const ATTRIBUTE_GROUPS = ['cpu', 'attribution', 'memory', 'gpu'] as const;
@@ -99,13 +99,6 @@ function arrayOption<T>(
   });
 }
 
-function booleanOption(value: unknown, name: string, fallback: boolean): boolean {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'boolean')
-    throw new TypeError(`${WHAT}.${name} must be true or false, got ${describe(value)}`);
-  return value;
-}
-
 function buildSelector(options: ResourceSpanProcessorOptions): ((span: SpanSelector) => boolean) | undefined {
   const tests: Array<(span: SpanSelector) => boolean> = [];
   if (options.spanNames !== undefined) {
@@ -170,7 +163,7 @@ export function resolveOptions(options: ResourceSpanProcessorOptions | undefined
         );
   if (gpuDevices.length === 0)
     throw new TypeError(`${WHAT}.gpuDevices must name at least one device (or set gpu: false)`);
-  if (!booleanOption(given.gpu, 'gpu', true)) groups.delete('gpu');
+  if (!booleanOption(given.gpu, `${WHAT}.gpu`, true)) groups.delete('gpu');
   const maxSpanOpenSeconds = orDefault(given.maxSpanOpenSeconds, 3600);
   if (typeof maxSpanOpenSeconds !== 'number' || Number.isNaN(maxSpanOpenSeconds) || maxSpanOpenSeconds <= 0) {
     throw new TypeError(
@@ -197,8 +190,8 @@ export function resolveOptions(options: ResourceSpanProcessorOptions | undefined
     selects: buildSelector(given),
     groups,
     cpuAttribution,
-    exactMemory: booleanOption(given.exactMemory, 'exactMemory', false),
-    childProcesses: booleanOption(given.childProcesses, 'childProcesses', false),
+    exactMemory: booleanOption(given.exactMemory, `${WHAT}.exactMemory`, false),
+    childProcesses: booleanOption(given.childProcesses, `${WHAT}.childProcesses`, false),
     gpuDevices: gpuDevices === 'all' ? 'all' : [...new Set(gpuDevices)],
     maxSpanOpenMs: maxSpanOpenSeconds * 1000,
     meterProvider: given.meterProvider,
