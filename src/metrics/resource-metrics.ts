@@ -69,6 +69,11 @@ export function registerResourceMetrics(
   const gpu = booleanOption(options?.gpu, 'registerResourceMetrics options.gpu', true);
   const processMetrics = booleanOption(options?.process, 'registerResourceMetrics options.process', true);
   const source = getGpuMemorySource();
+  if (options?.gpuSampler !== undefined && !(options.gpuSampler instanceof GpuSampler)) {
+    throw new TypeError(
+      `registerResourceMetrics options.gpuSampler must be a GpuSampler, got ${describe(options.gpuSampler)}`,
+    );
+  }
   const sampler = options?.gpuSampler ?? (source instanceof GpuSampler ? source : undefined);
   const unregisters: Array<() => void> = [];
 
