@@ -188,6 +188,11 @@ describe('metrics: live gauges and the Prometheus endpoint', function () {
       () => registerResourceMetrics(endpoint.meterProvider, { gpus: true } as unknown as { gpu: boolean }),
       /unknown option "gpus"/,
     );
+    assert.throws(
+      () =>
+        registerResourceMetrics(endpoint.meterProvider, { gpuSampler: null } as unknown as { gpu: boolean }),
+      /options\.gpuSampler must be a GpuSampler, got null/,
+    );
   });
 
   it('stops observing after unregister(): the values stop following the process', async () => {
