@@ -1,8 +1,12 @@
 /**
- * On a real NVIDIA machine: what each GPU provider reads, and whether NVML and nvidia-smi agree.
- * Run with `npm run gpu-check`. Exit code 0 when they agree (or there is nothing to compare), 1 when they differ.
+ * On a real NVIDIA machine: what each GPU provider reads, and whether NVML (both ways of listing processes) and
+ * nvidia-smi agree, device memory and per-process memory alike. Where python3 has PyTorch, a child process holds
+ * 1 GiB on GPU 0 while the providers read, so that there is a process of ours to find.
+ * Run with `npm run gpu-check`. Exit code 0 when everything agrees (or there is nothing to compare), 1 when not.
  */
 
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { GpuSampler } from '../src/gpu/gpu-sampler.js';
 import { NvidiaSmiProvider } from '../src/gpu/nvidia-smi/nvidia-smi-provider.js';
 import { DEFAULT_NVML_LIBRARY } from '../src/gpu/nvml/nvml-library.js';
@@ -12,55 +16,65 @@ import type { GpuProvider, GpuSample } from '../src/gpu/provider.js';
 const MiB = 1024 * 1024;
 /** nvidia-smi prints MiB; the two reads are also a few ms apart on a busy GPU. */
 const TOLERANCE_BYTES = 64 * MiB;
+/** Per-process memory only changes when the process allocates; nvidia-smi rounds to MiB. */
+const PROCESS_TOLERANCE_BYTES = 2 * MiB;
+const HOLD_BYTES = 1024 * MiB;
 
-async function read(provider: GpuProvider): Promise<GpuSample | undefined> {
+const HOLDER_SCRIPT = [
+  'import sys, torch',
+  `x = torch.ones(${HOLD_BYTES}, dtype=torch.uint8, device="cuda:0")`,
+  'torch.cuda.synchronize()',
+  'print("ready", flush=True)',
+  'sys.stdin.read()',
+].join('\n');
+
+/** A python3 child holding 1 GiB on GPU 0, or undefined where python3 or PyTorch or CUDA is missing. */
+async function startHolder(): Promise<ChildProcess | undefined> {
+  const child = spawn('python3', ['-c', HOLDER_SCRIPT], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const ready = new Promise<boolean>((resolve) => {
+    child.stdout?.on('data', (chunk: Buffer) => {
+      if (chunk.toString().includes('ready')) resolve(true);
+    });
+    child.once('error', () => resolve(false));
+    child.once('exit', () => resolve(false));
+    setTimeout(() => resolve(false), 120_000).unref();
+  });
+  if (await ready) return child;
+  child.kill();
+  return undefined;
+}
+
+async function read(provider: GpuProvider, label: string): Promise<GpuSample | undefined> {
   try {
     const devices = await provider.start();
-    console.log(`\n[${provider.name}] ${devices.length} device(s)`);
+    console.log(`\n[${label}] ${devices.length} device(s)`);
     const sample = await provider.sample();
     for (const device of sample.devices) {
       console.log(
         `  #${device.device.index} ${device.device.name} ${device.device.uuid}: used ${(device.usedBytes / MiB).toFixed(0)} MiB` +
           ` / total ${(device.totalBytes / MiB).toFixed(0)} MiB, free ${(device.freeBytes / MiB).toFixed(0)} MiB, ` +
           `utilization ${device.utilization === undefined ? 'n/a' : `${(device.utilization * 100).toFixed(0)} %`}, ` +
-          `processes ${device.processes === undefined ? 'n/a' : JSON.stringify(device.processes.map((entry) => [entry.pid, entry.usedBytes === undefined ? null : Math.round(entry.usedBytes / MiB)]))}`,
+          `processes ${device.processes === undefined ? 'n/a' : JSON.stringify(device.processes.map((entry) => [entry.pid, entry.usedBytes === undefined ? null : entry.usedBytes / MiB]))} (pid, MiB)`,
       );
     }
+    if (provider instanceof NvmlProvider)
+      console.log(`  process records read as: ${provider.processRecordLayout ?? 'n/a'}`);
     for (const failure of sample.failures)
       console.log(`  failure on #${failure.device.index}: ${failure.error.message}`);
     return sample;
   } catch (error) {
-    console.log(`\n[${provider.name}] unavailable: ${(error as Error).message}`);
+    console.log(`\n[${label}] unavailable: ${(error as Error).message}`);
     return undefined;
   } finally {
     provider.shutdown();
   }
 }
 
-const nvml = await read(
-  new NvmlProvider(process.env.OTEL_RESOURCE_TRACKER_NVML_LIBRARY ?? DEFAULT_NVML_LIBRARY),
-);
-const smi = await read(new NvidiaSmiProvider());
-
-const sampler = new GpuSampler();
-await sampler.start().catch(() => undefined);
-console.log(
-  `\n[sampler] provider ${sampler.currentHealth.provider ?? 'none'}, up ${sampler.currentHealth.up}, ` +
-    `CUDA-visible devices ${sampler.devices.length}`,
-);
-for (const state of sampler.devices) {
-  const reading = sampler.latest(state.cudaIndex);
-  console.log(
-    `  cuda:${state.cudaIndex} = #${state.device.index} used ${reading ? (reading.usedBytes / MiB).toFixed(0) : 'n/a'} MiB, ` +
-      `this process tree ${reading?.processUsedBytes === undefined ? 'n/a' : `${(reading.processUsedBytes / MiB).toFixed(0)} MiB`}`,
-  );
-}
-sampler.shutdown();
-
-let agree = true;
-if (nvml !== undefined && smi !== undefined) {
-  console.log('\nNVML vs nvidia-smi:');
-  for (const device of nvml.devices) {
+/** Device memory and every process's memory of `sample` against nvidia-smi's; prints and returns agreement. */
+function compare(label: string, sample: GpuSample, smi: GpuSample): boolean {
+  let agree = true;
+  console.log(`\n${label} vs nvidia-smi:`);
+  for (const device of sample.devices) {
     const other = smi.devices.find((candidate) => candidate.device.uuid === device.device.uuid);
     if (other === undefined) {
       console.log(`  ${device.device.uuid}: missing from nvidia-smi`);
@@ -74,8 +88,70 @@ if (nvml !== undefined && smi !== undefined) {
     console.log(
       `  ${device.device.uuid}: used differs by ${(usedDiff / MiB).toFixed(1)} MiB, total by ${(totalDiff / MiB).toFixed(1)} MiB: ${ok ? 'agree' : 'DIFFER'}`,
     );
+    const mine = device.processes ?? [];
+    const theirs = other.processes ?? [];
+    if (device.processes === undefined || other.processes === undefined) {
+      console.log(
+        `  per-process: ${label} ${device.processes === undefined ? 'n/a' : 'read'}, nvidia-smi ${other.processes === undefined ? 'n/a' : 'read'}`,
+      );
+      agree &&= device.processes === undefined && other.processes === undefined;
+      continue;
+    }
+    const pids = new Set([...mine, ...theirs].map((entry) => entry.pid));
+    for (const pid of pids) {
+      const a = mine.find((entry) => entry.pid === pid)?.usedBytes;
+      const b = theirs.find((entry) => entry.pid === pid)?.usedBytes;
+      const ok = a !== undefined && b !== undefined && Math.abs(a - b) <= PROCESS_TOLERANCE_BYTES;
+      agree &&= ok;
+      console.log(
+        `  pid ${pid}: ${label} ${a === undefined ? 'n/a' : `${(a / MiB).toFixed(1)} MiB`}, nvidia-smi ${b === undefined ? 'n/a' : `${(b / MiB).toFixed(1)} MiB`}: ${ok ? 'agree' : 'DIFFER'}`,
+      );
+    }
+    if (pids.size === 0) console.log('  per-process: no compute process on this device');
   }
-} else {
-  console.log('\nNothing to compare: at least one provider is unavailable here.');
+  return agree;
 }
+
+const holder = await startHolder();
+console.log(
+  holder === undefined
+    ? 'no holder process (python3 with PyTorch and a GPU is needed for one): per-process memory may be empty'
+    : `holder process ${holder.pid} holds ${HOLD_BYTES / MiB} MiB on cuda:0`,
+);
+
+const library = process.env.OTEL_RESOURCE_TRACKER_NVML_LIBRARY ?? DEFAULT_NVML_LIBRARY;
+const nvml = await read(new NvmlProvider(library), 'nvml');
+const nvmlV3 = await read(new NvmlProvider(library, false), 'nvml, _v3 call with its record size probed');
+const smi = await read(new NvidiaSmiProvider(), 'nvidia-smi');
+
+const sampler = new GpuSampler();
+await sampler.start().catch(() => undefined);
+console.log(
+  `\n[sampler] provider ${sampler.currentHealth.provider ?? 'none'}, up ${sampler.currentHealth.up}, ` +
+    `CUDA-visible devices ${sampler.devices.length}`,
+);
+for (const state of sampler.devices) {
+  const reading = sampler.latest(state.cudaIndex);
+  console.log(
+    `  cuda:${state.cudaIndex} = #${state.device.index} used ${reading ? (reading.usedBytes / MiB).toFixed(0) : 'n/a'} MiB, ` +
+      `this process tree ${reading?.processUsedBytes === undefined ? 'n/a' : `${(reading.processUsedBytes / MiB).toFixed(0)} MiB`}` +
+      (holder === undefined || state.cudaIndex !== 0
+        ? ''
+        : ` (the holder child holds ${HOLD_BYTES / MiB} MiB of it, plus its CUDA context)`),
+  );
+}
+sampler.shutdown();
+
+let agree = true;
+if (smi === undefined || (nvml === undefined && nvmlV3 === undefined)) {
+  console.log('\nNothing to compare: at least one provider is unavailable here.');
+} else {
+  if (nvml !== undefined) agree = compare('NVML', nvml, smi) && agree;
+  if (nvmlV3 !== undefined) agree = compare('NVML _v3', nvmlV3, smi) && agree;
+}
+if (holder !== undefined) {
+  holder.stdin?.end();
+  await once(holder, 'exit');
+}
+console.log(`\ngpu-check: ${agree ? 'everything agrees' : 'DISAGREEMENT (see above)'}`);
 process.exitCode = agree ? 0 : 1;

@@ -7,13 +7,20 @@ import { gpuProviderConfigFromEnv, startGpuProvider } from '../src/gpu/detect.js
 import { GpuSampler, gpuSamplingFromEnv } from '../src/gpu/gpu-sampler.js';
 import { NvmlProvider } from '../src/gpu/nvml/nvml-provider.js';
 import { captureDiag } from './helpers/diag-capture.js';
-import { fakeNvmlLibrary, GiB, manualGpuSampler, scratchDir, writeNvmlControl } from './helpers/fake-gpu.js';
+import {
+  type FakeNvmlVariant,
+  fakeNvmlLibrary,
+  GiB,
+  manualGpuSampler,
+  scratchDir,
+  writeNvmlControl,
+} from './helpers/fake-gpu.js';
 
 const UUID_A = 'GPU-aaaaaaaa-1111-2222-3333-444444444444';
 const UUID_B = 'GPU-bbbbbbbb-1111-2222-3333-444444444444';
 
 /** An NVML provider on a fresh copy of the fake library, scripted by `control`. */
-function nvmlWith(control: string, variant: 'full' | 'no-processes' = 'full'): NvmlProvider {
+function nvmlWith(control: string, variant: FakeNvmlVariant = 'full'): NvmlProvider {
   process.env.FAKE_NVML_CONTROL = control;
   return new NvmlProvider(fakeNvmlLibrary(variant));
 }
@@ -187,6 +194,136 @@ describe('GPU: NVML provider through koffi, against a fake libnvidia-ml.so.1', (
       assert.equal(sample.devices[0]?.usedBytes, GiB);
       assert.equal(sample.devices[0]?.processes, undefined);
       provider.shutdown();
+    });
+
+    it('device memory "used" leaves out what the driver reserves (nvmlDeviceGetMemoryInfo_v2), as nvidia-smi does', async () => {
+      const MiB = 2 ** 20;
+      const device = { uuid: UUID_A, totalBytes: 80 * GiB, used: [3 * GiB], reservedBytes: 614 * MiB };
+      const read = async (variant: FakeNvmlVariant, memoryV2?: number) => {
+        writeNvmlControl(control, {
+          devices: [device],
+          ...(memoryV2 === undefined ? {} : { memoryV2 }),
+        });
+        const provider = nvmlWith(control, variant);
+        await provider.start();
+        const sample = (await provider.sample()).devices[0];
+        provider.shutdown();
+        return sample;
+      };
+      const v2 = await read('full');
+      assert.equal(v2?.usedBytes, 3 * GiB);
+      assert.equal(v2?.freeBytes, 80 * GiB - 3 * GiB - 614 * MiB);
+      assert.equal(v2?.totalBytes, 80 * GiB);
+      // A driver without the _v2 call, or one that refuses its version: the v1 figure, reserved memory included.
+      for (const [variant, code] of [
+        ['no-memory-v2', undefined],
+        ['full', 25],
+        ['full', 3],
+      ] as const) {
+        const v1 = await read(variant, code);
+        assert.equal(v1?.usedBytes, 3 * GiB + 614 * MiB, `${variant} ${code}`);
+        assert.equal(v1?.freeBytes, 80 * GiB - 3 * GiB - 614 * MiB);
+      }
+    });
+
+    describe('process records: the size the driver really writes', () => {
+      const MiB = 2 ** 20;
+      // Odd sizes and PIDs, so that a record read at the wrong stride cannot look right by accident.
+      const PROCESSES = [
+        { pid: 4242, bytes: 1234 * MiB },
+        { pid: 777, bytes: -1 },
+        { pid: 31337, bytes: 77 * MiB },
+      ];
+      const EXPECTED = [
+        { pid: 4242, usedBytes: 1234 * MiB },
+        { pid: 777, usedBytes: undefined },
+        { pid: 31337, usedBytes: 77 * MiB },
+      ];
+
+      async function readWith(variant: FakeNvmlVariant, recordBytes: number, count = PROCESSES.length) {
+        writeNvmlControl(control, {
+          devices: [
+            { uuid: UUID_A, totalBytes: 80 * GiB, used: [GiB], processes: PROCESSES.slice(0, count) },
+          ],
+          recordBytes,
+        });
+        const provider = nvmlWith(control, variant);
+        await provider.start();
+        const processes = (await provider.sample()).devices[0]?.processes;
+        const layout = provider.processRecordLayout;
+        provider.shutdown();
+        return { processes, layout };
+      }
+
+      for (const recordBytes of [16, 24, 32]) {
+        for (const count of [1, 3]) {
+          it(`_v3 writing ${recordBytes}-byte records (${count} process(es)): read at that stride`, async () => {
+            const { processes, layout } = await readWith('no-detail-list', recordBytes, count);
+            assert.deepEqual(processes, EXPECTED.slice(0, count));
+            assert.equal(layout, `v3/${recordBytes}`);
+          });
+        }
+      }
+
+      it('a record size no driver has: per-process memory unavailable (never garbage), one warning', async () => {
+        const captured = captureDiag();
+        try {
+          const first = await readWith('no-detail-list', 20);
+          const second = await readWith('no-detail-list', 40);
+          assert.equal(first.processes, undefined);
+          assert.equal(second.processes, undefined);
+          assert.equal(first.layout, 'v3/unknown');
+          const warnings = captured.lines.filter((line) =>
+            line.message.includes('layout this package does not know'),
+          );
+          assert.equal(warnings.length, 2, 'one per provider');
+        } finally {
+          captured.restore();
+        }
+      });
+
+      it('prefers nvmlDeviceGetRunningProcessDetailList where the driver has it, whatever _v3 would write', async () => {
+        const { processes, layout } = await readWith('full', 20);
+        assert.deepEqual(processes, EXPECTED);
+        assert.equal(layout, 'detail-list');
+      });
+
+      it('a detail list the driver refuses (version mismatch, not supported): the _v3 call instead, for good', async () => {
+        for (const code of [25, 3]) {
+          writeNvmlControl(control, {
+            devices: [{ uuid: UUID_A, totalBytes: 80 * GiB, used: [GiB], processes: PROCESSES }],
+            recordBytes: 32,
+            detailList: code,
+          });
+          const provider = nvmlWith(control, 'full');
+          await provider.start();
+          assert.deepEqual((await provider.sample()).devices[0]?.processes, EXPECTED);
+          assert.equal(provider.processRecordLayout, 'v3/32');
+          provider.shutdown();
+        }
+      });
+
+      it('more processes than the first buffer holds: the list is read whole, both ways', async () => {
+        const many = Array.from({ length: 40 }, (_, index) => ({
+          pid: 1000 + index,
+          bytes: (index + 1) * MiB,
+        }));
+        for (const variant of ['full', 'no-detail-list'] as const) {
+          writeNvmlControl(control, {
+            devices: [{ uuid: UUID_A, totalBytes: 80 * GiB, used: [GiB], processes: many }],
+            recordBytes: 32,
+          });
+          const provider = nvmlWith(control, variant);
+          await provider.start();
+          const processes = (await provider.sample()).devices[0]?.processes;
+          assert.deepEqual(
+            processes,
+            many.map((entry) => ({ pid: entry.pid, usedBytes: entry.bytes })),
+            variant,
+          );
+          provider.shutdown();
+        }
+      });
     });
 
     it('no permission to list processes: per-process memory unavailable, not 0', async () => {

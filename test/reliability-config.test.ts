@@ -47,6 +47,16 @@ function check(name: string, value: unknown, valid: boolean, attempt: () => void
   return 'accepted';
 }
 
+/** The error `attempt` threw or rejected with, or undefined when it succeeded (assertions belong outside). */
+async function refusalOf(attempt: () => unknown): Promise<Error | undefined> {
+  try {
+    await attempt();
+    return undefined;
+  } catch (error) {
+    return error instanceof Error ? error : new Error(String(error));
+  }
+}
+
 const isArray = (value: unknown) => Array.isArray(value);
 const isBoolean = (value: unknown) => typeof value === 'boolean';
 
@@ -123,7 +133,7 @@ describe('reliability: every option and variable, given junk', () => {
     });
   });
 
-  it('snapshot, tracker, usage and dict arguments', () => {
+  it('snapshot, tracker, usage and dict arguments', async () => {
     for (const value of JUNK) {
       const valid = value === 0;
       outcomes.push(
@@ -147,14 +157,12 @@ describe('reliability: every option and variable, given junk', () => {
           value >= 0 &&
           (field !== 'samplerTick' || Number.isInteger(value));
         // A valid-looking value may still be refused for coming "before" the start: only the naming is checked then.
-        try {
-          calculateResourceUsage(snapshot, { ...snapshot, [field]: value });
-          outcomes.push('accepted');
-          assert.ok(valid, `end.${field} = ${String(value)} must be refused`);
-        } catch (error) {
-          assert.match((error as Error).message, new RegExp(`end\\.${field}`));
-          outcomes.push('named');
-        }
+        const refusal = await refusalOf(() =>
+          calculateResourceUsage(snapshot, { ...snapshot, [field]: value }),
+        );
+        if (refusal === undefined) assert.ok(valid, `end.${field} = ${String(value)} must be refused`);
+        else assert.match(refusal.message, new RegExp(`end\\.${field}`));
+        outcomes.push(refusal === undefined ? 'accepted' : 'named');
       }
     }
   });
@@ -175,18 +183,16 @@ describe('reliability: every option and variable, given junk', () => {
         check('registerResourceMetrics', value, false, () => registerResourceMetrics(value as MeterProvider)),
       );
       const validPort = value === 0;
-      let outcome: Outcome;
-      try {
+      const refusal = await refusalOf(async () => {
         const endpoint = await startPrometheusEndpoint({ port: value as number, resourceMetrics: false });
         await endpoint.shutdown();
-        outcome = 'accepted';
-        assert.ok(validPort, `port ${String(value)} must be refused`);
-      } catch (error) {
-        assert.ok(!validPort);
-        assert.match((error as Error).message, /options\.port/);
-        outcome = 'named';
+      });
+      if (refusal === undefined) assert.ok(validPort, `port ${String(value)} must be refused`);
+      else {
+        assert.ok(!validPort, `port ${String(value)} is valid but was refused: ${refusal.message}`);
+        assert.match(refusal.message, /options\.port/);
       }
-      outcomes.push(outcome);
+      outcomes.push(refusal === undefined ? 'accepted' : 'named');
     }
     await meterProvider.shutdown();
   });
@@ -198,25 +204,23 @@ describe('reliability: every option and variable, given junk', () => {
     }
     for (const value of JUNK_TEXT) {
       const valid = empty(value) || value === '0';
-      let outcome: Outcome;
-      try {
+      const refusal = await refusalOf(async () => {
         const endpoint = await startPrometheusEndpoint({
-          env: {
-            OTEL_EXPORTER_PROMETHEUS_PORT: empty(value) ? value : value,
-            OTEL_EXPORTER_PROMETHEUS_HOST: '127.0.0.1',
-          },
+          env: { OTEL_EXPORTER_PROMETHEUS_PORT: value, OTEL_EXPORTER_PROMETHEUS_HOST: '127.0.0.1' },
           port: empty(value) ? 0 : (undefined as unknown as number),
           resourceMetrics: false,
         });
         await endpoint.shutdown();
-        outcome = 'accepted';
-        assert.ok(valid, `OTEL_EXPORTER_PROMETHEUS_PORT=${value} must be refused`);
-      } catch (error) {
-        assert.ok(!valid, `OTEL_EXPORTER_PROMETHEUS_PORT=${value}: ${(error as Error).message}`);
-        assert.match((error as Error).message, /OTEL_EXPORTER_PROMETHEUS_PORT/);
-        outcome = 'named';
+      });
+      if (refusal === undefined) assert.ok(valid, `OTEL_EXPORTER_PROMETHEUS_PORT=${value} must be refused`);
+      else {
+        assert.ok(
+          !valid,
+          `OTEL_EXPORTER_PROMETHEUS_PORT=${value} is valid but was refused: ${refusal.message}`,
+        );
+        assert.match(refusal.message, /OTEL_EXPORTER_PROMETHEUS_PORT/);
       }
-      outcomes.push(outcome);
+      outcomes.push(refusal === undefined ? 'accepted' : 'named');
     }
   });
 });

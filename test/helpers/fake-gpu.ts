@@ -20,15 +20,26 @@ let copies = 0;
 
 export const GiB = 1024 ** 3;
 
+export type FakeNvmlVariant = 'full' | 'no-processes' | 'no-detail-list' | 'no-memory-v2';
+
+const VARIANT_DEFINES: Record<FakeNvmlVariant, string[]> = {
+  full: [],
+  'no-processes': ['-DOMIT_PROCESSES'],
+  'no-detail-list': ['-DOMIT_DETAIL_LIST'],
+  'no-memory-v2': ['-DOMIT_MEMORY_V2'],
+};
+
 /**
  * Builds the fake libnvidia-ml.so.1 with gcc (once per variant per test run) and returns a fresh copy of it: a
- * copy has its own inode, so dlopen loads it anew and each test starts from clean library state.
+ * copy has its own inode, so dlopen loads it anew and each test starts from clean library state. 'full' has both
+ * process-list functions (a driver from R550 on), 'no-detail-list' only the _v3 one (older drivers),
+ * 'no-processes' neither.
  */
-export function fakeNvmlLibrary(variant: 'full' | 'no-processes' = 'full'): string {
+export function fakeNvmlLibrary(variant: FakeNvmlVariant = 'full'): string {
   const built = join(buildDir, variant, 'libnvidia-ml.so.1');
   if (!existsSync(built)) {
     mkdirSync(dirname(built), { recursive: true });
-    const defines = variant === 'no-processes' ? ['-DOMIT_PROCESSES'] : [];
+    const defines = VARIANT_DEFINES[variant];
     execFileSync('gcc', ['-shared', '-fPIC', '-O2', '-Wall', '-Werror', ...defines, '-o', built, source]);
   }
   const copy = join(buildDir, `copy-${++copies}`, 'libnvidia-ml.so.1');
@@ -43,6 +54,8 @@ export interface FakeDevice {
   totalBytes: number;
   /** Memory used, one value per read; the last repeats. */
   used: number[];
+  /** Memory the driver reserves for itself: nvmlDeviceGetMemoryInfo (v1) counts it as used, _v2 does not. */
+  reservedBytes?: number;
   utilizationPercent?: number;
   processes?: Array<{ pid: number; bytes: number }>;
   lostAfterReads?: number;
@@ -51,6 +64,12 @@ export interface FakeDevice {
 export interface FakeNvmlScript {
   devices: FakeDevice[];
   fail?: Record<string, number>;
+  /** Size of each record nvmlDeviceGetComputeRunningProcesses_v3 writes (default 24). */
+  recordBytes?: number;
+  /** What nvmlDeviceGetMemoryInfo_v2 answers: 'ok' (default) or a return code. */
+  memoryV2?: 'ok' | number;
+  /** What nvmlDeviceGetRunningProcessDetailList answers: 'ok' (default) or a return code. */
+  detailList?: 'ok' | number;
 }
 
 /** Writes the control file the fake library reads (it re-reads it whenever it changes). */
@@ -61,11 +80,15 @@ export function writeNvmlControl(path: string, script: FakeNvmlScript): void {
     if (device.uuid !== undefined) lines.push(`uuid ${index} ${device.uuid}`);
     lines.push(`total ${index} ${device.totalBytes}`);
     lines.push(`used ${index} ${device.used.join(' ')}`);
+    if (device.reservedBytes !== undefined) lines.push(`reserved ${index} ${device.reservedBytes}`);
     if (device.utilizationPercent !== undefined) lines.push(`util ${index} ${device.utilizationPercent}`);
     if (device.lostAfterReads !== undefined) lines.push(`lost ${index} ${device.lostAfterReads}`);
     for (const entry of device.processes ?? []) lines.push(`process ${index} ${entry.pid} ${entry.bytes}`);
   });
   for (const [fn, code] of Object.entries(script.fail ?? {})) lines.push(`fail ${fn} ${code}`);
+  if (script.recordBytes !== undefined) lines.push(`record_bytes ${script.recordBytes}`);
+  if (script.memoryV2 !== undefined) lines.push(`memory_v2 ${script.memoryV2}`);
+  if (script.detailList !== undefined) lines.push(`detail_list ${script.detailList}`);
   writeFileSync(path, `${lines.join('\n')}\n`);
 }
 

@@ -5,6 +5,13 @@ import { GpuError } from '../provider.js';
 export const NVML_SUCCESS = 0;
 export const NVML_ERROR_INSUFFICIENT_SIZE = 7;
 export const NVML_ERROR_GPU_IS_LOST = 15;
+/** nvmlMemory_v2: NVML_STRUCT_VERSION(Memory, 2); the struct is version u32, total, reserved, free, used (u64 from 8). */
+export const MEMORY_V2 = 40 | (2 << 24);
+export const MEMORY_V2_BYTES = 40;
+/** nvmlProcessDetailList_v1: NVML_STRUCT_VERSION(ProcessDetailList, 1) = sizeof(struct) | 1 << 24. */
+export const PROCESS_DETAIL_LIST_V1 = 24 | (1 << 24);
+/** nvmlProcessDetailList_t: version u32 @0, mode u32 @4, numProcArrayEntries u32 @8, procArray pointer @16. */
+export const PROCESS_DETAIL_LIST_BYTES = 24;
 
 /** Names for codes, used in messages before (or without) nvmlErrorString. */
 const CODE_NAMES: Record<number, string> = {
@@ -30,6 +37,7 @@ const CODE_NAMES: Record<number, string> = {
   20: 'NVML_ERROR_MEMORY',
   21: 'NVML_ERROR_NO_DATA',
   22: 'NVML_ERROR_VGPU_ECC_NOT_SUPPORTED',
+  25: 'NVML_ERROR_ARGUMENT_VERSION_MISMATCH',
   999: 'NVML_ERROR_UNKNOWN',
 };
 
@@ -47,12 +55,18 @@ export interface NvmlFunctions {
   handleByIndex(index: number, out: [NvmlHandle]): Status;
   name(handle: NvmlHandle, buffer: Buffer, length: number): Status;
   uuid(handle: NvmlHandle, buffer: Buffer, length: number): Status;
-  /** nvmlMemory_t: total, free, used (u64 each). */
+  /** nvmlMemory_t: total, free, used (u64 each); "used" includes what the driver reserves for itself. */
   memoryInfo(handle: NvmlHandle, buffer: Buffer): Status;
+  /** nvmlMemory_v2_t (drivers from R510 on): "used" without the reserved memory, as nvidia-smi shows it. */
+  memoryInfoV2: ((handle: NvmlHandle, buffer: Buffer) => Status) | undefined;
   /** nvmlUtilization_t: gpu, memory (u32 percent each). */
   utilization(handle: NvmlHandle, buffer: Buffer): Status;
-  /** nvmlProcessInfo_t[]: 24 bytes each (pid u32 at 0, usedGpuMemory u64 at 8). undefined: symbol missing. */
+  /** nvmlProcessInfo_t[], 16, 24 or 32 bytes each by driver (see nvml-process-records.ts). undefined: symbol missing. */
   computeProcesses: ((handle: NvmlHandle, count: [number], buffer: Buffer | null) => Status) | undefined;
+  /** nvmlDeviceGetRunningProcessDetailList (drivers from R550 on); undefined: symbol missing. */
+  processDetailList: ((handle: NvmlHandle, list: Buffer) => Status) | undefined;
+  /** The native address of a buffer's memory, for the pointer inside nvmlProcessDetailList_t. */
+  addressOf(buffer: Buffer): bigint;
 }
 
 export const DEFAULT_NVML_LIBRARY = 'libnvidia-ml.so.1';
@@ -79,15 +93,20 @@ export function loadNvml(path: string): NvmlFunctions {
       'nvml-library-missing',
     );
   }
-  let computeProcesses: NvmlFunctions['computeProcesses'];
-  try {
-    computeProcesses = library.func(
-      'int nvmlDeviceGetComputeRunningProcesses_v3(void *device, _Inout_ unsigned int *count, void *infos)',
-    ) as NvmlFunctions['computeProcesses'];
-  } catch {
-    // Older drivers: per-process memory is reported as unavailable, the rest works.
-    computeProcesses = undefined;
-  }
+  // Either may be missing (older drivers have no detail list; very old ones neither): per-process memory is then
+  // read the other way, or reported as unavailable, and the rest works.
+  const computeProcesses = optional<NvmlFunctions['computeProcesses']>(
+    library,
+    'int nvmlDeviceGetComputeRunningProcesses_v3(void *device, _Inout_ unsigned int *count, void *infos)',
+  );
+  const memoryInfoV2 = optional<NvmlFunctions['memoryInfoV2']>(
+    library,
+    'int nvmlDeviceGetMemoryInfo_v2(void *device, void *memory)',
+  );
+  const processDetailList = optional<NvmlFunctions['processDetailList']>(
+    library,
+    'int nvmlDeviceGetRunningProcessDetailList(void *device, void *list)',
+  );
   return {
     init: bind(library, 'int nvmlInit_v2()', 'nvmlInit_v2'),
     shutdown: bind(library, 'int nvmlShutdown()', 'nvmlShutdown'),
@@ -122,8 +141,19 @@ export function loadNvml(path: string): NvmlFunctions {
       'int nvmlDeviceGetUtilizationRates(void *device, void *utilization)',
       'nvmlDeviceGetUtilizationRates',
     ),
+    memoryInfoV2,
     computeProcesses,
+    processDetailList,
+    addressOf: (buffer) => koffi.address(buffer),
   };
+}
+
+function optional<T>(library: LibraryHandle, signature: string): T | undefined {
+  try {
+    return library.func(signature) as T;
+  } catch {
+    return undefined;
+  }
 }
 
 /** "NVML_ERROR_GPU_IS_LOST (15): GPU is lost", from nvmlErrorString where the library answers. */

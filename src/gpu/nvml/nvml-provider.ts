@@ -1,3 +1,4 @@
+import { diag } from '@opentelemetry/api';
 import {
   type GpuDevice,
   type GpuDeviceFailure,
@@ -10,18 +11,31 @@ import {
 import {
   describeNvmlCode,
   loadNvml,
+  MEMORY_V2,
+  MEMORY_V2_BYTES,
   NVML_ERROR_GPU_IS_LOST,
   NVML_ERROR_INSUFFICIENT_SIZE,
   NVML_SUCCESS,
   type NvmlFunctions,
   type NvmlHandle,
+  PROCESS_DETAIL_LIST_BYTES,
+  PROCESS_DETAIL_LIST_V1,
   readCString,
   readU64,
 } from './nvml-library.js';
+import {
+  decodeProcessRecords,
+  detectStride,
+  MAX_PROCESS_RECORD_BYTES,
+  PROCESS_DETAIL_BYTES,
+  SENTINEL_BYTE,
+} from './nvml-process-records.js';
 
 const STRING_BUFFER_BYTES = 96;
-const PROCESS_INFO_BYTES = 24;
-const NOT_AVAILABLE = 2 ** 64 - 1;
+/** Answers of a versioned call that mean "not on this driver" (invalid argument, not supported, function not found,
+ * version mismatch): use the older call instead, from then on. */
+const VERSIONED_CALL_REFUSALS = new Set([2, 3, 13, 25]);
+const COMPUTE_MODE = 0;
 
 interface TrackedDevice {
   readonly device: GpuDevice;
@@ -39,13 +53,28 @@ export class NvmlProvider implements GpuProvider {
   readonly name = 'nvml';
   private nvml: NvmlFunctions | undefined;
   private tracked: TrackedDevice[] = [];
-  private readonly memory = Buffer.alloc(24);
+  private readonly memory = Buffer.alloc(MEMORY_V2_BYTES);
+  private memoryV2Refused = false;
+  private readonly reading = { totalBytes: 0, freeBytes: 0, usedBytes: 0 };
   private readonly utilization = Buffer.alloc(8);
-  private processes = Buffer.alloc(PROCESS_INFO_BYTES * 16);
+  private processes = Buffer.alloc(MAX_PROCESS_RECORD_BYTES * 16);
+  private readonly detailList = Buffer.alloc(PROCESS_DETAIL_LIST_BYTES);
+  private details = Buffer.alloc(PROCESS_DETAIL_BYTES * 16);
+  private detailListRefused = false;
+  private layoutWarned = false;
+  /** How per-process memory was last read: 'detail-list', 'v3/24' (record size), 'v3/unknown'. For gpu-check. */
+  processRecordLayout: string | undefined;
   private readonly count: [number] = [0];
   private readonly exitHook = () => this.shutdown();
 
-  constructor(private readonly libraryPath: string) {}
+  /**
+   * `useDetailList: false` reads processes through the _v3 call even where the detail list exists: `npm run
+   * gpu-check` uses it to check the record-size probe on a real driver.
+   */
+  constructor(
+    private readonly libraryPath: string,
+    private readonly useDetailList = true,
+  ) {}
 
   start(): Promise<readonly GpuDevice[]> {
     try {
@@ -64,7 +93,7 @@ export class NvmlProvider implements GpuProvider {
     const failures: GpuDeviceFailure[] = [];
     for (const tracked of this.tracked) {
       if (tracked.lost) continue;
-      const status = nvml.memoryInfo(tracked.handle, this.memory);
+      const status = this.readMemory(nvml, tracked.handle);
       if (status !== NVML_SUCCESS) {
         if (status === NVML_ERROR_GPU_IS_LOST) tracked.lost = true;
         failures.push({
@@ -75,11 +104,9 @@ export class NvmlProvider implements GpuProvider {
       }
       devices.push({
         device: tracked.device,
-        totalBytes: readU64(this.memory, 0),
-        freeBytes: readU64(this.memory, 8),
-        usedBytes: readU64(this.memory, 16),
+        ...this.reading,
         utilization: this.readUtilization(nvml, tracked.handle),
-        processes: this.readProcesses(nvml, tracked.handle),
+        processes: this.readProcesses(nvml, tracked),
       });
     }
     return Promise.resolve({ devices, failures });
@@ -112,14 +139,41 @@ export class NvmlProvider implements GpuProvider {
       const name = readCString(names);
       this.check(nvml.uuid(handle[0], names.fill(0), STRING_BUFFER_BYTES), `nvmlDeviceGetUUID(${index})`);
       const uuid = readCString(names);
-      this.check(nvml.memoryInfo(handle[0], this.memory), `nvmlDeviceGetMemoryInfo(${index})`);
+      this.check(this.readMemory(nvml, handle[0]), `nvmlDeviceGetMemoryInfo(${index})`);
       this.tracked.push({
-        device: { index, uuid, name, memoryTotalBytes: readU64(this.memory, 0) },
+        device: { index, uuid, name, memoryTotalBytes: this.reading.totalBytes },
         handle: handle[0],
         lost: false,
       });
     }
     return this.tracked.map((tracked) => tracked.device);
+  }
+
+  /**
+   * Device memory into `this.reading`. nvmlDeviceGetMemoryInfo_v2 where the driver has it: its "used" leaves out
+   * the memory the driver reserves for itself (614 MiB on an H200 with driver 580), as nvidia-smi does; the v1
+   * call counts it as used, so an idle GPU would look busy and NVML and nvidia-smi would disagree.
+   */
+  private readMemory(nvml: NvmlFunctions, handle: NvmlHandle): number {
+    if (nvml.memoryInfoV2 !== undefined && !this.memoryV2Refused) {
+      this.memory.writeUInt32LE(MEMORY_V2, 0);
+      const status = nvml.memoryInfoV2(handle, this.memory);
+      if (status === NVML_SUCCESS) {
+        this.reading.totalBytes = readU64(this.memory, 8);
+        this.reading.freeBytes = readU64(this.memory, 24);
+        this.reading.usedBytes = readU64(this.memory, 32);
+        return status;
+      }
+      if (!VERSIONED_CALL_REFUSALS.has(status)) return status;
+      this.memoryV2Refused = true;
+    }
+    const status = nvml.memoryInfo(handle, this.memory);
+    if (status === NVML_SUCCESS) {
+      this.reading.totalBytes = readU64(this.memory, 0);
+      this.reading.freeBytes = readU64(this.memory, 8);
+      this.reading.usedBytes = readU64(this.memory, 16);
+    }
+    return status;
   }
 
   private readUtilization(nvml: NvmlFunctions, handle: NvmlHandle): number | undefined {
@@ -128,26 +182,74 @@ export class NvmlProvider implements GpuProvider {
       : undefined;
   }
 
-  /** Two calls: the first with count 0 asks how many entries there are (NVML_ERROR_INSUFFICIENT_SIZE). */
-  private readProcesses(nvml: NvmlFunctions, handle: NvmlHandle): GpuProcessMemory[] | undefined {
-    if (nvml.computeProcesses === undefined) return undefined;
-    this.count[0] = this.processes.length / PROCESS_INFO_BYTES;
-    let status = nvml.computeProcesses(handle, this.count, this.processes);
+  /** Per-process memory: the detail list where the driver has it, else the _v3 call with its record size probed. */
+  private readProcesses(nvml: NvmlFunctions, tracked: TrackedDevice): GpuProcessMemory[] | undefined {
+    const total = tracked.device.memoryTotalBytes;
+    if (nvml.processDetailList !== undefined && this.useDetailList && !this.detailListRefused) {
+      const status = this.callDetailList(nvml, tracked.handle);
+      if (status === NVML_SUCCESS) {
+        this.processRecordLayout = 'detail-list';
+        return decodeProcessRecords(
+          this.details,
+          this.detailList.readUInt32LE(8),
+          PROCESS_DETAIL_BYTES,
+          total,
+        );
+      }
+      if (!VERSIONED_CALL_REFUSALS.has(status)) return undefined;
+      this.detailListRefused = true;
+    }
+    return this.readComputeProcesses(nvml, tracked.handle, total);
+  }
+
+  /** One call, and a second with a larger array when the first says how many entries there are. */
+  private callDetailList(nvml: NvmlFunctions, handle: NvmlHandle): number {
+    const call = nvml.processDetailList as NonNullable<NvmlFunctions['processDetailList']>;
+    const list = this.detailList;
+    const prepare = () => {
+      list.writeUInt32LE(PROCESS_DETAIL_LIST_V1, 0);
+      list.writeUInt32LE(COMPUTE_MODE, 4);
+      list.writeUInt32LE(this.details.length / PROCESS_DETAIL_BYTES, 8);
+      list.writeUInt32LE(0, 12);
+      list.writeBigUInt64LE(nvml.addressOf(this.details), 16);
+    };
+    prepare();
+    let status = call(handle, list);
     if (status === NVML_ERROR_INSUFFICIENT_SIZE) {
-      this.processes = Buffer.alloc(PROCESS_INFO_BYTES * (this.count[0] + 8));
-      this.count[0] = this.processes.length / PROCESS_INFO_BYTES;
-      status = nvml.computeProcesses(handle, this.count, this.processes);
+      this.details = Buffer.alloc(PROCESS_DETAIL_BYTES * (list.readUInt32LE(8) + 8));
+      prepare();
+      status = call(handle, list);
+    }
+    return status;
+  }
+
+  /** nvmlDeviceGetComputeRunningProcesses_v3 into a sentinel-filled buffer sized for the largest record. */
+  private readComputeProcesses(
+    nvml: NvmlFunctions,
+    handle: NvmlHandle,
+    total: number,
+  ): GpuProcessMemory[] | undefined {
+    if (nvml.computeProcesses === undefined) return undefined;
+    this.count[0] = this.processes.length / MAX_PROCESS_RECORD_BYTES;
+    let status = nvml.computeProcesses(handle, this.count, this.processes.fill(SENTINEL_BYTE));
+    if (status === NVML_ERROR_INSUFFICIENT_SIZE) {
+      this.processes = Buffer.alloc(MAX_PROCESS_RECORD_BYTES * (this.count[0] + 8));
+      this.count[0] = this.processes.length / MAX_PROCESS_RECORD_BYTES;
+      status = nvml.computeProcesses(handle, this.count, this.processes.fill(SENTINEL_BYTE));
     }
     // Not supported, no permission, or any other failure: per-process memory is unknown, not zero.
     if (status !== NVML_SUCCESS) return undefined;
-    const processes: GpuProcessMemory[] = [];
-    for (let entry = 0; entry < this.count[0]; entry++) {
-      const offset = entry * PROCESS_INFO_BYTES;
-      const used = readU64(this.processes, offset + 8);
-      processes.push({
-        pid: this.processes.readUInt32LE(offset),
-        usedBytes: used >= NOT_AVAILABLE ? undefined : used,
-      });
+    const count = this.count[0];
+    const stride = detectStride(this.processes, count);
+    const processes =
+      stride === undefined ? undefined : decodeProcessRecords(this.processes, count, stride, total);
+    this.processRecordLayout = `v3/${processes === undefined ? 'unknown' : stride}`;
+    if (processes === undefined && !this.layoutWarned) {
+      this.layoutWarned = true;
+      diag.warn(
+        `otel-resource-tracker: NVML wrote ${count} process record(s) in a layout this package does not know ` +
+          '(not 16, 24 or 32 bytes each, or implausible PIDs or sizes); per-process GPU memory is reported as unavailable',
+      );
     }
     return processes;
   }
