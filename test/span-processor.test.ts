@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { SpanAttributes as keys } from '../src/index.js';
 import { createTracing, inSpan, numberAttribute, type TestTracing } from './helpers/tracing.js';
 import {
@@ -58,10 +61,13 @@ describe('ResourceSpanProcessor: figures on one span', () => {
   });
 
   it('sets a peak that was allocated and freed inside the span, which the end does not see', async () => {
-    // The process has been bigger before: the peak must come from the sampler, not from maxRSS.
+    // The process has been bigger before: the peak must come from the sampler, not from maxRSS. The 400 MiB must
+    // be gone before the span starts (measured against the RSS before it, not against maxRSS, which an earlier
+    // test may have set far higher), or its release inside the span would hide the span's own allocation.
+    const base = process.memoryUsage.rss();
     let earlier: Buffer | undefined = allocateTouched(400 * MiB);
     earlier = undefined;
-    await waitForRssBelow(maxRssBytes() - 300 * MiB);
+    await waitForRssBelow(base + 50 * MiB);
     collectGarbage();
     await sleep(30); // the sampler's cached RSS catches up with the collection
     const size = 150 * MiB;
@@ -81,6 +87,19 @@ describe('ResourceSpanProcessor: figures on one span', () => {
     assert.ok(peak >= start + 0.95 * size, `peak ${peak / MiB} MiB, start ${start / MiB} MiB`);
     assert.ok(end < start + 30 * MiB, `end ${end / MiB} MiB, start ${start / MiB} MiB`);
     assert.equal(numberAttribute(attributes, keys.ATTR_MEMORY_DELTA), end - start);
+  });
+
+  it('reads a real RSS at the first span of a process and after the sampler went idle, never a stale one', async () => {
+    const fixture = fileURLToPath(new URL('./fixtures/memory-readings.js', import.meta.url));
+    const { stdout } = await promisify(execFile)(process.execPath, [fixture]);
+    const read = JSON.parse(stdout) as Record<string, number>;
+    const near = (value: number | undefined, low: number, high: number) =>
+      value !== undefined && value >= low - MiB && value <= high + MiB;
+    assert.ok(read.first !== undefined && read.first > 0, 'the first reading is a reading, not 0');
+    assert.ok(near(read.first, read.freshBeforeFirst ?? 0, read.freshAfterFirst ?? 0), JSON.stringify(read));
+    // 100 MiB allocated, touched and kept during the idle gap: the later span's start includes it.
+    assert.ok(near(read.later, read.freshBeforeLater ?? 0, read.freshBeforeLater ?? 0), JSON.stringify(read));
+    assert.ok((read.later ?? 0) >= (read.first ?? 0) + 95 * MiB, JSON.stringify(read));
   });
 
   it('sets the peak from maxRSS when the span set a new high for the process', async () => {

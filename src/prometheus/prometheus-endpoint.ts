@@ -1,9 +1,7 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { diag, type MeterProvider as MeterProviderApi } from '@opentelemetry/api';
-import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
-import type { Resource } from '@opentelemetry/resources';
-import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import { type Attributes, diag, type MeterProvider as MeterProviderApi } from '@opentelemetry/api';
+import type { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import {
   ConfigError,
   ENV_PROMETHEUS_HOST,
@@ -11,12 +9,19 @@ import {
   type Environment,
   readNumber,
 } from '../config/env.js';
+import { importPeers } from '../internal/optional-peer.js';
 import { assertPlainOptions, describe, orDefault } from '../internal/validate.js';
 import { type ResourceMetricsOptions, registerResourceMetrics } from '../metrics/resource-metrics.js';
 import { serializeExposition } from './exposition.js';
 
 export const DEFAULT_PROMETHEUS_HOST = '127.0.0.1';
 export const DEFAULT_PROMETHEUS_PORT = 9464;
+
+/** An OpenTelemetry Resource (from @opentelemetry/resources, either line), described by what the endpoint uses. */
+export interface EndpointResource {
+  readonly attributes: Attributes;
+  merge(other: EndpointResource | null): EndpointResource;
+}
 
 export interface PrometheusEndpointOptions {
   /** Interface to bind. Default OTEL_EXPORTER_PROMETHEUS_HOST, else 127.0.0.1 (this machine only). */
@@ -28,7 +33,7 @@ export interface PrometheusEndpointOptions {
   /** Register the resource gauges (true, the default), with options, or not (false). */
   resourceMetrics?: boolean | ResourceMetricsOptions;
   /** Resource of the meter provider (target_info). Default: the SDK's default resource. */
-  resource?: Resource;
+  resource?: EndpointResource;
   /** Where to read the OTEL_EXPORTER_PROMETHEUS_* variables. Default process.env. */
   env?: Environment;
 }
@@ -136,9 +141,13 @@ function serve(exporter: PrometheusExporter, response: ServerResponse, shuttingD
   );
 }
 
+type ExporterModule = typeof import('@opentelemetry/exporter-prometheus');
+type MetricsModule = typeof import('@opentelemetry/sdk-metrics');
+
 /**
  * Serves the metrics over HTTP for Prometheus: @opentelemetry/exporter-prometheus's exporter collects (it is the
- * meter provider's MetricReader), our own `http` server serves (so that port 0 means a free port, and a bad port or
+ * meter provider's MetricReader; it and @opentelemetry/sdk-metrics are the application's copies, optional peer
+ * dependencies loaded only here, so that the library itself needs neither), our own `http` server serves (so that port 0 means a free port, and a bad port or
  * host is a rejected promise rather than an uncaught exception), and our serializer writes the text (the
  * exporter's stalls the event loop for milliseconds per scrape with span histograms). Binds 127.0.0.1 unless told otherwise. The server is unref'd: it never
  * keeps the process alive on its own — a process with nothing else to do exits, endpoint or not.
@@ -161,10 +170,24 @@ export async function startPrometheusEndpoint(
   if (typeof path !== 'string' || !path.startsWith('/')) {
     throw new ConfigError(`${WHAT} options.path must start with "/", got ${describe(path)}`);
   }
+  if (
+    options.resource !== undefined &&
+    (options.resource === null || typeof (options.resource as Partial<EndpointResource>).merge !== 'function')
+  ) {
+    throw new ConfigError(
+      `${WHAT} options.resource must be an OpenTelemetry Resource (e.g. resourceFromAttributes(...)), got ${describe(options.resource)}`,
+    );
+  }
+  const [{ PrometheusExporter }, { MeterProvider }] = await importPeers<[ExporterModule, MetricsModule]>(
+    WHAT,
+    ['@opentelemetry/exporter-prometheus', '@opentelemetry/sdk-metrics'],
+    () => [import('@opentelemetry/exporter-prometheus'), import('@opentelemetry/sdk-metrics')],
+  );
   const exporter = new PrometheusExporter({ preventServerStart: true, endpoint: path });
+  type SdkResource = NonNullable<NonNullable<ConstructorParameters<typeof MeterProvider>[0]>['resource']>;
   const meterProvider = new MeterProvider({
     readers: [exporter],
-    ...(options.resource === undefined ? {} : { resource: options.resource }),
+    ...(options.resource === undefined ? {} : { resource: options.resource as unknown as SdkResource }),
   });
   if (options.resourceMetrics !== false) {
     registerResourceMetrics(

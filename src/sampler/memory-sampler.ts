@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { type ProcessMemoryProbe, processMemoryProbe } from '../probes/process-memory.js';
 import { LeasedTimer } from './leased-timer.js';
 import { SampleHistory, type WindowMax } from './sample-history.js';
@@ -16,10 +17,11 @@ export class MemorySampler {
   readonly rss = new SampleHistory();
   private readonly timer: LeasedTimer;
   private latest = 0;
+  private latestAtMs = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly probe: ProcessMemoryProbe = processMemoryProbe,
-    intervalMs = DEFAULT_SAMPLE_INTERVAL_MS,
+    private readonly intervalMs = DEFAULT_SAMPLE_INTERVAL_MS,
   ) {
     this.timer = new LeasedTimer(() => this.sample(), intervalMs, undefined);
   }
@@ -29,8 +31,13 @@ export class MemorySampler {
     return this.rss.count;
   }
 
-  /** The newest sampled RSS in bytes (0 before the first sample). */
-  get latestRssBytes(): number {
+  /**
+   * The RSS now, in bytes, never older than one sampling interval: the newest sample while the sampler runs, else
+   * a fresh read (one `pread`), which also becomes a sample. Without that, the first reading of a process would
+   * be 0 and a reading after the sampler went idle would be whatever it saw last, seconds or hours ago.
+   */
+  currentRssBytes(nowMs = performance.now()): number {
+    if (nowMs - this.latestAtMs > this.intervalMs) this.sample();
     return this.latest;
   }
 
@@ -59,6 +66,7 @@ export class MemorySampler {
   private sample(): void {
     try {
       this.latest = this.probe.read().rssBytes;
+      this.latestAtMs = performance.now();
       this.rss.push(this.latest);
     } catch {
       // A failed read leaves a gap, not a wrong value; the next tick tries again.

@@ -1,7 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { isMainThread } from 'node:worker_threads';
 import { type Attributes, type Context, context, diag, trace } from '@opentelemetry/api';
-import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { ConcurrencyPeak } from '../attribution/concurrency-peak.js';
 import { ExactCpuLedger } from '../attribution/exact-cpu-ledger.js';
 import { FairShareLedger } from '../attribution/fair-share-ledger.js';
@@ -20,7 +19,9 @@ import {
   type ResolvedOptions,
   type ResourceSpanProcessorOptions,
   resolveOptions,
+  type SpanSelector,
 } from './options.js';
+import type { SdkSpanProcessor, WritableSpan } from './sdk-span.js';
 import { SPAN_STATE, type SpanState, type WithSpanState } from './span-state.js';
 
 /** The sampler is given back after this long without an open span (avoids timer churn between requests). */
@@ -55,7 +56,7 @@ function stateOf(span: unknown): SpanState | undefined {
  * from the background sampler's cache. Nothing it does can throw into the application: a failure costs the
  * span its attributes and is reported once through the OpenTelemetry `diag` logger.
  */
-export class ResourceSpanProcessor implements SpanProcessor {
+export class ResourceSpanProcessor implements SdkSpanProcessor {
   private readonly options: ResolvedOptions;
   /** The attribute groups as plain flags: checked on every span. */
   private readonly sets: Readonly<Record<AttributeGroup, boolean>>;
@@ -105,7 +106,7 @@ export class ResourceSpanProcessor implements SpanProcessor {
     }
   }
 
-  onStart(span: Span, parentContext: Context): void {
+  onStart(span: WritableSpan, parentContext: Context): void {
     if (this.isShutdown) return;
     try {
       if (this.options.selects !== undefined && !this.selects(span)) return;
@@ -115,7 +116,7 @@ export class ResourceSpanProcessor implements SpanProcessor {
       // Every read first, the ledgers last: a read that fails must not leave a span counted in the split.
       const rssBytes = this.options.exactMemory
         ? processMemoryProbe.read().rssBytes
-        : memorySampler.latestRssBytes;
+        : memorySampler.currentRssBytes(wallMs);
       const gpu = this.sets.gpu ? readTrackedGpus(this.options.gpuDevices) : undefined;
       const childrenCpuSeconds = this.childrenCpu?.readSeconds();
       const parent = stateOf(trace.getSpan(parentContext));
@@ -145,7 +146,7 @@ export class ResourceSpanProcessor implements SpanProcessor {
     }
   }
 
-  onEnding(span: Span): void {
+  onEnding(span: WritableSpan): void {
     this.sawOnEnding = true;
     const state = stateOf(span);
     if (state === undefined) return;
@@ -164,7 +165,7 @@ export class ResourceSpanProcessor implements SpanProcessor {
     }
   }
 
-  onEnd(span: ReadableSpan): void {
+  onEnd(span: object): void {
     const state = stateOf(span);
     if (state === undefined) return;
     // Only an SDK without onEnding gets here: close the span's accounting, but the span is read-only now.
@@ -173,7 +174,7 @@ export class ResourceSpanProcessor implements SpanProcessor {
       this.reportOnce(
         'no-onEnding',
         'this OpenTelemetry SDK does not call SpanProcessor.onEnding, so resource attributes cannot be set on ' +
-          'spans; use a current @opentelemetry/sdk-trace-base of the 2.x line (tested with 2.12.0)',
+          'spans; use @opentelemetry/sdk-trace-base 2.12 or @opentelemetry/sdk-trace 3.x (both call it)',
         undefined,
         'warn',
       );
@@ -195,9 +196,9 @@ export class ResourceSpanProcessor implements SpanProcessor {
     return Promise.resolve();
   }
 
-  private selects(span: Span): boolean {
+  private selects(span: WritableSpan): boolean {
     try {
-      return (this.options.selects as (span: Span) => boolean)(span);
+      return (this.options.selects as (span: SpanSelector) => boolean)(span);
     } catch (error) {
       this.reportOnce('filter', 'the span filter threw; spans it throws for are not measured', error);
       return false;
@@ -231,7 +232,7 @@ export class ResourceSpanProcessor implements SpanProcessor {
       if (attributed !== undefined) attributes[keys.ATTR_CPU_ATTRIBUTED_TIME] = attributed / 1e6;
       attributes[keys.ATTR_CONCURRENT_SPANS] = concurrent;
     }
-    if (sets.memory) this.addMemory(attributes, state, cpu.maxRssKb);
+    if (sets.memory) this.addMemory(attributes, state, cpu.maxRssKb, wallMs);
     if (state.gpu !== undefined) addGpuAttributes(attributes, state.gpu);
     if (state.childrenCpuSeconds !== undefined) {
       const childrenNow = this.childrenCpu?.readSeconds();
@@ -241,10 +242,10 @@ export class ResourceSpanProcessor implements SpanProcessor {
     return attributes;
   }
 
-  private addMemory(attributes: Attributes, state: SpanState, maxRssKbNow: number): void {
+  private addMemory(attributes: Attributes, state: SpanState, maxRssKbNow: number, wallMs: number): void {
     const endRss = this.options.exactMemory
       ? processMemoryProbe.read().rssBytes
-      : memorySampler.latestRssBytes;
+      : memorySampler.currentRssBytes(wallMs);
     const peak = peakRssInWindow(
       state.rssBytes,
       endRss,

@@ -1,19 +1,26 @@
 import { diag } from '@opentelemetry/api';
-import { NodeSDK } from '@opentelemetry/sdk-node';
 import type { Environment } from '../config/env.js';
+import { importPeers } from '../internal/optional-peer.js';
 import { type PrometheusEndpoint, startPrometheusEndpoint } from '../prometheus/prometheus-endpoint.js';
 import { ResourceSpanProcessor } from '../span-processor/resource-span-processor.js';
 import { exportingProcessors } from './trace-exporters.js';
 import { readZeroCodeConfig, type ZeroCodeConfig } from './zero-code-config.js';
 
+/** The application's @opentelemetry/sdk-node NodeSDK, as far as we drive it. */
+export interface StartedSdk {
+  shutdown(): Promise<void>;
+}
+
 export interface ZeroCodeHandle {
-  readonly sdk: NodeSDK;
+  readonly sdk: StartedSdk;
   readonly metrics: PrometheusEndpoint | undefined;
   /** Flushes and stops tracing and the endpoint (once; later calls return the same promise). */
   shutdown(): Promise<void>;
 }
 
 const PREFIX = 'otel-resource-tracker';
+
+type SdkNode = typeof import('@opentelemetry/sdk-node');
 
 /**
  * Starts tracing with the resource processor and the Prometheus endpoint, configured only by environment. A bad
@@ -22,10 +29,20 @@ const PREFIX = 'otel-resource-tracker';
  */
 export async function startZeroCode(env: Environment = process.env): Promise<ZeroCodeHandle | undefined> {
   let config: ZeroCodeConfig;
+  let sdkNode: SdkNode;
+  let exporting: Awaited<ReturnType<typeof exportingProcessors>>;
   try {
     config = readZeroCodeConfig(env);
+    // Everything the SDK needs is loaded before anything starts: a missing package starts nothing.
+    [sdkNode] = await importPeers<[SdkNode]>('the zero-code entry', ['@opentelemetry/sdk-node'], () => [
+      import('@opentelemetry/sdk-node'),
+    ]);
+    exporting = await exportingProcessors(config.tracesExporters, config.otlpProtocol);
   } catch (error) {
-    console.error(`${PREFIX}: ${(error as Error).message}. Tracing is not started.`);
+    // A bad variable, a missing package (MissingPeerError says which to install) or one that fails to load.
+    console.error(
+      `${PREFIX}: ${error instanceof Error ? error.message : String(error)}. Tracing is not started.`,
+    );
     return undefined;
   }
   let metrics: PrometheusEndpoint | undefined;
@@ -41,13 +58,11 @@ export async function startZeroCode(env: Environment = process.env): Promise<Zer
     ...config.processor,
     ...(config.spanHistograms && metrics !== undefined ? { meterProvider: metrics.meterProvider } : {}),
   });
-  let sdk: NodeSDK;
+  let sdk: StartedSdk;
   try {
-    sdk = new NodeSDK({
-      spanProcessors: [processor, ...exportingProcessors(config.tracesExporters, config.otlpProtocol)],
-      instrumentations: [],
-    });
-    sdk.start();
+    const started = new sdkNode.NodeSDK({ spanProcessors: [processor, ...exporting], instrumentations: [] });
+    started.start();
+    sdk = started;
   } catch (error) {
     // Nothing half-started: the endpoint goes too.
     console.error(
