@@ -72,6 +72,7 @@ for combination in "${combinations[@]}"; do
     installed[$line]=1
   fi
   cp test/compat/consumer-check.mjs "$consumer/check.mjs"
+  cp test/compat/server.mjs "$consumer/server.mjs"
   (cd "$consumer" && COMPAT_LINE=$line timeout 120 "$node_bin" check.mjs) || failed=1
 done
 exit $failed

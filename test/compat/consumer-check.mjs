@@ -161,23 +161,6 @@ if (LINE === 'lib') {
       receiver.listen(0, '127.0.0.1');
       await once(receiver, 'listening');
       const server = join(process.cwd(), 'server.mjs');
-      writeFileSync(
-        server,
-        [
-          "import { createServer } from 'node:http';",
-          "import { trace } from '@opentelemetry/api';",
-          "const tracer = trace.getTracer('compat-server');",
-          'const server = createServer((request, response) => {',
-          "  tracer.startActiveSpan('GET /work', (span) => {",
-          '    const start = process.cpuUsage();',
-          '    while (process.cpuUsage(start).user < 50_000);',
-          "    response.end('done');",
-          '    span.end();',
-          '  });',
-          '});',
-          "server.listen(0, '127.0.0.1', () => console.log(`port ${server.address().port}`));",
-        ].join('\n'),
-      );
       const child = spawn(process.execPath, ['--import', 'otel-resource-tracker/register', server], {
         env: {
           PATH: process.env.PATH ?? '',
