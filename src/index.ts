@@ -1,4 +1,5 @@
 export type { GpuMemoryReading, GpuMemorySource } from './gpu/gpu-memory-source.js';
+export { GpuSampler, type GpuSamplerOptions } from './gpu/gpu-sampler.js';
 export * as MetricNames from './metrics/metric-names.js';
 export {
   type ResourceMetricsOptions,

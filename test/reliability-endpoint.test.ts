@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ROOT_CONTEXT } from '@opentelemetry/api';
 import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import { ResourceSpanProcessor, startPrometheusEndpoint } from '../src/index.js';
-import { recordFigure } from './helpers/figures.js';
+import { measured, recordFigure } from './helpers/figures.js';
 import { MiB } from './helpers/workload.js';
 
 describe('reliability: the Prometheus endpoint under load and faults', function () {
@@ -42,7 +43,7 @@ describe('reliability: the Prometheus endpoint under load and faults', function 
       area: 'Prometheus endpoint',
       injected: `${clients} clients scraping in a tight loop (50 span names of histograms)`,
       times: clients * scrapesEach,
-      outcome: `all answered 200 in ${seconds.toFixed(1)} s (${((clients * scrapesEach) / seconds).toFixed(0)} scrapes/s, client in the same process); longest event-loop stall ${(delay.max / 1e6).toFixed(1)} ms; RSS +${(rssGrowth / MiB).toFixed(0)} MiB`,
+      outcome: `all answered 200 in ${measured(seconds.toFixed(1))} s (${measured(((clients * scrapesEach) / seconds).toFixed(0))} scrapes/s, client in the same process); longest event-loop stall ${measured((delay.max / 1e6).toFixed(1))} ms; RSS ${measured(`${rssGrowth >= 0 ? '+' : '−'}${Math.abs(rssGrowth / MiB).toFixed(0)}`)} MiB`,
       lost: 'nothing',
     });
   });
@@ -74,7 +75,7 @@ describe('reliability: the Prometheus endpoint under load and faults', function 
       area: 'Prometheus endpoint',
       injected: 'shutdown (called twice at once, then again) while 50 scrapes were in flight',
       times: 50,
-      outcome: `${answered} scrapes answered, ${50 - answered} refused cleanly; shutdown resolved in ${shutdownMs.toFixed(0)} ms`,
+      outcome: `${measured(answered)} scrapes answered, ${measured(50 - answered)} refused cleanly; shutdown resolved in ${measured(shutdownMs.toFixed(0))} ms`,
       lost: 'nothing: no error escaped',
     });
   });
@@ -84,6 +85,9 @@ describe('reliability: the Prometheus endpoint under load and faults', function 
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
     const address = blocker.address();
     const port = typeof address === 'object' && address !== null ? address.port : 0;
+    const servers = () =>
+      process.getActiveResourcesInfo().filter((resource) => resource === 'TCPServerWrap').length;
+    const serversBefore = servers();
     let rejected = 0;
     for (let i = 0; i < 50; i++) {
       await startPrometheusEndpoint({ port }).then(
@@ -94,6 +98,10 @@ describe('reliability: the Prometheus endpoint under load and faults', function 
         },
       );
     }
+    // Nothing left listening: no server handle of ours outlives a refused start (Node closes a server that failed
+    // to listen on a later turn of the loop).
+    for (let wait = 0; wait < 100 && servers() > serversBefore; wait++) await sleep(10);
+    assert.equal(servers(), serversBefore);
     blocker.close();
     recordFigure({
       area: 'Prometheus endpoint',

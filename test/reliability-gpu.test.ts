@@ -24,7 +24,7 @@ import {
   scratchDir,
   writeNvmlControl,
 } from './helpers/fake-gpu.js';
-import { recordFigure } from './helpers/figures.js';
+import { measured, recordFigure } from './helpers/figures.js';
 
 /** Collects the attributes of every ended span without keeping the spans. */
 class AttributeCheck implements SpanProcessor {
@@ -150,7 +150,7 @@ describe('reliability: GPU faults', function () {
       area: 'GPU (NVML, fake library)',
       injected: 'failing calls, no permission, not supported, GPU lost, values changing under open spans',
       times: ticks,
-      outcome: `${byMessage.size} diagnostics (one per kind), health 0 while failing, GPU keys omitted then; max event-loop delay ${maxDelayMs.toFixed(1)} ms`,
+      outcome: `${byMessage.size} diagnostics (one per kind), health 0 while failing, GPU keys omitted then; max event-loop delay ${measured(maxDelayMs.toFixed(1))} ms`,
       lost: `nothing: ${check.seen.length} of 600 spans exported, 0 exceptions`,
     });
   });
@@ -289,7 +289,7 @@ describe('reliability: GPU faults', function () {
       area: 'GPU (nvidia-smi, fake binary)',
       injected: 'missing, slow (0.3 s), hanging (killed at 0.4 s), garbage output, exit 18',
       times: attempts + 1,
-      outcome: `health 1/0/0/0/1 across the phases, 3 diagnostics (one per kind), one run per failing phase then backoff; max event-loop delay ${maxDelayMs.toFixed(1)} ms`,
+      outcome: `health 1/0/0/0/1 across the phases, 3 diagnostics (one per kind), one run per failing phase then backoff; max event-loop delay ${measured(maxDelayMs.toFixed(1))} ms`,
       lost: 'nothing: no wrong number served (readings absent while failing)',
     });
   });

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fakeNvmlLibrary, GiB, scratchDir, writeNvmlControl } from './helpers/fake-gpu.js';
-import { recordFigure } from './helpers/figures.js';
+import { measured, recordFigure } from './helpers/figures.js';
 import { receiverPerTest } from './helpers/otlp-receiver.js';
 import { repoRoot, underZeroCode, waitForUrl } from './helpers/zero-code.js';
 
@@ -45,7 +45,7 @@ describe('reliability: process life', function () {
       injected:
         'span processor (exact mode, histograms), running tracker, GPU sampler, Prometheus endpoint, an unended span — then nothing to do',
       times: 1,
-      outcome: `the process exited by itself in ${seconds.toFixed(2)} s (timers and server unref'd)`,
+      outcome: `the process exited by itself in ${measured(seconds.toFixed(2))} s (timers and server unref'd)`,
       lost: 'nothing',
     });
   });
@@ -126,7 +126,7 @@ describe('reliability: process life', function () {
       injected:
         'OTLP receiver down (connection refused); OTLP receiver answering after 5 s (exporter timeout 1 s)',
       times: 2,
-      outcome: `the batch finished and exited 0 in ${refusedSeconds.toFixed(1)} s / ${slowSeconds.toFixed(1)} s; the SDK dropped the spans as usual`,
+      outcome: `the batch finished and exited 0 in ${measured(refusedSeconds.toFixed(1))} s / ${measured(slowSeconds.toFixed(1))} s; the SDK dropped the spans as usual`,
       lost: "the spans the receiver never took (the SDK's choice, not ours); no exception",
     });
   });

@@ -64,10 +64,11 @@ export interface GpuSamplerOptions {
   activeIntervalMs?: number;
   /** A reading older than this is not served (treated as no reading). Default 3 × idle interval + 2 s. */
   staleAfterMs?: number;
-  /** How to find a provider; default: detection from the environment (OTEL_RESOURCE_TRACKER_GPU_PROVIDER, …). */
-  startProvider?: () => Promise<StartedProvider>;
+  /** Where to read the OTEL_RESOURCE_TRACKER_GPU_* variables. Default process.env. */
   env?: Environment;
-  /** For tests: where /proc and the PID-namespace link are. */
+  /** @internal How to find a provider; default: detection from the environment. For tests. */
+  startProvider?: () => Promise<StartedProvider>;
+  /** @internal For tests: where /proc and the PID-namespace link are. */
   procRoot?: string;
   pidNamespaceLink?: string;
 }

@@ -121,7 +121,9 @@ if (LINE === 'lib') {
     }
     const reader = new Reader();
     const meterProvider = new metrics.MeterProvider({ readers: [reader] });
-    const registration = tracker.registerResourceMetrics(meterProvider);
+    // With a GPU sampler of its own pace, as the README shows: every documented option is reachable from the package.
+    const gpuSampler = new tracker.GpuSampler({ idleIntervalMs: 5000 });
+    const registration = tracker.registerResourceMetrics(meterProvider, { gpuSampler });
     const { resourceMetrics } = await reader.collect();
     const all = resourceMetrics.scopeMetrics.flatMap((scope) => scope.metrics);
     const rss = all.find((metric) => metric.descriptor.name === 'process.memory.usage');
@@ -130,6 +132,7 @@ if (LINE === 'lib') {
     const now = process.memoryUsage.rss();
     assert.ok(Math.abs(reported - now) / now < 0.25, `RSS ${reported} vs ${now}`);
     registration.unregister();
+    gpuSampler.shutdown();
     await meterProvider.shutdown();
   });
 
