@@ -7,7 +7,7 @@ import { ResourceSpanProcessor, type ResourceSpanProcessorOptions } from '../src
 import { type Measurement, measure, report } from './harness.js';
 
 class NoopProcessor implements SpanProcessor {
-  onStart(): void {}
+  onStart(_span: Span): void {}
   onEnding(_span: Span): void {}
   onEnd(): void {}
   forceFlush(): Promise<void> {
@@ -45,6 +45,33 @@ class FloorProcessor extends NoopProcessor {
       'process.memory.peak': usage.maxRSS,
     };
     span.setAttributes(attributes);
+  }
+}
+
+/** Ways of keeping per-span state between onStart and onEnding (the README's "Choices" compares them). */
+const STATE = Symbol('state');
+class SymbolFieldState extends NoopProcessor {
+  override onStart(span: Span): void {
+    (span as unknown as Record<symbol, unknown>)[STATE] = { start: 1 };
+  }
+  override onEnding(span: Span): void {
+    (span as unknown as Record<symbol, unknown>)[STATE] = undefined;
+  }
+}
+class WeakMapState extends NoopProcessor {
+  private readonly states = new WeakMap<Span, { start: number }>();
+  override onStart(span: Span): void {
+    this.states.set(span, { start: 1 });
+  }
+  override onEnding(span: Span): void {
+    this.states.delete(span);
+  }
+}
+class FinalizationState extends SymbolFieldState {
+  private readonly registry = new FinalizationRegistry<number>(() => undefined);
+  override onStart(span: Span): void {
+    super.onStart(span);
+    this.registry.register(span, 1);
   }
 }
 
@@ -88,6 +115,16 @@ export function benchSpanProcessor(): void {
     child,
     histograms,
     filtered,
+  ]);
+  // The no-op measured again beside them: order effects in one process are as large as what is compared here.
+  const noopAgain = perSpan('no-op processor (measured again, beside these)', [new NoopProcessor()]);
+  const symbolField = perSpan('per-span state: a symbol-keyed field on the span', [new SymbolFieldState()]);
+  const weakMap = perSpan('per-span state: a WeakMap entry', [new WeakMapState()]);
+  const finalization = perSpan('per-span state: field + FinalizationRegistry', [new FinalizationState()]);
+  report('Per-span state (ratios against the no-op processor in the same run)', noopAgain, [
+    symbolField,
+    weakMap,
+    finalization,
   ]);
   const floorAdded = floor.nsPerOp - noop.nsPerOp;
   const added = resource.nsPerOp - noop.nsPerOp;

@@ -80,7 +80,9 @@ describe('metrics: live gauges and the Prometheus endpoint', function () {
 
   it("serves the scripted device with its labels, this process's GPU memory and process figures", async () => {
     assert.match(endpoint.url, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+    const cpuBefore = process.resourceUsage().userCPUTime / 1e6;
     const text = await scrape();
+    const cpuAfter = process.resourceUsage().userCPUTime / 1e6;
     const device = { hw_id: UUID, hw_type: 'gpu', hw_name: 'Fake H100', hw_vendor: 'NVIDIA', gpu_index: 0 };
     assert.equal(sampleValue(text, 'hw_gpu_memory_usage', device), 12 * GiB);
     assert.equal(sampleValue(text, 'hw_gpu_memory_limit', device), 80 * GiB);
@@ -91,9 +93,9 @@ describe('metrics: live gauges and the Prometheus endpoint', function () {
     const lastSuccess =
       sampleValue(text, 'otel_resource_tracker_gpu_last_success', { provider: 'nvml' }) ?? 0;
     assert.ok(Math.abs(lastSuccess - Date.now() / 1000) < 120);
-    const cpu = process.resourceUsage();
+    // Read during the scrape: between the process's user CPU just before it and just after it.
     const user = sampleValue(text, 'process_cpu_time_total', { cpu_mode: 'user' }) ?? 0;
-    assert.ok(user > 0 && user <= cpu.userCPUTime / 1e6, `user CPU ${user}`);
+    assert.ok(user >= cpuBefore && user <= cpuAfter, `user CPU ${user} in [${cpuBefore}, ${cpuAfter}]`);
     const rss = sampleValue(text, 'process_memory_usage', {}) ?? 0;
     assert.ok(Math.abs(rss - process.memoryUsage.rss()) < 32 * 1024 * 1024, `rss ${rss}`);
   });

@@ -98,14 +98,16 @@ describe('ResourceSpanProcessor: selection, faults and bounds', () => {
         },
       });
       tracing.tracer.startSpan('bad').end();
-      tracing.tracer.startSpan('good').end();
+      const good = tracing.tracer.startSpan('good');
+      burnCpu(10);
+      good.end();
     } finally {
       setGpuMemorySource(noGpuMemorySource);
       diag.restore();
     }
     assert.deepEqual(resourceKeys(tracing.attributesOf('bad')), []);
     const good = tracing.attributesOf('good');
-    assert.ok(numberAttribute(good, keys.ATTR_CPU_TIME) >= 0);
+    assert.ok(numberAttribute(good, keys.ATTR_CPU_TIME) >= 0.009, 'the 10 ms it burned');
     assert.deepEqual(
       Object.keys(good).filter((key) => key.startsWith('gpu.')),
       [],

@@ -101,12 +101,16 @@ describe('ResourceTracker', () => {
     assert.ok((ResourceTracker.usageOf(asyncError)?.wallClockSeconds ?? 0) >= 0.024);
 
     const tracker = new ResourceTracker();
+    const outerStart = performance.now();
     assert.throws(() =>
       tracker.run(() => {
+        burnCpu(20);
         throw 'not an object';
       }),
     );
-    assert.ok(tracker.getUsage().wallClockSeconds >= 0);
+    const outer = (performance.now() - outerStart) / 1000;
+    assert.ok(tracker.getUsage().cpuTimeSeconds >= 0.019, 'the 20 ms it burned before throwing');
+    assert.ok(tracker.getUsage().wallClockSeconds <= outer);
     assert.equal(ResourceTracker.usageOf('not an object'), undefined);
   });
 

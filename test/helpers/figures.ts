@@ -23,7 +23,7 @@ const END = '<!-- /fault-suite figures -->';
  * the document as this run produced it.
  */
 export function measured(value: string | number): string {
-  return `\u0001${value}\u0002`;
+  return `\uE000${value}\uE001`;
 }
 
 export function recordFigure(figure: FaultFigure): void {
@@ -34,11 +34,11 @@ function row(figure: FaultFigure): string {
   return `| ${figure.area} | ${figure.injected} | ${figure.times.toLocaleString('en-US')} | ${figure.outcome} | ${figure.lost} |`;
 }
 
-const shown = (text: string) => text.replace(/[\u0001\u0002]/g, '');
+const shown = (text: string) => text.replace(/[\uE000\uE001]/g, '');
 
 /** The row as a pattern: its fixed text literally, each measured figure as "any value". */
 function pattern(text: string): RegExp {
-  const parts = text.split(/\u0001[^\u0002]*\u0002/);
+  const parts = text.split(/\uE000[^\uE001]*\uE001/);
   return new RegExp(`^${parts.map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('[^|]+?')}$`);
 }
 

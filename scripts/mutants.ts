@@ -1,0 +1,178 @@
+/**
+ * Planted faults (`npm run test:mutants`, not part of `npm test`): each mutant changes one thing in the compiled
+ * package under build/src — a validation dropped, a peak taken from the endpoints, raw CPU charged as attribution,
+ * a GPU reading lost, … — and runs the tests that should notice. A mutant the tests do not turn red has survived,
+ * and the run fails. The compiled file is restored after each mutant, whatever happens.
+ *
+ * Why planted faults rather than StrykerJS: the suite takes ~2.5 minutes on the project's 2-core machines and many
+ * tests spawn processes or time real work; StrykerJS's per-test coverage cannot be used with them, so a run over the
+ * figure-computing folders was estimated at many hours. Each mutant here runs only the test files that cover it.
+ */
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+interface Mutant {
+  /** What the fault is, in words. */
+  name: string;
+  /** The compiled module, relative to build/src. */
+  file: string;
+  /** Text that must occur exactly once in it, and what replaces it. */
+  find: string;
+  replace: string;
+  /** Test files (relative to build/test, without .test.js) that must fail. */
+  tests: string[];
+}
+
+const MUTANTS: Mutant[] = [
+  {
+    name: 'drop a validation: calculateResourceUsage accepts any memoryRssBytes',
+    file: 'snapshot/resource-usage.js',
+    find: "    'memoryRssBytes',\n",
+    replace: '',
+    tests: ['reliability-config', 'usage'],
+  },
+  {
+    name: 'validation accepts negative numbers',
+    file: 'internal/validate.js',
+    find: "typeof value !== 'number' || !Number.isFinite(value) || value < 0",
+    replace: "typeof value !== 'number' || !Number.isFinite(value)",
+    tests: ['reliability-config', 'usage'],
+  },
+  {
+    name: 'a boolean variable takes any word as true',
+    file: 'config/env.js',
+    find: "    if (['true', '1', 'yes', 'on'].includes(raw))",
+    replace: "    if (raw !== 'false' && raw !== '0' && raw !== 'no' && raw !== 'off')",
+    tests: ['reliability-config'],
+  },
+  {
+    name: 'the peak is max(start, end) (the seed design), never the in-window peak',
+    file: 'sampler/window-peak.js',
+    find: '    if (endMaxRssBytes > startMaxRssBytes)',
+    replace:
+      "    return { bytes: endpoints, source: 'endpoints' };\n    if (endMaxRssBytes > startMaxRssBytes)",
+    tests: ['usage', 'span-processor'],
+  },
+  {
+    name: 'the in-window peak ignores the sampler (maxRSS or endpoints only)',
+    file: 'sampler/window-peak.js',
+    find: '    const sampled = memorySampler.maxRssBetween(afterTick, untilTick);',
+    replace: '    const sampled = undefined;',
+    tests: ['usage', 'span-processor'],
+  },
+  {
+    name: 'a span start reads the sampler cache even when it is stale',
+    file: 'sampler/memory-sampler.js',
+    find: '        if (nowMs - this.latestAtMs > this.intervalMs)',
+    replace: '        if (false)',
+    tests: ['span-processor'],
+  },
+  {
+    name: 'raw process CPU charged as attributed CPU',
+    file: 'span-processor/resource-span-processor.js',
+    find: '            const attributed = this.exact === undefined ? shareMicros : exactMicros;',
+    replace: '            const attributed = (userSeconds + systemSeconds) * 1e6;',
+    tests: ['attribution'],
+  },
+  {
+    name: 'concurrent_spans always 0',
+    file: 'span-processor/resource-span-processor.js',
+    find: '            attributes[keys.ATTR_CONCURRENT_SPANS] = concurrent;',
+    replace: '            attributes[keys.ATTR_CONCURRENT_SPANS] = 0;',
+    tests: ['attribution', 'span-processor'],
+  },
+  {
+    name: 'fair share: the shares of concurrent spans no longer add up to the process CPU',
+    file: 'attribution/fair-share-ledger.js',
+    find: '        return share;\n    }\n    /** Drops generations',
+    replace: '        return share / 2;\n    }\n    /** Drops generations',
+    tests: ['attribution'],
+  },
+  {
+    name: 'a GPU reading dropped at span end',
+    file: 'span-processor/gpu-figures.js',
+    find: '        const last = readGpuMemory(device);',
+    replace: '        const last = undefined;',
+    tests: ['gpu-wiring'],
+  },
+  {
+    name: 'NVML process records always read at 24 bytes',
+    file: 'gpu/nvml/nvml-process-records.js',
+    find: '    return PROCESS_RECORD_STRIDES.find((stride) => written === count * stride);',
+    replace: '    return 24;',
+    tests: ['gpu-nvml'],
+  },
+  {
+    name: "NVML device memory counts the driver's reserve as used (v1 only)",
+    file: 'gpu/nvml/nvml-provider.js',
+    find: '        if (nvml.memoryInfoV2 !== undefined && !this.memoryV2Refused) {',
+    replace: '        if (false) {',
+    tests: ['gpu-nvml'],
+  },
+  {
+    name: "another process's GPU memory counted as this process's",
+    file: 'gpu/process-tree.js',
+    find: '        return answer;',
+    replace: '        return true;',
+    tests: ['gpu-nvml', 'reliability-security'],
+  },
+  {
+    name: 'Prometheus counters lose their _total suffix',
+    file: 'prometheus/exposition.js',
+    find: "        name += '_total';",
+    replace: "        name += '';",
+    tests: ['exposition-equivalence', 'metrics-prometheus'],
+  },
+];
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..'); // from build/scripts
+let survived = 0;
+let killed = 0;
+for (const mutant of MUTANTS) {
+  const path = join(root, 'build', 'src', mutant.file);
+  const original = readFileSync(path, 'utf8');
+  const occurrences = original.split(mutant.find).length - 1;
+  if (occurrences !== 1) {
+    console.log(`  BROKEN  ${mutant.name}: the text to change occurs ${occurrences} times in ${mutant.file}`);
+    survived++;
+    continue;
+  }
+  writeFileSync(path, original.replace(mutant.find, mutant.replace));
+  const started = Date.now();
+  let result: ReturnType<typeof spawnSync>;
+  try {
+    result = spawnSync(
+      process.execPath,
+      [
+        join(root, 'node_modules', 'mocha', 'bin', 'mocha.js'),
+        '--no-config',
+        '--node-option',
+        'expose-gc',
+        '--timeout',
+        '60000',
+        '--reporter',
+        'dot',
+        ...mutant.tests.map((test) => join(root, 'build', 'test', `${test}.test.js`)),
+      ],
+      { cwd: root, encoding: 'utf8', timeout: 300_000 },
+    );
+  } finally {
+    writeFileSync(path, original);
+  }
+  const seconds = ((Date.now() - started) / 1000).toFixed(0);
+  const failing = /(\d+) failing/.exec(String(result.stdout))?.[1];
+  // Only failing tests count: a mutant that breaks loading (a syntax error) proves nothing about the tests.
+  if (result.status !== 0 && failing !== undefined) {
+    killed++;
+    console.log(
+      `  killed   ${mutant.name} (${failing ?? 'some'} failing in ${mutant.tests.join(', ')}; ${seconds} s)`,
+    );
+  } else {
+    survived++;
+    console.log(`  SURVIVED ${mutant.name} (${mutant.tests.join(', ')} stayed green; ${seconds} s)`);
+  }
+}
+console.log(`planted faults: ${killed} passed, ${survived} failed`);
+process.exitCode = survived === 0 ? 0 : 1;
