@@ -42,6 +42,8 @@ tarball="$cache/$(npm pack --silent --pack-destination "$cache" 2>/dev/null | ta
 echo "compat: $(basename "$tarball")"
 
 failed=0
+combos_passed=0
+combos_failed=0
 declare -A installed
 for combination in "${combinations[@]}"; do
   major=${combination%/*}
@@ -54,7 +56,9 @@ for combination in "${combinations[@]}"; do
       "${files[@]}" >"$cache/runtime-$major.log" 2>&1
     status=$?
     echo "node $("$node_bin" -p process.versions.node) / the repository's runtime-dependent tests: $(grep -Eo '[0-9]+ passing' "$cache/runtime-$major.log" | grep -Eo '[0-9]+') passed, $(grep -Eo '[0-9]+ failing' "$cache/runtime-$major.log" | grep -Eo '[0-9]+' || echo 0) failed"
-    [ $status -eq 0 ] || { sed -n '/failing/,$p' "$cache/runtime-$major.log"; failed=1; }
+    if [ $status -eq 0 ]; then combos_passed=$((combos_passed + 1)); else
+      sed -n '/failing/,$p' "$cache/runtime-$major.log"; failed=1; combos_failed=$((combos_failed + 1))
+    fi
     continue
   fi
   consumer="$cache/consumer-$line"
@@ -67,12 +71,22 @@ for combination in "${combinations[@]}"; do
     (cd "$consumer" && "$installer" "$npm_cli" install --no-audit --no-fund --loglevel=warn "$tarball" $(packages_for "$line") >install.log 2>&1)
     status=$?
     echo "compat consumer on OpenTelemetry $line: installed $(du -sk "$consumer/node_modules" | cut -f1) KiB (exit $status)"
-    (cd "$consumer" && "$installer" "$npm_cli" ls --all --json 2>/dev/null) | node test/compat/single-copies.mjs "$consumer/install.log" || failed=1
-    [ $status -eq 0 ] || { cat "$consumer/install.log"; failed=1; }
+    if ! (cd "$consumer" && "$installer" "$npm_cli" ls --all --json 2>/dev/null) |
+      node test/compat/single-copies.mjs "$consumer/install.log" || [ $status -ne 0 ]; then
+      [ $status -eq 0 ] || cat "$consumer/install.log"
+      failed=1
+      combos_failed=$((combos_failed + 1)) # the install itself counts as one more combination that failed
+    fi
     installed[$line]=1
   fi
   cp test/compat/consumer-check.mjs "$consumer/check.mjs"
   cp test/compat/server.mjs "$consumer/server.mjs"
-  (cd "$consumer" && COMPAT_LINE=$line timeout 120 "$node_bin" check.mjs) || failed=1
+  if (cd "$consumer" && COMPAT_LINE=$line timeout 120 "$node_bin" check.mjs); then
+    combos_passed=$((combos_passed + 1))
+  else
+    failed=1
+    combos_failed=$((combos_failed + 1))
+  fi
 done
+echo "compat: $combos_passed passed, $combos_failed failed"
 exit $failed

@@ -147,10 +147,11 @@ type MetricsModule = typeof import('@opentelemetry/sdk-metrics');
 /**
  * Serves the metrics over HTTP for Prometheus: @opentelemetry/exporter-prometheus's exporter collects (it is the
  * meter provider's MetricReader; it and @opentelemetry/sdk-metrics are the application's copies, optional peer
- * dependencies loaded only here, so that the library itself needs neither), our own `http` server serves (so that port 0 means a free port, and a bad port or
- * host is a rejected promise rather than an uncaught exception), and our serializer writes the text (the
- * exporter's stalls the event loop for milliseconds per scrape with span histograms). Binds 127.0.0.1 unless told otherwise. The server is unref'd: it never
- * keeps the process alive on its own — a process with nothing else to do exits, endpoint or not.
+ * dependencies loaded only here, so that the library itself needs neither), our own `http` server serves (so that
+ * port 0 means a free port, and a bad port or host is a rejected promise rather than an uncaught exception), and
+ * our serializer writes the text (the exporter's stalls the event loop for milliseconds per scrape with span
+ * histograms). Binds 127.0.0.1 unless told otherwise. The server is unref'd: it never keeps the process alive on
+ * its own — a process with nothing else to do exits, endpoint or not.
  */
 export async function startPrometheusEndpoint(
   options: PrometheusEndpointOptions = {},

@@ -159,21 +159,21 @@ export class NvmlProvider implements GpuProvider {
       this.memory.writeUInt32LE(MEMORY_V2, 0);
       const status = nvml.memoryInfoV2(handle, this.memory);
       if (status === NVML_SUCCESS) {
-        this.reading.totalBytes = readU64(this.memory, 8);
-        this.reading.freeBytes = readU64(this.memory, 24);
-        this.reading.usedBytes = readU64(this.memory, 32);
+        this.takeReading(8, 24, 32); // version, pad, total, reserved, free, used
         return status;
       }
       if (!VERSIONED_CALL_REFUSALS.has(status)) return status;
       this.memoryV2Refused = true;
     }
     const status = nvml.memoryInfo(handle, this.memory);
-    if (status === NVML_SUCCESS) {
-      this.reading.totalBytes = readU64(this.memory, 0);
-      this.reading.freeBytes = readU64(this.memory, 8);
-      this.reading.usedBytes = readU64(this.memory, 16);
-    }
+    if (status === NVML_SUCCESS) this.takeReading(0, 8, 16); // total, free, used
     return status;
+  }
+
+  private takeReading(totalAt: number, freeAt: number, usedAt: number): void {
+    this.reading.totalBytes = readU64(this.memory, totalAt);
+    this.reading.freeBytes = readU64(this.memory, freeAt);
+    this.reading.usedBytes = readU64(this.memory, usedAt);
   }
 
   private readUtilization(nvml: NvmlFunctions, handle: NvmlHandle): number | undefined {
