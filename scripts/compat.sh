@@ -13,9 +13,9 @@ mkdir -p "$cache"
 npm_cli="$(dirname "$(readlink -f "$(command -v npm)")")/npm-cli.js"
 
 # Every supported Node major × OpenTelemetry line (3.x needs Node >= 22.15); 'lib' = no SDK installed.
-combinations=("${@:-20/2 20/lib 22/2 22/3 24/2 24/3 26/2 26/3 26/lib 22/runtime 24/runtime 26/runtime}")
+combinations=("$@")
+[ $# -gt 0 ] || combinations=(20/2 20/lib 22/2 22/3 24/2 24/3 26/2 26/3 26/lib 22/runtime 24/runtime 26/runtime)
 runtime_tests=(attribution span-processor span-processor-robustness tracker usage snapshot sdk-and-processes probes)
-read -r -a combinations <<<"${combinations[*]}"
 
 node_for() { # major -> path of a node binary of that major
   local major=$1

@@ -53,7 +53,8 @@ function stateOf(span: unknown): SpanState | undefined {
  * in `onEnding`, so that every processor's `onEnd` and every exporter sees them.
  *
  * The span path does one getrusage and one clock read at each end, plus arithmetic; RSS and GPU figures come
- * from the background sampler's cache. Nothing it does can throw into the application: a failure costs the
+ * from the background samplers' caches (RSS is read fresh, one `pread`, only when the cache is older than one
+ * sampling interval). Nothing it does can throw into the application: a failure costs the
  * span its attributes and is reported once through the OpenTelemetry `diag` logger.
  */
 export class ResourceSpanProcessor implements SdkSpanProcessor {
