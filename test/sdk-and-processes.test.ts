@@ -32,7 +32,9 @@ describe('ResourceSpanProcessor with NodeSDK, child processes and worker threads
       const finished = exporter.getFinishedSpans().find((span) => span.name === 'through-sdk');
       assert.ok(finished, 'the span was exported');
       const cpu = numberAttribute(finished.attributes, keys.ATTR_CPU_TIME);
-      assert.ok(Math.abs(cpu - measured) <= 0.1 * measured, `${cpu} vs ${measured}`);
+      // Bracketed: at least the 80 ms burned inside the span, at most the process CPU around it (which also holds
+      // the SDK's own first-span work: up to 15 ms on Node 24, more than a 10 % margin).
+      assert.ok(cpu >= 0.08 && cpu <= measured, `${cpu} in [0.08, ${measured}]`);
       assert.ok(numberAttribute(finished.attributes, keys.ATTR_MEMORY_PEAK) > 0);
     } finally {
       await sdk.shutdown();

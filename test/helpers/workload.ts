@@ -15,6 +15,26 @@ export function burnCpu(ms: number): void {
   if (x < 0) throw new Error('unreachable');
 }
 
+type ThreadCpuUsage = (previous?: NodeJS.CpuUsage) => NodeJS.CpuUsage;
+const threadCpuUsage = (process as { threadCpuUsage?: ThreadCpuUsage }).threadCpuUsage?.bind(process);
+
+/**
+ * Spins until the calling thread has used `ms` of CPU where Node can measure a thread (threadCpuUsage, Node >=
+ * 23.9), else the process: in a worker, the figures are the thread's own there, and the process's CPU (the main
+ * thread, GC helpers) would end the burn early.
+ */
+export function burnThreadCpu(ms: number): void {
+  if (threadCpuUsage === undefined) return burnCpu(ms);
+  const start = threadCpuUsage();
+  let x = 0;
+  for (;;) {
+    for (let i = 0; i < 10_000; i++) x = (x + Math.sqrt(i)) % 1e9;
+    const used = threadCpuUsage(start);
+    if ((used.user + used.system) / 1000 >= ms) break;
+  }
+  if (x < 0) throw new Error('unreachable');
+}
+
 /** CPU seconds (user + system) since `since`, from process.cpuUsage. */
 export function cpuSecondsSince(since: NodeJS.CpuUsage): number {
   const used = process.cpuUsage(since);
