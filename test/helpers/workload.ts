@@ -24,7 +24,10 @@ const threadCpuUsage = (process as { threadCpuUsage?: ThreadCpuUsage }).threadCp
  * thread, GC helpers) would end the burn early.
  */
 export function burnThreadCpu(ms: number): void {
-  if (threadCpuUsage === undefined) return burnCpu(ms);
+  if (threadCpuUsage === undefined) {
+    burnCpu(ms);
+    return;
+  }
   const start = threadCpuUsage();
   let x = 0;
   for (;;) {
