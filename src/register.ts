@@ -1,12 +1,8 @@
 /**
- * Zero-code entry: `node --import otel-resource-tracker/register app.js` (or NODE_OPTIONS=--import=…) starts
- * tracing with ResourceSpanProcessor and the Prometheus endpoint, configured by environment variables only.
+ * The zero-code entry: `node --import otel-resource-tracker/register app.js` (ESM or CommonJS applications);
+ * `--require` loads register.cts instead. Starts tracing with the auto-instrumentations, ResourceSpanProcessor and
+ * the metrics exporters, configured by environment variables only.
  */
-import { startZeroCode } from './zero-code/start.js';
+import { startFromPreload } from './zero-code/preload.js';
 
-try {
-  await startZeroCode();
-} catch (error) {
-  // A preload must never take the application down with it.
-  console.error(`otel-resource-tracker: zero-code start failed: ${String(error)}. Tracing is not started.`);
-}
+startFromPreload('import');

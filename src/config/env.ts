@@ -58,6 +58,31 @@ export function readBoolean(env: Environment, name: string, fallback: boolean): 
   throw new ConfigError(`${name} must be true or false; got ${describe(env[name])}`);
 }
 
+/**
+ * A comma list whose entries are all in `allowed` (case-insensitive, duplicates dropped), `fallback` when unset or
+ * empty. `alone` entries ("none", "all") cannot be combined with others.
+ */
+export function readChoices<T extends string>(
+  env: Environment,
+  name: string,
+  allowed: readonly T[],
+  fallback: readonly T[],
+  alone: readonly T[] = [],
+): T[] {
+  const entries = readList(env, name)?.map((entry) => entry.toLowerCase());
+  if (entries === undefined) return [...fallback];
+  const unknown = entries.find((entry) => !(allowed as readonly string[]).includes(entry));
+  if (unknown !== undefined) {
+    throw new ConfigError(`${name} must list some of ${allowed.join(', ')}; got ${describe(unknown)}`);
+  }
+  const chosen = [...new Set(entries as T[])];
+  const single = chosen.find((entry) => alone.includes(entry));
+  if (single !== undefined && chosen.length > 1) {
+    throw new ConfigError(`${name} cannot combine "${single}" with other values; got ${describe(env[name])}`);
+  }
+  return chosen;
+}
+
 /** A comma-separated list (entries trimmed, empty ones dropped); undefined when unset or empty. */
 export function readList(env: Environment, name: string): string[] | undefined {
   const raw = env[name]?.trim();
@@ -85,3 +110,12 @@ export const ENV_OTLP_PROTOCOL = 'OTEL_EXPORTER_OTLP_PROTOCOL';
 export const ENV_OTLP_TRACES_PROTOCOL = 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL';
 export const ENV_PROMETHEUS_HOST = 'OTEL_EXPORTER_PROMETHEUS_HOST';
 export const ENV_PROMETHEUS_PORT = 'OTEL_EXPORTER_PROMETHEUS_PORT';
+export const ENV_SPAN_KINDS = 'OTEL_RESOURCE_TRACKER_SPAN_KINDS';
+export const ENV_METRICS_EXPORTER = 'OTEL_METRICS_EXPORTER';
+export const ENV_LOGS_EXPORTER = 'OTEL_LOGS_EXPORTER';
+export const ENV_OTLP_METRICS_PROTOCOL = 'OTEL_EXPORTER_OTLP_METRICS_PROTOCOL';
+export const ENV_METRIC_EXPORT_INTERVAL = 'OTEL_METRIC_EXPORT_INTERVAL';
+export const ENV_METRIC_EXPORT_TIMEOUT = 'OTEL_METRIC_EXPORT_TIMEOUT';
+export const ENV_RESOURCE_DETECTORS = 'OTEL_NODE_RESOURCE_DETECTORS';
+export const ENV_ENABLED_INSTRUMENTATIONS = 'OTEL_NODE_ENABLED_INSTRUMENTATIONS';
+export const ENV_DISABLED_INSTRUMENTATIONS = 'OTEL_NODE_DISABLED_INSTRUMENTATIONS';

@@ -8,10 +8,11 @@ export class MissingPeerError extends Error {
   constructor(
     readonly packages: readonly string[],
     what: string,
+    versions: string = PEER_LINES,
   ) {
     super(
       `${what} needs ${packages.join(' and ')}, which ${packages.length > 1 ? 'are' : 'is'} not installed: ` +
-        `npm install ${packages.join(' ')} (the versions of your OpenTelemetry line: ${PEER_LINES})`,
+        `npm install ${packages.join(' ')} (the versions of your OpenTelemetry line: ${versions})`,
     );
     this.name = 'MissingPeerError';
   }

@@ -28,6 +28,6 @@ export interface CollectedMetric {
 }
 
 export interface CollectedResourceMetrics {
-  readonly resource: { readonly attributes: Attributes };
+  readonly resource: { readonly attributes: Attributes; waitForAsyncAttributes?(): Promise<void> };
   readonly scopeMetrics: ReadonlyArray<{ readonly metrics: readonly CollectedMetric[] }>;
 }

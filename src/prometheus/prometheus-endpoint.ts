@@ -1,7 +1,4 @@
-import { createServer, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { type Attributes, diag, type MeterProvider as MeterProviderApi } from '@opentelemetry/api';
-import type { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import type { Attributes, MeterProvider as MeterProviderApi } from '@opentelemetry/api';
 import {
   ConfigError,
   ENV_PROMETHEUS_HOST,
@@ -12,7 +9,8 @@ import {
 import { importPeers } from '../internal/optional-peer.js';
 import { assertPlainOptions, describe, orDefault } from '../internal/validate.js';
 import { type ResourceMetricsOptions, registerResourceMetrics } from '../metrics/resource-metrics.js';
-import { serializeExposition } from './exposition.js';
+import { processResource, type ResourcesModule, type SdkResource } from '../resource/process-resource.js';
+import { type ExpositionServer, serveExposition } from './exposition-server.js';
 
 export const DEFAULT_PROMETHEUS_HOST = '127.0.0.1';
 export const DEFAULT_PROMETHEUS_PORT = 9464;
@@ -32,7 +30,10 @@ export interface PrometheusEndpointOptions {
   path?: string;
   /** Register the resource gauges (true, the default), with options, or not (false). */
   resourceMetrics?: boolean | ResourceMetricsOptions;
-  /** Resource of the meter provider (target_info). Default: the SDK's default resource. */
+  /**
+   * Resource of the meter provider (target_info). Default: the environment's (OTEL_SERVICE_NAME,
+   * OTEL_RESOURCE_ATTRIBUTES) over the SDK's defaults, with this process's service.instance.id.
+   */
   resource?: EndpointResource;
   /** Where to read the OTEL_EXPORTER_PROMETHEUS_* variables. Default process.env. */
   env?: Environment;
@@ -91,56 +92,6 @@ export function resolvePort(options: PrometheusEndpointOptions, env: Environment
   return options.port;
 }
 
-function listen(server: Server, host: string, port: number): Promise<AddressInfo> {
-  return new Promise((resolve, reject) => {
-    const onError = (error: NodeJS.ErrnoException) => {
-      server.removeListener('listening', onListening);
-      const reason =
-        error.code === 'EADDRINUSE'
-          ? `port ${port} on ${host} is already in use`
-          : error.code === 'EADDRNOTAVAIL' || error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN'
-            ? `${host} is not an address of this machine (${error.code})`
-            : error.code === 'EACCES'
-              ? `no permission to listen on port ${port}`
-              : error.message;
-      reject(new Error(`${WHAT}: cannot listen on ${host}:${port}: ${reason}`));
-    };
-    const onListening = () => {
-      server.removeListener('error', onError);
-      resolve(server.address() as AddressInfo);
-    };
-    server.once('error', onError);
-    server.once('listening', onListening);
-    server.listen({ host, port });
-  });
-}
-
-/** Collects through the exporter (the SDK's MetricReader) and writes the exposition with our serializer. */
-async function render(exporter: PrometheusExporter): Promise<string> {
-  const { resourceMetrics, errors } = await exporter.collect();
-  if (errors.length > 0) diag.debug('otel-resource-tracker: errors while collecting metrics', errors);
-  return serializeExposition(resourceMetrics);
-}
-
-function serve(exporter: PrometheusExporter, response: ServerResponse, shuttingDown: () => boolean): void {
-  render(exporter).then(
-    (text) => {
-      // Once shutting down, answer what is in flight and let the connection go, rather than keep it alive.
-      if (shuttingDown()) response.setHeader('Connection', 'close');
-      response.statusCode = 200;
-      response.setHeader('Content-Type', 'text/plain; version=0.0.4; charset=utf-8');
-      response.end(text);
-    },
-    (error: unknown) => {
-      response.statusCode = 500;
-      response.setHeader('Content-Type', 'text/plain; charset=utf-8');
-      response.end(
-        `# failed to collect metrics: ${error instanceof Error ? error.message : String(error)}\n`,
-      );
-    },
-  );
-}
-
 type ExporterModule = typeof import('@opentelemetry/exporter-prometheus');
 type MetricsModule = typeof import('@opentelemetry/sdk-metrics');
 
@@ -179,16 +130,20 @@ export async function startPrometheusEndpoint(
       `${WHAT} options.resource must be an OpenTelemetry Resource (e.g. resourceFromAttributes(...)), got ${describe(options.resource)}`,
     );
   }
-  const [{ PrometheusExporter }, { MeterProvider }] = await importPeers<[ExporterModule, MetricsModule]>(
-    WHAT,
-    ['@opentelemetry/exporter-prometheus', '@opentelemetry/sdk-metrics'],
-    () => [import('@opentelemetry/exporter-prometheus'), import('@opentelemetry/sdk-metrics')],
-  );
+  const [{ PrometheusExporter }, { MeterProvider }, resources] = await importPeers<
+    [ExporterModule, MetricsModule, ResourcesModule]
+  >(WHAT, ['@opentelemetry/exporter-prometheus', '@opentelemetry/sdk-metrics', '@opentelemetry/resources'], () => [
+    import('@opentelemetry/exporter-prometheus'),
+    import('@opentelemetry/sdk-metrics'),
+    import('@opentelemetry/resources'),
+  ]);
   const exporter = new PrometheusExporter({ preventServerStart: true, endpoint: path });
-  type SdkResource = NonNullable<NonNullable<ConstructorParameters<typeof MeterProvider>[0]>['resource']>;
   const meterProvider = new MeterProvider({
     readers: [exporter],
-    ...(options.resource === undefined ? {} : { resource: options.resource as unknown as SdkResource }),
+    resource:
+      options.resource === undefined
+        ? processResource(resources, [resources.envDetector])
+        : (options.resource as unknown as SdkResource),
   });
   if (options.resourceMetrics !== false) {
     registerResourceMetrics(
@@ -196,39 +151,19 @@ export async function startPrometheusEndpoint(
       options.resourceMetrics === true ? undefined : options.resourceMetrics,
     );
   }
-  let closing: Promise<void> | undefined;
-  const server = createServer((request, response) => {
-    const requestPath = (request.url ?? '/').split('?')[0];
-    if (requestPath === path && (request.method === 'GET' || request.method === 'HEAD')) {
-      serve(exporter, response, () => closing !== undefined);
-      return;
-    }
-    response.statusCode = 404;
-    response.end(`Not found: metrics are at ${path}\n`);
-  });
-  let address: AddressInfo;
+  let server: ExpositionServer;
   try {
-    address = await listen(server, host, port);
+    server = await serveExposition(exporter, { host, port, path, what: WHAT });
   } catch (error) {
     await meterProvider.shutdown().catch(() => undefined);
     throw error;
   }
-  // Neither the listening socket nor a scraper's kept-alive connection may keep the application alive.
-  server.unref();
-  server.on('connection', (socket) => socket.unref());
-  const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
-    url: `http://${urlHost}:${address.port}${path}`,
-    host: address.address,
-    port: address.port,
+    url: server.url,
+    host: server.host,
+    port: server.port,
     meterProvider,
-    render: () => render(exporter),
-    shutdown: () => {
-      closing ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      }).then(() => meterProvider.shutdown().catch(() => undefined));
-      return closing;
-    },
+    render: server.render,
+    shutdown: () => server.close().then(() => meterProvider.shutdown().catch(() => undefined)),
   };
 }

@@ -1,4 +1,4 @@
-import { type Attributes, type MeterProvider, SpanKind } from '@opentelemetry/api';
+import { type Attributes, type MeterProvider, type SpanContext, SpanKind } from '@opentelemetry/api';
 import { assertPlainOptions, booleanOption, describe, orDefault } from '../internal/validate.js';
 
 /** Attribute groups a processor can set; see the README's attribute reference. */
@@ -19,13 +19,36 @@ export interface SpanSelector {
   readonly name: string;
   readonly kind: SpanKind;
   readonly attributes: Attributes;
+  /** Absent or remote on a local root span (the first span of a request or job in this process). */
+  readonly parentSpanContext?: SpanContext | undefined;
+  /** The tracer that made the span. */
+  readonly instrumentationScope?: { readonly name: string } | undefined;
+}
+
+/**
+ * Beside the SpanKind values, `spanKinds` takes two roles: `local_root`, a span with no parent in this process
+ * (the request a SERVER span stands for, a job's root span, whatever its kind), and `manual`, a span from a tracer
+ * that is not an instrumentation library (one whose scope name does not contain "instrumentation": the
+ * application's own spans).
+ */
+export const SPAN_ROLES = ['local_root', 'manual'] as const;
+export type SpanRole = (typeof SPAN_ROLES)[number];
+
+const INSTRUMENTATION_SCOPE = /instrumentation/i;
+
+function hasRole(span: SpanSelector, role: SpanRole): boolean {
+  if (role === 'local_root') return span.parentSpanContext === undefined || span.parentSpanContext.isRemote === true;
+  return !INSTRUMENTATION_SCOPE.test(span.instrumentationScope?.name ?? '');
 }
 
 export interface ResourceSpanProcessorOptions {
   /** Measure only spans whose name equals one of these strings or matches one of these patterns. Default: all. */
   spanNames?: ReadonlyArray<string | RegExp>;
-  /** Measure only spans of these kinds. Default: all. */
-  spanKinds?: readonly SpanKind[];
+  /**
+   * Measure only spans of these kinds or roles (see SPAN_ROLES): e.g. `[SpanKind.SERVER, 'local_root', 'manual']`
+   * measures requests and the application's own spans, not every middleware and client span. Default: all.
+   */
+  spanKinds?: ReadonlyArray<SpanKind | SpanRole>;
   /** Measure only spans for which this returns true (called at span start; a throw counts as false). */
   spanFilter?: (span: SpanSelector) => boolean;
   /** Which attribute groups to set. Default: all of `cpu`, `attribution`, `memory`, `gpu`. */
@@ -113,15 +136,15 @@ function buildSelector(options: ResourceSpanProcessorOptions): ((span: SpanSelec
     tests.push((span) => exact.has(span.name) || patterns.some((pattern) => pattern.test(span.name)));
   }
   if (options.spanKinds !== undefined) {
-    const kinds = new Set(
-      arrayOption(
-        options.spanKinds,
-        'spanKinds',
-        (item): item is SpanKind => SPAN_KINDS.has(item),
-        'a SpanKind',
-      ),
+    const entries = arrayOption(
+      options.spanKinds,
+      'spanKinds',
+      (item): item is SpanKind | SpanRole => SPAN_KINDS.has(item) || (SPAN_ROLES as readonly unknown[]).includes(item),
+      `a SpanKind or one of ${SPAN_ROLES.map((role) => `"${role}"`).join(', ')}`,
     );
-    tests.push((span) => kinds.has(span.kind));
+    const kinds = new Set(entries.filter((entry): entry is SpanKind => typeof entry === 'number'));
+    const roles = entries.filter((entry): entry is SpanRole => typeof entry === 'string');
+    tests.push((span) => kinds.has(span.kind) || roles.some((role) => hasRole(span, role)));
   }
   if (options.spanFilter !== undefined) {
     if (typeof options.spanFilter !== 'function') {

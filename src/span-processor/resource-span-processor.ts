@@ -22,7 +22,13 @@ import {
   type SpanSelector,
 } from './options.js';
 import type { SdkSpanProcessor, WritableSpan } from './sdk-span.js';
-import { SPAN_STATE, type SpanState, type WithSpanState } from './span-state.js';
+import {
+  MEASURED_ANCESTOR,
+  measuredStateOf,
+  SPAN_STATE,
+  type SpanState,
+  type WithSpanState,
+} from './span-state.js';
 
 /** The sampler is given back after this long without an open span (avoids timer churn between requests). */
 const SAMPLER_IDLE_RELEASE_MS = 1000;
@@ -87,7 +93,7 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
     }
     if (this.options.cpuAttribution === 'exact') {
       this.exact = new ExactCpuLedger(
-        () => stateOf(trace.getSpan(context.active()))?.exact,
+        () => measuredStateOf(trace.getSpan(context.active()))?.exact,
         () => {
           const cpu = cpuScope === 'thread' ? readThreadCpu() : undefined;
           const { user, system } = cpu ?? process.cpuUsage();
@@ -110,7 +116,12 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
   onStart(span: WritableSpan, parentContext: Context): void {
     if (this.isShutdown) return;
     try {
-      if (this.options.selects !== undefined && !this.selects(span)) return;
+      const parentSpan = trace.getSpan(parentContext);
+      if (this.options.selects !== undefined && !this.selects(span)) {
+        const ancestor = measuredStateOf(parentSpan);
+        if (ancestor !== undefined) (span as WithSpanState)[MEASURED_ANCESTOR] = ancestor;
+        return;
+      }
       const cpu = readCpu();
       const wallMs = performance.now();
       const cpuMicros = cpu.userMicros + cpu.systemMicros;
@@ -120,7 +131,7 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
         : memorySampler.currentRssBytes(wallMs);
       const gpu = this.sets.gpu ? readTrackedGpus(this.options.gpuDevices) : undefined;
       const childrenCpuSeconds = this.childrenCpu?.readSeconds();
-      const parent = stateOf(trace.getSpan(parentContext));
+      const parent = measuredStateOf(parentSpan);
       this.ensureSampling(wallMs);
       this.fairShare.expire(wallMs, cpuMicros);
       const share = this.fairShare.start(parent?.share, cpuMicros, wallMs);

@@ -1,4 +1,4 @@
-import type { Attributes, Context, SpanKind } from '@opentelemetry/api';
+import type { Attributes, Context, SpanContext, SpanKind } from '@opentelemetry/api';
 
 /*
  * The few shapes of the OpenTelemetry SDK that the processor touches, declared here instead of imported: the
@@ -12,6 +12,10 @@ export interface WritableSpan {
   readonly name: string;
   readonly kind: SpanKind;
   readonly attributes: Attributes;
+  /** Absent (or remote) on a local root span. */
+  readonly parentSpanContext?: SpanContext | undefined;
+  /** The tracer that made the span (`@opentelemetry/instrumentation-http`, or the application's own name). */
+  readonly instrumentationScope?: { readonly name: string } | undefined;
   setAttributes(attributes: Attributes): unknown;
 }
 

@@ -24,6 +24,20 @@ export interface SpanState {
  */
 export const SPAN_STATE = Symbol('otel-resource-tracker.span-state');
 
+/**
+ * On a span that is not measured (filtered out by name or kind), the state of its nearest measured ancestor: the
+ * CPU that runs in the unmeasured span's context belongs to that ancestor, and a measured descendant nests under
+ * it, as if the unmeasured spans in between were not there.
+ */
+export const MEASURED_ANCESTOR = Symbol('otel-resource-tracker.measured-ancestor');
+
 export interface WithSpanState {
   [SPAN_STATE]?: SpanState | undefined;
+  [MEASURED_ANCESTOR]?: SpanState | undefined;
+}
+
+/** The span's own state, else (for an unmeasured span) its nearest measured ancestor's. */
+export function measuredStateOf(span: unknown): SpanState | undefined {
+  const withState = span as WithSpanState | undefined;
+  return withState?.[SPAN_STATE] ?? withState?.[MEASURED_ANCESTOR];
 }

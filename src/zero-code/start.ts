@@ -1,8 +1,17 @@
-import { diag } from '@opentelemetry/api';
+import { diag, metrics as metricsApi } from '@opentelemetry/api';
 import type { Environment } from '../config/env.js';
-import { importPeers } from '../internal/optional-peer.js';
-import { type PrometheusEndpoint, startPrometheusEndpoint } from '../prometheus/prometheus-endpoint.js';
+import { registerResourceMetrics } from '../metrics/resource-metrics.js';
+import type { ExpositionServer } from '../prometheus/exposition-server.js';
+import { processResource, type ResourcesModule } from '../resource/process-resource.js';
 import { ResourceSpanProcessor } from '../span-processor/resource-span-processor.js';
+import { type Loader, registerEsmHook } from './esm-hook.js';
+import { installExitHooks } from './exit-hooks.js';
+import { type Instrumentation, loadInstrumentations } from './instrumentations.js';
+import { metricReaders } from './metric-readers.js';
+import { otherSdkSetup } from './other-sdk.js';
+import { servePrometheus } from './prometheus-port.js';
+import { resourceDetectors } from './resource-detectors.js';
+import { loadSdkPackages, type SdkPackages } from './sdk-packages.js';
 import { exportingProcessors } from './trace-exporters.js';
 import { readZeroCodeConfig, type ZeroCodeConfig } from './zero-code-config.js';
 
@@ -13,118 +22,128 @@ export interface StartedSdk {
 
 export interface ZeroCodeHandle {
   readonly sdk: StartedSdk;
-  readonly metrics: PrometheusEndpoint | undefined;
-  /** Flushes and stops tracing and the endpoint (once; later calls return the same promise). */
+  /** The Prometheus endpoint once it listens (undefined when OTEL_METRICS_EXPORTER leaves it out or it failed). */
+  readonly prometheus: Promise<ExpositionServer | undefined>;
+  /** Flushes and stops tracing and metrics (once; later calls return the same promise). */
   shutdown(): Promise<void>;
 }
 
 const PREFIX = 'otel-resource-tracker';
+const AUTO = '@opentelemetry/auto-instrumentations-node';
 
-type SdkNode = typeof import('@opentelemetry/sdk-node');
+/** One line on stderr: a preload has no other way to be seen, and must never be more than a line. */
+function say(message: string): void {
+  console.error(`${PREFIX}: ${message}`);
+}
 
-/**
- * Starts tracing with the resource processor and the Prometheus endpoint, configured only by environment. A bad
- * variable is reported on stderr, naming it, and nothing is started: the application runs, untraced, rather than
- * half-traced or not at all. Spans are flushed when the event loop empties, on SIGTERM and on SIGINT.
- */
-export async function startZeroCode(env: Environment = process.env): Promise<ZeroCodeHandle | undefined> {
-  let config: ZeroCodeConfig;
-  let sdkNode: SdkNode;
-  let exporting: Awaited<ReturnType<typeof exportingProcessors>>;
+interface Prepared {
+  readonly config: ZeroCodeConfig;
+  readonly packages: SdkPackages;
+  readonly instrumentations: Instrumentation[];
+}
+
+/** Reads every variable and loads every package before anything starts: a bad one starts nothing. */
+function prepare(env: Environment): Prepared | undefined {
   try {
-    config = readZeroCodeConfig(env);
-    // Everything the SDK needs is loaded before anything starts: a missing package starts nothing.
-    [sdkNode] = await importPeers<[SdkNode]>('the zero-code entry', ['@opentelemetry/sdk-node'], () => [
-      import('@opentelemetry/sdk-node'),
-    ]);
-    exporting = await exportingProcessors(config.tracesExporters, config.otlpProtocol);
+    const config = readZeroCodeConfig(env);
+    const packages = loadSdkPackages();
+    const instrumentations =
+      packages.autoInstrumentations === undefined
+        ? []
+        : loadInstrumentations(packages.autoInstrumentations, env);
+    return { config, packages, instrumentations };
   } catch (error) {
     // A bad variable, a missing package (MissingPeerError says which to install) or one that fails to load.
-    console.error(
-      `${PREFIX}: ${error instanceof Error ? error.message : String(error)}. Tracing is not started.`,
-    );
+    say(`${error instanceof Error ? error.message : String(error)}. Tracing is not started.`);
     return undefined;
   }
-  let metrics: PrometheusEndpoint | undefined;
-  if (config.metrics) {
-    try {
-      metrics = await startPrometheusEndpoint({ env });
-    } catch (error) {
-      // Tracing is still worth having without the endpoint (a port in use is common when two copies run).
-      console.error(`${PREFIX}: ${(error as Error).message}. Metrics are off; tracing goes on.`);
-    }
+}
+
+/**
+ * Starts the OpenTelemetry Node SDK with the auto-instrumentations, the resource processor and the metrics
+ * exporters, configured by environment only — synchronously, so that a `--require` preload has everything in
+ * place before the application's first `require`. A bad variable is reported on stderr, naming it, and nothing is
+ * started: the application runs, untraced, rather than half-traced or not at all. Telemetry is flushed when the
+ * event loop empties, on SIGTERM and on SIGINT.
+ */
+export function startZeroCode(
+  env: Environment = process.env,
+  loader: Loader = 'import',
+): ZeroCodeHandle | undefined {
+  const other = otherSdkSetup(env);
+  if (other !== undefined) {
+    say(other);
+    return undefined;
   }
-  const processor = new ResourceSpanProcessor({
-    ...config.processor,
-    ...(config.spanHistograms && metrics !== undefined ? { meterProvider: metrics.meterProvider } : {}),
-  });
+  const prepared = prepare(env);
+  if (prepared === undefined) return undefined;
+  const { config, packages, instrumentations } = prepared;
+  if (packages.autoInstrumentations === undefined) {
+    say(
+      `${AUTO} is not installed, so only the spans the application makes itself are traced: ` +
+        `npm install ${AUTO} (0.81.x on OpenTelemetry 2.x, 0.82.x on 3.x)`,
+    );
+  }
+  let shutdownAll: () => Promise<void>;
   let sdk: StartedSdk;
+  let prometheus: Promise<ExpositionServer | undefined> = Promise.resolve(undefined);
   try {
-    const started = new sdkNode.NodeSDK({ spanProcessors: [processor, ...exporting], instrumentations: [] });
-    started.start();
-    sdk = started;
+    const resources = packages.requireFromSdk<ResourcesModule>('@opentelemetry/resources');
+    const resource = processResource(resources, resourceDetectors(config, packages, resources));
+    const { readers, prometheus: prometheusReader } = metricReaders(packages, config);
+    const meterProvider =
+      readers.length === 0 ? undefined : new packages.sdkMetrics.MeterProvider({ resource, readers });
+    if (meterProvider !== undefined) {
+      // Before the instrumentations are enabled: they take the global meter provider then.
+      metricsApi.setGlobalMeterProvider(meterProvider);
+      registerResourceMetrics(meterProvider);
+    }
+    const processor = new ResourceSpanProcessor({
+      ...config.processor,
+      ...(config.spanHistograms && meterProvider !== undefined ? { meterProvider } : {}),
+    });
+    const nodeSdk = new packages.sdkNode.NodeSDK({
+      resource,
+      autoDetectResources: false,
+      spanProcessors: [processor, ...exportingProcessors(packages, config.tracesExporters, config.otlpProtocol)],
+      instrumentations,
+      // Our meter provider has the readers; an empty list keeps the SDK from building its default OTLP one.
+      metricReaders: [],
+      // No OTEL_LOGS_EXPORTER: no logs go anywhere (the SDK's default would be OTLP, which nobody asked for).
+      ...(config.logs ? {} : { logRecordProcessors: [] }),
+    });
+    if (packages.autoInstrumentationsPath !== undefined) {
+      const unhooked = registerEsmHook(packages.autoInstrumentationsPath, loader);
+      if (unhooked !== undefined) say(unhooked);
+    }
+    nodeSdk.start();
+    sdk = nodeSdk;
+    if (prometheusReader !== undefined) {
+      prometheus = servePrometheus(prometheusReader, env).then(
+        (server) => server,
+        (error: unknown) => {
+          say(`${(error as Error).message}. Metrics of this process are not served; tracing goes on.`);
+          return undefined;
+        },
+      );
+    }
+    let stopping: Promise<void> | undefined;
+    shutdownAll = () => {
+      stopping ??= Promise.allSettled([
+        nodeSdk.shutdown(),
+        prometheus.then((server) => server?.close()),
+        meterProvider?.shutdown(),
+      ]).then((results) => {
+        for (const result of results) {
+          if (result.status === 'rejected') diag.warn(`${PREFIX}: shutting down: ${String(result.reason)}`);
+        }
+      });
+      return stopping;
+    };
   } catch (error) {
-    // Nothing half-started: the endpoint goes too.
-    console.error(
-      `${PREFIX}: the OpenTelemetry SDK did not start: ${(error as Error).message}. Tracing is not started.`,
-    );
-    await Promise.allSettled([processor.shutdown(), metrics?.shutdown()]);
+    say(`the OpenTelemetry SDK did not start: ${(error as Error).message}. Tracing is not started.`);
     return undefined;
   }
-  let stopping: Promise<void> | undefined;
-  const shutdown = (): Promise<void> => {
-    stopping ??= Promise.allSettled([sdk.shutdown(), metrics?.shutdown()]).then((results) => {
-      for (const result of results) {
-        if (result.status === 'rejected') diag.warn(`${PREFIX}: shutting down: ${String(result.reason)}`);
-      }
-    });
-    return stopping;
-  };
-  installExitHooks(shutdown);
-  return { sdk, metrics, shutdown };
-}
-
-/**
- * Flush at the natural end (beforeExit) and on SIGTERM / SIGINT. A signal handler replaces Node's default of
- * exiting, so once flushed we re-raise the signal for the default to happen — unless the application listens to
- * it too, in which case its own handler decides when to exit.
- */
-function installExitHooks(shutdown: () => Promise<void>): void {
-  process.once('beforeExit', () => void shutdown());
-  installUncaughtExceptionFlush(shutdown);
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    const onSignal = () => {
-      // Asked now, while the application's own handlers for this signal (if any) are still registered.
-      const applicationHandles = process.listenerCount(signal) > 0;
-      shutdown().finally(() => {
-        if (!applicationHandles) process.kill(process.pid, signal);
-      });
-    };
-    process.once(signal, onSignal);
-  }
-}
-
-/** How long a crash may wait for spans to be flushed before the process exits anyway. */
-const CRASH_FLUSH_TIMEOUT_MS = 2000;
-
-/**
- * An uncaught exception ends the process synchronously, before any export could happen, so the spans that explain
- * the crash would be lost. When the application has no handler of its own we take Node's place: print the error
- * as Node would, flush (at most 2 s), and exit with code 1. An application with its own 'uncaughtException'
- * handler keeps full control: we do nothing then.
- */
-function installUncaughtExceptionFlush(shutdown: () => Promise<void>): void {
-  const onUncaught = (error: unknown, origin: string) => {
-    if (process.listenerCount('uncaughtException') > 1) return;
-    process.removeListener('uncaughtException', onUncaught);
-    process.exitCode = 1;
-    const described = error instanceof Error ? (error.stack ?? String(error)) : String(error);
-    process.stderr.write(
-      `${described}\n${origin === 'unhandledRejection' ? '(from an unhandled promise rejection)\n' : ''}`,
-    );
-    const timeout = setTimeout(() => process.exit(1), CRASH_FLUSH_TIMEOUT_MS);
-    timeout.unref();
-    shutdown().finally(() => process.exit(1));
-  };
-  process.on('uncaughtException', onUncaught);
+  installExitHooks(shutdownAll);
+  return { sdk, prometheus, shutdown: shutdownAll };
 }

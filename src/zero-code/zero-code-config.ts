@@ -7,30 +7,91 @@ import {
   ENV_METRICS,
   ENV_OTLP_PROTOCOL,
   ENV_OTLP_TRACES_PROTOCOL,
+  ENV_LOGS_EXPORTER,
+  ENV_METRIC_EXPORT_INTERVAL,
+  ENV_METRIC_EXPORT_TIMEOUT,
+  ENV_METRICS_EXPORTER,
+  ENV_OTLP_METRICS_PROTOCOL,
+  ENV_RESOURCE_DETECTORS,
   ENV_SPAN_HISTOGRAMS,
+  ENV_SPAN_KINDS,
   ENV_SPAN_NAMES,
   ENV_TRACES_EXPORTER,
   type Environment,
   readBoolean,
   readChoice,
+  readChoices,
   readList,
+  readNumber,
 } from '../config/env.js';
 import { gpuProviderConfigFromEnv } from '../gpu/detect.js';
 import { gpuSamplingFromEnv } from '../gpu/gpu-sampler.js';
 import { describe } from '../internal/validate.js';
 import { resolveHost, resolvePort } from '../prometheus/prometheus-endpoint.js';
-import type { CpuAttribution, ResourceSpanProcessorOptions } from '../span-processor/options.js';
+import { SpanKind } from '@opentelemetry/api';
+import {
+  type CpuAttribution,
+  type ResourceSpanProcessorOptions,
+  SPAN_ROLES,
+  type SpanRole,
+} from '../span-processor/options.js';
 
 export const TRACES_EXPORTERS = ['otlp', 'console', 'none'] as const;
-export type TracesExporterName = (typeof TRACES_EXPORTERS)[number];
+export type TracesExporterName = Exclude<(typeof TRACES_EXPORTERS)[number], 'none'>;
+export const METRICS_EXPORTERS = ['prometheus', 'otlp', 'console', 'none'] as const;
+export type MetricsExporterName = Exclude<(typeof METRICS_EXPORTERS)[number], 'none'>;
+export const LOGS_EXPORTERS = ['otlp', 'console', 'none'] as const;
 export const OTLP_PROTOCOLS = ['http/protobuf', 'http/json', 'grpc'] as const;
 export type OtlpProtocol = (typeof OTLP_PROTOCOLS)[number];
+
+/** Detectors of @opentelemetry/resources itself; the others come with @opentelemetry/auto-instrumentations-node. */
+export const BASIC_RESOURCE_DETECTORS = ['env', 'host', 'os', 'process', 'serviceinstance'] as const;
+export type BasicResourceDetector = (typeof BASIC_RESOURCE_DETECTORS)[number];
+const RESOURCE_DETECTORS = [
+  'all',
+  'none',
+  ...BASIC_RESOURCE_DETECTORS,
+  'container',
+  'alibaba',
+  'aws',
+  'azure',
+  'gcp',
+] as const;
+type ResourceDetectorName = (typeof RESOURCE_DETECTORS)[number];
+/**
+ * Without OTEL_NODE_RESOURCE_DETECTORS: what runs locally and fast. Upstream's register defaults to "all", which
+ * also asks the cloud metadata services over the network on every start; we do that only when asked.
+ */
+export const DEFAULT_RESOURCE_DETECTORS: readonly BasicResourceDetector[] = ['env', 'host', 'os', 'process'];
+
+const SPAN_KIND_NAMES = ['all', 'server', 'client', 'producer', 'consumer', 'internal', ...SPAN_ROLES] as const;
+type SpanKindName = (typeof SPAN_KIND_NAMES)[number];
+/** Requests, messages, jobs and the application's own spans; not each middleware, query or outgoing call. */
+export const DEFAULT_SPAN_KINDS: readonly SpanKindName[] = ['server', 'consumer', 'local_root', 'manual'];
+const KIND_VALUES: Record<Exclude<SpanKindName, 'all' | SpanRole>, SpanKind> = {
+  internal: SpanKind.INTERNAL,
+  server: SpanKind.SERVER,
+  client: SpanKind.CLIENT,
+  producer: SpanKind.PRODUCER,
+  consumer: SpanKind.CONSUMER,
+};
+
+export interface MetricExportTiming {
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+}
 
 /** Everything the zero-code entry needs, read from the environment in one go (so nothing starts half-way). */
 export interface ZeroCodeConfig {
   readonly tracesExporters: readonly TracesExporterName[];
   readonly otlpProtocol: OtlpProtocol;
-  readonly metrics: boolean;
+  readonly metricsExporters: readonly MetricsExporterName[];
+  readonly otlpMetricsProtocol: OtlpProtocol;
+  readonly metricExport: MetricExportTiming;
+  /** OTEL_LOGS_EXPORTER names an exporter (the SDK builds it); otherwise no logger provider at all. */
+  readonly logs: boolean;
+  /** From OTEL_NODE_RESOURCE_DETECTORS; `undefined`: our default. */
+  readonly resourceDetectors: readonly ResourceDetectorName[] | undefined;
   readonly spanHistograms: boolean;
   readonly processor: ResourceSpanProcessorOptions;
 }
@@ -61,36 +122,47 @@ function gpuDevices(env: Environment): number[] | 'all' | undefined {
   });
 }
 
-function tracesExporters(env: Environment): TracesExporterName[] {
-  const names = readList(env, ENV_TRACES_EXPORTER) ?? ['otlp'];
-  const unknown = names.find((name) => !(TRACES_EXPORTERS as readonly string[]).includes(name));
-  if (unknown !== undefined) {
-    throw new ConfigError(
-      `${ENV_TRACES_EXPORTER} must list some of ${TRACES_EXPORTERS.join(', ')}; got ${describe(unknown)}`,
-    );
-  }
-  if (names.includes('none') && names.length > 1) {
-    throw new ConfigError(
-      `${ENV_TRACES_EXPORTER} cannot combine "none" with other exporters; got ${describe(env[ENV_TRACES_EXPORTER])}`,
-    );
-  }
-  return names.includes('none') ? [] : [...new Set(names as TracesExporterName[])];
+function otlpProtocol(env: Environment, signalVariable: string): OtlpProtocol {
+  const variable = env[signalVariable]?.trim() ? signalVariable : ENV_OTLP_PROTOCOL;
+  return readChoice(env, variable, OTLP_PROTOCOLS, 'http/protobuf');
+}
+
+function withoutNone<T extends string>(names: readonly (T | 'none')[]): T[] {
+  return names.filter((name): name is T => name !== 'none');
+}
+
+function spanKinds(env: Environment): ResourceSpanProcessorOptions['spanKinds'] {
+  const names = readChoices(env, ENV_SPAN_KINDS, SPAN_KIND_NAMES, DEFAULT_SPAN_KINDS, ['all']);
+  if (names.includes('all')) return undefined;
+  return names.map((name) =>
+    name === 'local_root' || name === 'manual' ? name : KIND_VALUES[name as keyof typeof KIND_VALUES],
+  );
+}
+
+const MAX_TIMER_MS = 2_147_483_647;
+
+/** The periodic metric export; a timeout longer than the interval is cut to it, as the SDK does. */
+function metricExport(env: Environment): MetricExportTiming {
+  const intervalMs = readNumber(env, ENV_METRIC_EXPORT_INTERVAL, 1, MAX_TIMER_MS, 60_000);
+  const timeoutMs = readNumber(env, ENV_METRIC_EXPORT_TIMEOUT, 1, MAX_TIMER_MS, 30_000);
+  return { intervalMs, timeoutMs: Math.min(timeoutMs, intervalMs) };
 }
 
 /** Reads and checks every variable the zero-code entry uses; a bad one is a ConfigError naming it. */
 export function readZeroCodeConfig(env: Environment): ZeroCodeConfig {
-  const protocolVariable = env[ENV_OTLP_TRACES_PROTOCOL]?.trim()
-    ? ENV_OTLP_TRACES_PROTOCOL
-    : ENV_OTLP_PROTOCOL;
-  const otlpProtocol = readChoice(env, protocolVariable, OTLP_PROTOCOLS, 'http/protobuf');
+  const metricsOn = readBoolean(env, ENV_METRICS, true);
+  const metricsExporters = metricsOn
+    ? withoutNone(
+        readChoices<(typeof METRICS_EXPORTERS)[number]>(env, ENV_METRICS_EXPORTER, METRICS_EXPORTERS, ['prometheus'], ['none']),
+      )
+    : [];
   const cpuAttribution: CpuAttribution = readChoice(
     env,
     ENV_CPU_ATTRIBUTION,
     ['fair-share', 'exact'],
     'fair-share',
   );
-  const metrics = readBoolean(env, ENV_METRICS, true);
-  if (metrics) {
+  if (metricsExporters.includes('prometheus')) {
     // The endpoint's variables too: a bad one must stop everything now, not leave tracing without metrics.
     resolveHost({}, env);
     resolvePort({}, env);
@@ -100,12 +172,22 @@ export function readZeroCodeConfig(env: Environment): ZeroCodeConfig {
   gpuSamplingFromEnv(env);
   const names = spanNames(env);
   const devices = gpuDevices(env);
+  const detectors = readList(env, ENV_RESOURCE_DETECTORS);
+  const kinds = spanKinds(env);
   return {
-    tracesExporters: tracesExporters(env),
-    otlpProtocol,
-    metrics,
-    spanHistograms: metrics && readBoolean(env, ENV_SPAN_HISTOGRAMS, true),
+    tracesExporters: withoutNone(readChoices(env, ENV_TRACES_EXPORTER, TRACES_EXPORTERS, ['otlp'], ['none'])),
+    otlpProtocol: otlpProtocol(env, ENV_OTLP_TRACES_PROTOCOL),
+    metricsExporters,
+    otlpMetricsProtocol: otlpProtocol(env, ENV_OTLP_METRICS_PROTOCOL),
+    metricExport: metricExport(env),
+    logs: withoutNone(readChoices(env, ENV_LOGS_EXPORTER, LOGS_EXPORTERS, ['none'], ['none'])).length > 0,
+    resourceDetectors:
+      detectors === undefined
+        ? undefined
+        : readChoices(env, ENV_RESOURCE_DETECTORS, RESOURCE_DETECTORS, [], ['all', 'none']),
+    spanHistograms: metricsExporters.length > 0 && readBoolean(env, ENV_SPAN_HISTOGRAMS, true),
     processor: {
+      ...(kinds === undefined ? {} : { spanKinds: kinds }),
       cpuAttribution,
       childProcesses: readBoolean(env, ENV_CHILD_PROCESSES, false),
       exactMemory: readBoolean(env, ENV_EXACT_MEMORY, false),

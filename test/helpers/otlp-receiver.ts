@@ -7,8 +7,41 @@ export interface ReceivedSpan {
   traceId: string;
   spanId: string;
   parentSpanId: string | undefined;
+  /** OTLP's SpanKind: 1 internal, 2 server, 3 client, 4 producer, 5 consumer. */
+  kind: number;
+  scope: string;
   attributes: Record<string, unknown>;
   resource: Record<string, unknown>;
+}
+
+/** One metric data point as received over OTLP/JSON. */
+export interface ReceivedPoint {
+  metric: string;
+  scope: string;
+  attributes: Record<string, unknown>;
+  value: number | undefined;
+  resource: Record<string, unknown>;
+}
+
+interface OtlpMetricsRequest {
+  resourceMetrics?: Array<{
+    resource?: { attributes?: OtlpKeyValue[] };
+    scopeMetrics?: Array<{
+      scope?: { name?: string };
+      metrics?: Array<{
+        name: string;
+        gauge?: { dataPoints?: OtlpNumberPoint[] };
+        sum?: { dataPoints?: OtlpNumberPoint[] };
+        histogram?: { dataPoints?: Array<{ attributes?: OtlpKeyValue[]; count?: string | number }> };
+      }>;
+    }>;
+  }>;
+}
+
+interface OtlpNumberPoint {
+  attributes?: OtlpKeyValue[];
+  asDouble?: number;
+  asInt?: string | number;
 }
 
 interface OtlpValue {
@@ -28,8 +61,10 @@ interface OtlpTraceRequest {
   resourceSpans?: Array<{
     resource?: { attributes?: OtlpKeyValue[] };
     scopeSpans?: Array<{
+      scope?: { name?: string };
       spans?: Array<{
         name: string;
+        kind?: number;
         traceId: string;
         spanId: string;
         parentSpanId?: string;
@@ -58,6 +93,7 @@ function decodeAttributes(attributes: OtlpKeyValue[] | undefined): Record<string
  */
 export class OtlpReceiver {
   readonly spans: ReceivedSpan[] = [];
+  readonly points: ReceivedPoint[] = [];
   readonly requests: Array<{ path: string; contentType: string; bytes: number }> = [];
   /** Answer every request this much later (a slow receiver). */
   delayMs = 0;
@@ -73,6 +109,8 @@ export class OtlpReceiver {
         this.requests.push({ path: request.url ?? '', contentType, bytes: body.length });
         if (contentType.includes('json') && request.url === '/v1/traces')
           this.decode(JSON.parse(body.toString()));
+        if (contentType.includes('json') && request.url === '/v1/metrics')
+          this.decodeMetrics(JSON.parse(body.toString()));
         response.writeHead(200, {
           'Content-Type': contentType.includes('json') ? 'application/json' : contentType,
         });
@@ -95,6 +133,26 @@ export class OtlpReceiver {
     return span;
   }
 
+  private decodeMetrics(request: OtlpMetricsRequest): void {
+    for (const resourceMetrics of request.resourceMetrics ?? []) {
+      const resource = decodeAttributes(resourceMetrics.resource?.attributes);
+      for (const scopeMetrics of resourceMetrics.scopeMetrics ?? []) {
+        const scope = scopeMetrics.scope?.name ?? '';
+        for (const metric of scopeMetrics.metrics ?? []) {
+          const numbers = metric.gauge?.dataPoints ?? metric.sum?.dataPoints ?? [];
+          for (const point of numbers) {
+            const value = point.asDouble ?? (point.asInt === undefined ? undefined : Number(point.asInt));
+            this.points.push({ metric: metric.name, scope, attributes: decodeAttributes(point.attributes), value, resource });
+          }
+          for (const point of metric.histogram?.dataPoints ?? []) {
+            const value = point.count === undefined ? undefined : Number(point.count);
+            this.points.push({ metric: metric.name, scope, attributes: decodeAttributes(point.attributes), value, resource });
+          }
+        }
+      }
+    }
+  }
+
   private decode(request: OtlpTraceRequest): void {
     for (const resourceSpans of request.resourceSpans ?? []) {
       const resource = decodeAttributes(resourceSpans.resource?.attributes);
@@ -105,6 +163,8 @@ export class OtlpReceiver {
             traceId: span.traceId,
             spanId: span.spanId,
             parentSpanId: span.parentSpanId || undefined,
+            kind: span.kind ?? 0,
+            scope: scopeSpans.scope?.name ?? '',
             attributes: decodeAttributes(span.attributes),
             resource,
           });

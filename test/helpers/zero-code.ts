@@ -12,14 +12,24 @@ export interface Finished {
   stderr: string;
 }
 
+export const app = (name: string) => join(repoRoot, 'test', 'fixtures', 'apps', name);
+
 /** Runs an example under `node --import otel-resource-tracker/register`, from the repository root. */
 export function underZeroCode(
   script: string,
   env: Record<string, string>,
 ): { child: ChildProcess; done: Promise<Finished> } {
+  return runNode(['--expose-gc', '--import', 'otel-resource-tracker/register', script], env);
+}
+
+/** Runs node with `args` from the repository root, with a bare environment plus `env`; collects the output. */
+export function runNode(
+  args: readonly string[],
+  env: Record<string, string>,
+): { child: ChildProcess; done: Promise<Finished> } {
   const child = spawn(
     process.execPath,
-    ['--expose-gc', '--import', 'otel-resource-tracker/register', script],
+    args,
     {
       cwd: repoRoot,
       env: { PATH: process.env.PATH ?? '', OTEL_RESOURCE_TRACKER_GPU_PROVIDER: 'none', ...env },

@@ -1,0 +1,140 @@
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { diag } from '@opentelemetry/api';
+import type { CollectedResourceMetrics } from './collected-metrics.js';
+import { serializeExposition } from './exposition.js';
+
+/** What the server needs of a MetricReader (the Prometheus exporter with `preventServerStart`). */
+export interface CollectingReader {
+  collect(): Promise<{ resourceMetrics: CollectedResourceMetrics; errors: unknown[] }>;
+}
+
+export interface ExpositionServer {
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  render(): Promise<string>;
+  /** Stops serving (answers what is in flight first); safe to call more than once. */
+  close(): Promise<void>;
+}
+
+export interface ServeOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly path: string;
+  /** Also try this many following ports when the port is taken (several processes of one service). Default 0. */
+  readonly nextPorts?: number;
+  /** Names the caller in error messages. */
+  readonly what: string;
+}
+
+/** Thrown when the port is taken (after the following ones too, when asked to try them). */
+export class PortInUseError extends Error {
+  readonly code = 'EADDRINUSE';
+}
+
+function listen(server: Server, host: string, port: number, what: string): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException) => {
+      server.removeListener('listening', onListening);
+      const where = `${what}: cannot listen on ${host}:${port}`;
+      if (error.code === 'EADDRINUSE') {
+        reject(new PortInUseError(`${where}: port ${port} on ${host} is already in use`));
+        return;
+      }
+      const reason =
+        error.code === 'EADDRNOTAVAIL' || error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN'
+          ? `${host} is not an address of this machine (${error.code})`
+          : error.code === 'EACCES'
+            ? `no permission to listen on port ${port}`
+            : error.message;
+      reject(new Error(`${where}: ${reason}`));
+    };
+    const onListening = () => {
+      server.removeListener('error', onError);
+      resolve(server.address() as AddressInfo);
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen({ host, port });
+  });
+}
+
+/** Collects through the reader and writes the exposition with our serializer, once the resource is complete. */
+async function render(reader: CollectingReader): Promise<string> {
+  const { resourceMetrics, errors } = await reader.collect();
+  if (errors.length > 0) diag.debug('otel-resource-tracker: errors while collecting metrics', errors);
+  // Detectors may still be answering (container, cloud): target_info must not be written half-known.
+  await resourceMetrics.resource.waitForAsyncAttributes?.();
+  return serializeExposition(resourceMetrics);
+}
+
+function respond(reader: CollectingReader, response: ServerResponse, closing: () => boolean): void {
+  render(reader).then(
+    (text) => {
+      // Once shutting down, answer what is in flight and let the connection go, rather than keep it alive.
+      if (closing()) response.setHeader('Connection', 'close');
+      response.statusCode = 200;
+      response.setHeader('Content-Type', 'text/plain; version=0.0.4; charset=utf-8');
+      response.end(text);
+    },
+    (error: unknown) => {
+      response.statusCode = 500;
+      response.setHeader('Content-Type', 'text/plain; charset=utf-8');
+      response.end(
+        `# failed to collect metrics: ${error instanceof Error ? error.message : String(error)}\n`,
+      );
+    },
+  );
+}
+
+/**
+ * Serves a reader's metrics over HTTP for Prometheus: our own `http` server (so that port 0 means a free port, and
+ * a bad port or host is a rejected promise rather than an uncaught exception), unref'd — it never keeps the
+ * process alive on its own, and neither does a scraper's kept-alive connection.
+ */
+export async function serveExposition(
+  reader: CollectingReader,
+  options: ServeOptions,
+): Promise<ExpositionServer> {
+  const { host, path, what } = options;
+  let closing: Promise<void> | undefined;
+  const server = createServer((request, response) => {
+    const requestPath = (request.url ?? '/').split('?')[0];
+    if (requestPath === path && (request.method === 'GET' || request.method === 'HEAD')) {
+      respond(reader, response, () => closing !== undefined);
+      return;
+    }
+    response.statusCode = 404;
+    response.end(`Not found: metrics are at ${path}\n`);
+  });
+  const lastPort = options.port === 0 ? 0 : Math.min(65535, options.port + (options.nextPorts ?? 0));
+  let address: AddressInfo | undefined;
+  for (let port = options.port; address === undefined; port++) {
+    try {
+      address = await listen(server, host, port, what);
+    } catch (error) {
+      if (!(error instanceof PortInUseError)) throw error;
+      if (port >= lastPort) {
+        if (lastPort === options.port) throw error;
+        throw new PortInUseError(`${what}: cannot listen on ${host}: ports ${options.port} to ${lastPort} are all in use`);
+      }
+    }
+  }
+  server.unref();
+  server.on('connection', (socket) => socket.unref());
+  const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    url: `http://${urlHost}:${address.port}${path}`,
+    host: address.address,
+    port: address.port,
+    render: () => render(reader),
+    close: () => {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      return closing;
+    },
+  };
+}

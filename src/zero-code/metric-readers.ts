@@ -1,0 +1,55 @@
+import type { SdkPackages } from './sdk-packages.js';
+import type { OtlpProtocol, ZeroCodeConfig } from './zero-code-config.js';
+
+type SdkMetrics = SdkPackages['sdkMetrics'];
+export type MetricReader = InstanceType<SdkMetrics['MetricReader']>;
+type PushMetricExporter = ConstructorParameters<SdkMetrics['PeriodicExportingMetricReader']>[0]['exporter'];
+type PrometheusModule = typeof import('@opentelemetry/exporter-prometheus');
+export type PrometheusReader = InstanceType<PrometheusModule['PrometheusExporter']>;
+
+const OTLP_METRIC_PACKAGES: Record<OtlpProtocol, string> = {
+  grpc: '@opentelemetry/exporter-metrics-otlp-grpc',
+  'http/json': '@opentelemetry/exporter-metrics-otlp-http',
+  'http/protobuf': '@opentelemetry/exporter-metrics-otlp-proto',
+};
+
+export interface MetricReaders {
+  readonly readers: MetricReader[];
+  /** The reader our Prometheus endpoint serves, when OTEL_METRICS_EXPORTER names prometheus. */
+  readonly prometheus: PrometheusReader | undefined;
+}
+
+/**
+ * One reader per OTEL_METRICS_EXPORTER entry, all on one meter provider, so that every exporter gets the same
+ * instruments: `prometheus` is @opentelemetry/exporter-prometheus's reader without its server (ours serves it,
+ * see prometheus/exposition-server.ts), `otlp` and `console` push every OTEL_METRIC_EXPORT_INTERVAL, the OTLP
+ * exporter reading OTEL_EXPORTER_OTLP_METRICS_* / OTEL_EXPORTER_OTLP_* itself.
+ */
+export function metricReaders(packages: SdkPackages, config: ZeroCodeConfig): MetricReaders {
+  const { sdkMetrics } = packages;
+  const push = (exporter: PushMetricExporter) =>
+    new sdkMetrics.PeriodicExportingMetricReader({
+      exporter,
+      exportIntervalMillis: config.metricExport.intervalMs,
+      exportTimeoutMillis: config.metricExport.timeoutMs,
+    });
+  let prometheus: PrometheusReader | undefined;
+  const readers = config.metricsExporters.map((name): MetricReader => {
+    switch (name) {
+      case 'prometheus': {
+        const { PrometheusExporter } = packages.requireFromSdk<PrometheusModule>('@opentelemetry/exporter-prometheus');
+        prometheus = new PrometheusExporter({ preventServerStart: true });
+        return prometheus;
+      }
+      case 'otlp': {
+        const { OTLPMetricExporter } = packages.requireFromSdk<{ OTLPMetricExporter: new () => PushMetricExporter }>(
+          OTLP_METRIC_PACKAGES[config.otlpMetricsProtocol],
+        );
+        return push(new OTLPMetricExporter());
+      }
+      case 'console':
+        return push(new sdkMetrics.ConsoleMetricExporter());
+    }
+  });
+  return { readers, prometheus };
+}
