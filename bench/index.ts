@@ -9,6 +9,7 @@ import { benchGpu } from './gpu.bench.js';
 import { benchMetrics } from './metrics.bench.js';
 import { benchSnapshot } from './snapshot.bench.js';
 import { benchSpanProcessor } from './span-processor.bench.js';
+import { benchZeroCode } from './zero-code.bench.js';
 
 const only = process.argv[2];
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..'); // from build/bench
@@ -37,6 +38,7 @@ if (only === undefined || only === 'span') benchSpanProcessor();
 if (only === undefined || only === 'attribution') await benchAttribution();
 if (only === undefined || only === 'gpu') await benchGpu();
 if (only === undefined || only === 'metrics') await benchMetrics();
+if (only === undefined || only === 'zero-code') await benchZeroCode(repoRoot);
 
 if (only === undefined) {
   const page = [

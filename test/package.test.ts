@@ -53,7 +53,7 @@ describe('the packed package', function () {
     const paths = packed.files.map((file) => file.path);
     assert.ok(paths.includes('dist/index.js') && paths.includes('dist/index.d.ts'));
     const strays = paths.filter(
-      (path) => !/^(dist\/.*\.(js|d\.ts)|package\.json|README\.md|LICENSE)$/.test(path),
+      (path) => !/^(dist\/.*\.(c?js|d\.c?ts)|package\.json|README\.md|LICENSE)$/.test(path),
     );
     assert.deepEqual(strays, [], 'only what users need is packed');
 

@@ -148,7 +148,7 @@ describe('reliability: security', function () {
     ) as Array<{ files: Array<{ path: string }> }>;
     const paths = packed[0]?.files.map((file) => file.path) ?? [];
     const unexpected = paths.filter(
-      (path) => !/^(dist\/.*\.(js|d\.ts)|package\.json|README\.md|LICENSE)$/.test(path),
+      (path) => !/^(dist\/.*\.(c?js|d\.c?ts)|package\.json|README\.md|LICENSE)$/.test(path),
     );
     assert.deepEqual(unexpected, []);
     assert.ok(!paths.some((path) => /test|fixture|\.env|\.pem|\.key/i.test(path)));

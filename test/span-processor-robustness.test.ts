@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ROOT_CONTEXT, SpanKind } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api';
 import type { Span } from '@opentelemetry/sdk-trace-base';
 import { noGpuMemorySource, setGpuMemorySource } from '../src/gpu/gpu-memory-source.js';
 import {
@@ -37,6 +37,46 @@ describe('ResourceSpanProcessor: selection, faults and bounds', () => {
       'job/1:false',
       'batch:7/0:false',
     ]);
+    await tracing.shutdown();
+  });
+
+  it("selects by role: local roots (no parent here, or a remote one) and the application's own spans", async () => {
+    const tracing = createTracing({ spanKinds: [SpanKind.SERVER, 'local_root', 'manual'] });
+    const instrumentation = tracing.provider.getTracer('@opentelemetry/instrumentation-express');
+    const remote = trace.setSpanContext(ROOT_CONTEXT, {
+      traceId: '0af7651916cd43dd8448eb211c80319c',
+      spanId: 'b7ad6b7169203331',
+      traceFlags: 1,
+      isRemote: true,
+    });
+    const root = instrumentation.startSpan('incoming', { kind: SpanKind.CLIENT }, remote);
+    const rootContext = trace.setSpan(ROOT_CONTEXT, root);
+    instrumentation.startSpan('middleware', {}, rootContext).end();
+    instrumentation.startSpan('handler', { kind: SpanKind.SERVER }, rootContext).end();
+    tracing.tracer.startSpan('own work', {}, rootContext).end();
+    root.end();
+    const measured = tracing.exporter
+      .getFinishedSpans()
+      .map((span) => `${span.name}:${resourceKeys(span.attributes).length > 0}`);
+    assert.deepEqual(measured, ['middleware:false', 'handler:true', 'own work:true', 'incoming:true']);
+    await tracing.shutdown();
+  });
+
+  it('gives the CPU run in an unmeasured span to its nearest measured ancestor (exact attribution)', async () => {
+    const tracing = createTracing({ spanKinds: ['local_root'], cpuAttribution: 'exact' });
+    const other = tracing.tracer.startSpan('other request');
+    await inSpan(tracing.tracer, 'request', async () => {
+      await inSpan(tracing.tracer, 'unmeasured middleware', async () => {
+        await sleep(1);
+        burnCpu(80);
+      });
+    });
+    other.end();
+    const request = numberAttribute(tracing.attributesOf('request'), keys.ATTR_CPU_ATTRIBUTED_TIME);
+    const bystander = numberAttribute(tracing.attributesOf('other request'), keys.ATTR_CPU_ATTRIBUTED_TIME);
+    assert.ok(request >= 0.075, `the request got ${request} s of the 0.08 s burnt in its child's context`);
+    assert.ok(bystander < 0.02, `the other request got ${bystander} s`);
+    assert.equal(resourceKeys(tracing.attributesOf('unmeasured middleware')).length, 0);
     await tracing.shutdown();
   });
 
@@ -176,7 +216,10 @@ describe('ResourceSpanProcessor: selection, faults and bounds', () => {
       ['all', /options must be an object, got the string "all"/],
       [{ spanNames: 'job' }, /spanNames must be an array of a string or a RegExp, got the string "job"/],
       [{ spanNames: [42] }, /spanNames\[0\] must be a string or a RegExp, got number 42/],
-      [{ spanKinds: [9] }, /spanKinds\[0\] must be a SpanKind, got number 9/],
+      [
+        { spanKinds: [9] },
+        /spanKinds\[0\] must be a SpanKind or one of "local_root", "manual", got number 9/,
+      ],
       [{ spanFilter: true }, /spanFilter must be a function, got boolean true/],
       [
         { attributeGroups: ['cpu', 'disk'] },

@@ -47,7 +47,10 @@ function ourLines(finished: Finished): string[] {
 
 function serverSpan(spans: readonly ReceivedSpan[], path: string): ReceivedSpan {
   const found = spans.find((span) => span.kind === SERVER && span.attributes['url.path'] === path);
-  assert.ok(found, `a SERVER span for ${path}; got ${spans.map((span) => `${span.kind}:${span.name}`).join(', ')}`);
+  assert.ok(
+    found,
+    `a SERVER span for ${path}; got ${spans.map((span) => `${span.kind}:${span.name}`).join(', ')}`,
+  );
   return found;
 }
 
@@ -88,7 +91,11 @@ describe('zero-code entry on real services: auto-instrumentation, both loaders, 
         const outer = serverSpan(spans, '/out');
         const call = spans.find((span) => span.kind === CLIENT && span.traceId === outer.traceId);
         assert.ok(call, 'a CLIENT span in the /out trace');
-        assert.equal(call.attributes[keys.ATTR_CPU_TIME], undefined, 'CLIENT spans are not measured by default');
+        assert.equal(
+          call.attributes[keys.ATTR_CPU_TIME],
+          undefined,
+          'CLIENT spans are not measured by default',
+        );
         // The CLIENT span hangs under the /out request (directly, or under an Express handler span).
         const byId = new Map(spans.map((span) => [span.spanId, span]));
         let ancestor = byId.get(call.parentSpanId ?? '');
@@ -114,7 +121,11 @@ describe('zero-code entry on real services: auto-instrumentation, both loaders, 
       assert.equal((await done).code, 0);
       assert.ok(otlp.receiver.spans.length >= 4);
       for (const span of otlp.receiver.spans) {
-        assert.equal(typeof span.attributes[keys.ATTR_CPU_TIME] === 'number', measured(span), `${kinds}: ${span.name}`);
+        assert.equal(
+          typeof span.attributes[keys.ATTR_CPU_TIME] === 'number',
+          measured(span),
+          `${kinds}: ${span.name}`,
+        );
       }
     }
   });

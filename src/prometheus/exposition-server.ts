@@ -117,7 +117,9 @@ export async function serveExposition(
       if (!(error instanceof PortInUseError)) throw error;
       if (port >= lastPort) {
         if (lastPort === options.port) throw error;
-        throw new PortInUseError(`${what}: cannot listen on ${host}: ports ${options.port} to ${lastPort} are all in use`);
+        throw new PortInUseError(
+          `${what}: cannot listen on ${host}: ports ${options.port} to ${lastPort} are all in use`,
+        );
       }
     }
   }

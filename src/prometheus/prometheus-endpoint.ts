@@ -132,11 +132,15 @@ export async function startPrometheusEndpoint(
   }
   const [{ PrometheusExporter }, { MeterProvider }, resources] = await importPeers<
     [ExporterModule, MetricsModule, ResourcesModule]
-  >(WHAT, ['@opentelemetry/exporter-prometheus', '@opentelemetry/sdk-metrics', '@opentelemetry/resources'], () => [
-    import('@opentelemetry/exporter-prometheus'),
-    import('@opentelemetry/sdk-metrics'),
-    import('@opentelemetry/resources'),
-  ]);
+  >(
+    WHAT,
+    ['@opentelemetry/exporter-prometheus', '@opentelemetry/sdk-metrics', '@opentelemetry/resources'],
+    () => [
+      import('@opentelemetry/exporter-prometheus'),
+      import('@opentelemetry/sdk-metrics'),
+      import('@opentelemetry/resources'),
+    ],
+  );
   const exporter = new PrometheusExporter({ preventServerStart: true, endpoint: path });
   const meterProvider = new MeterProvider({
     readers: [exporter],

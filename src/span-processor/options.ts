@@ -37,7 +37,8 @@ export type SpanRole = (typeof SPAN_ROLES)[number];
 const INSTRUMENTATION_SCOPE = /instrumentation/i;
 
 function hasRole(span: SpanSelector, role: SpanRole): boolean {
-  if (role === 'local_root') return span.parentSpanContext === undefined || span.parentSpanContext.isRemote === true;
+  if (role === 'local_root')
+    return span.parentSpanContext === undefined || span.parentSpanContext.isRemote === true;
   return !INSTRUMENTATION_SCOPE.test(span.instrumentationScope?.name ?? '');
 }
 
@@ -139,7 +140,8 @@ function buildSelector(options: ResourceSpanProcessorOptions): ((span: SpanSelec
     const entries = arrayOption(
       options.spanKinds,
       'spanKinds',
-      (item): item is SpanKind | SpanRole => SPAN_KINDS.has(item) || (SPAN_ROLES as readonly unknown[]).includes(item),
+      (item): item is SpanKind | SpanRole =>
+        SPAN_KINDS.has(item) || (SPAN_ROLES as readonly unknown[]).includes(item),
       `a SpanKind or one of ${SPAN_ROLES.map((role) => `"${role}"`).join(', ')}`,
     );
     const kinds = new Set(entries.filter((entry): entry is SpanKind => typeof entry === 'number'));

@@ -10,7 +10,9 @@ function mainLooksEsm(): boolean {
   if (main.endsWith('.mjs')) return true;
   for (let dir = dirname(main); ; dir = dirname(dir)) {
     try {
-      return (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { type?: unknown }).type === 'module';
+      return (
+        (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { type?: unknown }).type === 'module'
+      );
     } catch {
       if (dirname(dir) === dir) return false;
     }

@@ -18,7 +18,10 @@ const PACKAGE_PREFIX = '@opentelemetry/instrumentation-';
  * does not know through `diag`, which nobody sees by default; we listen for that report while it reads the lists
  * and refuse the variable by name, like any other bad variable.
  */
-export function loadInstrumentations(module: AutoInstrumentationsModule, env: Environment): Instrumentation[] {
+export function loadInstrumentations(
+  module: AutoInstrumentationsModule,
+  env: Environment,
+): Instrumentation[] {
   const unknown: string[] = [];
   const listener: DiagLogger = {
     error: (message: string) => {
@@ -41,7 +44,9 @@ export function loadInstrumentations(module: AutoInstrumentationsModule, env: En
   const first = unknown[0];
   if (first !== undefined) {
     const short = first.startsWith(PACKAGE_PREFIX) ? first.slice(PACKAGE_PREFIX.length) : first;
-    const variable = (env[ENV_ENABLED_INSTRUMENTATIONS] ?? '').split(',').some((entry) => entry.trim() === short)
+    const variable = (env[ENV_ENABLED_INSTRUMENTATIONS] ?? '')
+      .split(',')
+      .some((entry) => entry.trim() === short)
       ? ENV_ENABLED_INSTRUMENTATIONS
       : ENV_DISABLED_INSTRUMENTATIONS;
     throw new ConfigError(

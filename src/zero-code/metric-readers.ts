@@ -37,17 +37,19 @@ export function metricReaders(packages: SdkPackages, config: ZeroCodeConfig): Me
   const readers = config.metricsExporters.map((name): MetricReader => {
     switch (name) {
       case 'prometheus': {
-        const { PrometheusExporter } = packages.requireFromSdk<PrometheusModule>('@opentelemetry/exporter-prometheus');
+        const { PrometheusExporter } = packages.requireFromSdk<PrometheusModule>(
+          '@opentelemetry/exporter-prometheus',
+        );
         prometheus = new PrometheusExporter({ preventServerStart: true });
         return prometheus;
       }
       case 'otlp': {
-        const { OTLPMetricExporter } = packages.requireFromSdk<{ OTLPMetricExporter: new () => PushMetricExporter }>(
-          OTLP_METRIC_PACKAGES[config.otlpMetricsProtocol],
-        );
+        const { OTLPMetricExporter } = packages.requireFromSdk<{
+          OTLPMetricExporter: new () => PushMetricExporter;
+        }>(OTLP_METRIC_PACKAGES[config.otlpMetricsProtocol]);
         return push(new OTLPMetricExporter());
       }
-      case 'console':
+      default:
         return push(new sdkMetrics.ConsoleMetricExporter());
     }
   });

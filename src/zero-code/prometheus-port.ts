@@ -19,7 +19,8 @@ export async function servePrometheus(reader: PrometheusReader, env: Environment
   const host = resolveHost({}, env);
   const configured = resolvePort({}, env);
   const workerId = cluster.isWorker ? cluster.worker?.id : undefined;
-  const port = configured === 0 || workerId === undefined ? configured : Math.min(65535, configured + workerId);
+  const port =
+    configured === 0 || workerId === undefined ? configured : Math.min(65535, configured + workerId);
   const server = await serveExposition(reader, {
     host,
     port,
@@ -28,7 +29,8 @@ export async function servePrometheus(reader: PrometheusReader, env: Environment
     what: 'otel-resource-tracker metrics',
   });
   if (server.port !== configured) {
-    const who = workerId === undefined ? `process ${process.pid}` : `cluster worker ${workerId} (pid ${process.pid})`;
+    const who =
+      workerId === undefined ? `process ${process.pid}` : `cluster worker ${workerId} (pid ${process.pid})`;
     const why = server.port === port || port === 0 ? '' : ` (port ${port} was taken)`;
     console.error(`otel-resource-tracker: metrics of ${who} are at ${server.url}${why}`);
   }

@@ -23,6 +23,10 @@ export interface SdkPackages {
 const AUTO = '@opentelemetry/auto-instrumentations-node';
 const SDK_NODE = '@opentelemetry/sdk-node';
 const WHAT = 'the zero-code entry';
+/** The release of the auto-instrumentations for each OpenTelemetry line, with the pins that keep one copy of each. */
+export const AUTO_VERSIONS =
+  '0.81.x on 2.x, with @opentelemetry/core@2.12.0 and @opentelemetry/resources@2.12.0 pinned beside it; ' +
+  '0.82.x on 3.x, with the 0.300.x / 3.0.x SDK it depends on';
 
 function isNotFound(error: unknown, name: string): boolean {
   const code = (error as { code?: unknown } | null)?.code;
@@ -43,12 +47,13 @@ export function loadSdkPackages(): SdkPackages {
   } catch (error) {
     if (!isNotFound(error, AUTO)) throw error;
   }
-  const sdkNodeOwner = autoInstrumentationsPath === undefined ? fromHere : createRequire(autoInstrumentationsPath);
+  const sdkNodeOwner =
+    autoInstrumentationsPath === undefined ? fromHere : createRequire(autoInstrumentationsPath);
   let sdkNodePath: string;
   try {
     sdkNodePath = sdkNodeOwner.resolve(SDK_NODE);
   } catch (error) {
-    if (isNotFound(error, SDK_NODE)) throw new MissingPeerError([AUTO], WHAT);
+    if (isNotFound(error, SDK_NODE)) throw new MissingPeerError([AUTO], WHAT, AUTO_VERSIONS);
     throw error;
   }
   const fromSdk = createRequire(sdkNodePath);

@@ -11,7 +11,7 @@ import { metricReaders } from './metric-readers.js';
 import { otherSdkSetup } from './other-sdk.js';
 import { servePrometheus } from './prometheus-port.js';
 import { resourceDetectors } from './resource-detectors.js';
-import { loadSdkPackages, type SdkPackages } from './sdk-packages.js';
+import { AUTO_VERSIONS, loadSdkPackages, type SdkPackages } from './sdk-packages.js';
 import { exportingProcessors } from './trace-exporters.js';
 import { readZeroCodeConfig, type ZeroCodeConfig } from './zero-code-config.js';
 
@@ -81,7 +81,7 @@ export function startZeroCode(
   if (packages.autoInstrumentations === undefined) {
     say(
       `${AUTO} is not installed, so only the spans the application makes itself are traced: ` +
-        `npm install ${AUTO} (0.81.x on OpenTelemetry 2.x, 0.82.x on 3.x)`,
+        `npm install ${AUTO} (${AUTO_VERSIONS})`,
     );
   }
   let shutdownAll: () => Promise<void>;
@@ -105,7 +105,10 @@ export function startZeroCode(
     const nodeSdk = new packages.sdkNode.NodeSDK({
       resource,
       autoDetectResources: false,
-      spanProcessors: [processor, ...exportingProcessors(packages, config.tracesExporters, config.otlpProtocol)],
+      spanProcessors: [
+        processor,
+        ...exportingProcessors(packages, config.tracesExporters, config.otlpProtocol),
+      ],
       instrumentations,
       // Our meter provider has the readers; an empty list keeps the SDK from building its default OTLP one.
       metricReaders: [],

@@ -1,17 +1,18 @@
+import { SpanKind } from '@opentelemetry/api';
 import {
   ConfigError,
   ENV_CHILD_PROCESSES,
   ENV_CPU_ATTRIBUTION,
   ENV_EXACT_MEMORY,
   ENV_GPU_DEVICES,
-  ENV_METRICS,
-  ENV_OTLP_PROTOCOL,
-  ENV_OTLP_TRACES_PROTOCOL,
   ENV_LOGS_EXPORTER,
   ENV_METRIC_EXPORT_INTERVAL,
   ENV_METRIC_EXPORT_TIMEOUT,
+  ENV_METRICS,
   ENV_METRICS_EXPORTER,
   ENV_OTLP_METRICS_PROTOCOL,
+  ENV_OTLP_PROTOCOL,
+  ENV_OTLP_TRACES_PROTOCOL,
   ENV_RESOURCE_DETECTORS,
   ENV_SPAN_HISTOGRAMS,
   ENV_SPAN_KINDS,
@@ -28,7 +29,6 @@ import { gpuProviderConfigFromEnv } from '../gpu/detect.js';
 import { gpuSamplingFromEnv } from '../gpu/gpu-sampler.js';
 import { describe } from '../internal/validate.js';
 import { resolveHost, resolvePort } from '../prometheus/prometheus-endpoint.js';
-import { SpanKind } from '@opentelemetry/api';
 import {
   type CpuAttribution,
   type ResourceSpanProcessorOptions,
@@ -64,7 +64,15 @@ type ResourceDetectorName = (typeof RESOURCE_DETECTORS)[number];
  */
 export const DEFAULT_RESOURCE_DETECTORS: readonly BasicResourceDetector[] = ['env', 'host', 'os', 'process'];
 
-const SPAN_KIND_NAMES = ['all', 'server', 'client', 'producer', 'consumer', 'internal', ...SPAN_ROLES] as const;
+const SPAN_KIND_NAMES = [
+  'all',
+  'server',
+  'client',
+  'producer',
+  'consumer',
+  'internal',
+  ...SPAN_ROLES,
+] as const;
 type SpanKindName = (typeof SPAN_KIND_NAMES)[number];
 /** Requests, messages, jobs and the application's own spans; not each middleware, query or outgoing call. */
 export const DEFAULT_SPAN_KINDS: readonly SpanKindName[] = ['server', 'consumer', 'local_root', 'manual'];
@@ -153,7 +161,13 @@ export function readZeroCodeConfig(env: Environment): ZeroCodeConfig {
   const metricsOn = readBoolean(env, ENV_METRICS, true);
   const metricsExporters = metricsOn
     ? withoutNone(
-        readChoices<(typeof METRICS_EXPORTERS)[number]>(env, ENV_METRICS_EXPORTER, METRICS_EXPORTERS, ['prometheus'], ['none']),
+        readChoices<(typeof METRICS_EXPORTERS)[number]>(
+          env,
+          ENV_METRICS_EXPORTER,
+          METRICS_EXPORTERS,
+          ['prometheus'],
+          ['none'],
+        ),
       )
     : [];
   const cpuAttribution: CpuAttribution = readChoice(

@@ -12,7 +12,8 @@ import { createServer } from 'node:http';
 import { join } from 'node:path';
 
 const LINE = process.env.COMPAT_LINE ?? '2';
-const label = `node ${process.versions.node} / OpenTelemetry ${LINE === 'lib' ? 'none (library only)' : `${LINE}.x`}`;
+const WITH_AUTO = LINE === '2' || LINE === '3z';
+const label = `node ${process.versions.node} / OpenTelemetry ${LINE === 'lib' ? 'none (library only)' : `${LINE[0]}.x${WITH_AUTO ? ' with the auto-instrumentations' : ''}`}`;
 const checks = [];
 const check = (name, run) => checks.push({ name, run });
 
@@ -71,7 +72,7 @@ if (LINE === 'lib') {
       assert.match(out, /app ran/);
       assert.match(
         out,
-        /needs @opentelemetry\/sdk-node, which is not installed: npm install @opentelemetry\/sdk-node/,
+        /needs @opentelemetry\/auto-instrumentations-node, which is not installed: npm install @opentelemetry\/auto-instrumentations-node/,
       );
       assert.equal(out.trim().split('\n').length, 2, out);
     },
@@ -148,59 +149,97 @@ if (LINE === 'lib') {
     }
   });
 
-  check(
-    'zero-code entry on a node:http server: request spans with figures reach an OTLP receiver',
-    async () => {
-      const received = [];
-      const receiver = createServer((request, response) => {
-        let body = '';
-        request.on('data', (chunk) => (body += chunk));
-        request.on('end', () => {
+  /** Starts `script` under the zero-code entry with `loader`, sends `requests` GETs, ends it with SIGTERM. */
+  async function underEntry(loader, script, path, requests) {
+    const received = [];
+    const receiver = createServer((request, response) => {
+      let body = '';
+      request.on('data', (chunk) => (body += chunk));
+      request.on('end', () => {
+        if (request.url === '/v1/traces')
           for (const resource of JSON.parse(body).resourceSpans ?? [])
             for (const scope of resource.scopeSpans ?? []) received.push(...(scope.spans ?? []));
-          response.end('{}');
-        });
+        response.end('{}');
       });
-      receiver.listen(0, '127.0.0.1');
-      await once(receiver, 'listening');
-      const server = join(process.cwd(), 'server.mjs');
-      const child = spawn(process.execPath, ['--import', 'otel-resource-tracker/register', server], {
+    });
+    receiver.listen(0, '127.0.0.1');
+    await once(receiver, 'listening');
+    const child = spawn(
+      process.execPath,
+      [loader, 'otel-resource-tracker/register', join(process.cwd(), script)],
+      {
         env: {
           PATH: process.env.PATH ?? '',
           OTEL_SERVICE_NAME: 'compat-server',
-          OTEL_TRACES_EXPORTER: 'otlp',
           OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
           OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${receiver.address().port}`,
           OTEL_EXPORTER_PROMETHEUS_PORT: '0',
           OTEL_RESOURCE_TRACKER_GPU_PROVIDER: 'none',
         },
+      },
+    );
+    let output = '';
+    child.stderr.on('data', (chunk) => (output += chunk));
+    const port = await new Promise((resolve, reject) => {
+      child.stdout.on('data', (chunk) => {
+        const match = /(?:port |127\.0\.0\.1:)(\d+)/.exec(String(chunk));
+        if (match) resolve(Number(match[1]));
       });
-      let output = '';
-      child.stderr.on('data', (chunk) => (output += chunk));
-      const port = await new Promise((resolve, reject) => {
-        child.stdout.on('data', (chunk) => {
-          const match = /port (\d+)/.exec(String(chunk));
-          if (match) resolve(Number(match[1]));
-        });
-        child.once('exit', () => reject(new Error(`server exited: ${output}`)));
-      });
-      for (let i = 0; i < 3; i++)
-        assert.equal(await (await fetch(`http://127.0.0.1:${port}/work`)).text(), 'done');
-      child.kill('SIGTERM');
-      const [, signal] = await once(child, 'exit');
-      receiver.close();
-      assert.equal(signal, 'SIGTERM', 'the server ends on SIGTERM as it would without us');
-      assert.equal(output, '', 'nothing on stderr');
+      child.once('exit', () => reject(new Error(`server exited: ${output}`)));
+    });
+    for (let i = 0; i < requests; i++)
+      assert.equal((await fetch(`http://127.0.0.1:${port}${path}`)).status, 200);
+    child.kill('SIGTERM');
+    const [, signal] = await once(child, 'exit');
+    receiver.close();
+    assert.equal(signal, 'SIGTERM', 'the server ends on SIGTERM as it would without us');
+    const ours = output
+      .split('\n')
+      .filter((line) => line.startsWith('otel-resource-tracker:') && !/metrics of process/.test(line));
+    return { received, ours, output };
+  }
+
+  const cpuOf = (span) =>
+    span.attributes.find((attribute) => attribute.key === tracker.SpanAttributes.ATTR_CPU_TIME)?.value
+      .doubleValue;
+
+  check(
+    'zero-code entry on a node:http server with its own spans: figures reach an OTLP receiver',
+    async () => {
+      const { received, ours, output } = await underEntry('--import', 'server.mjs', '/work', 3);
+      if (WITH_AUTO) assert.deepEqual(ours, [], output);
+      else {
+        assert.equal(ours.length, 1, output);
+        assert.match(
+          ours[0],
+          /auto-instrumentations-node is not installed, so only the spans the application makes itself/,
+        );
+      }
       const spans = received.filter((span) => span.name === 'GET /work');
       assert.equal(spans.length, 3);
-      for (const span of spans) {
-        const cpu = span.attributes.find(
-          (attribute) => attribute.key === tracker.SpanAttributes.ATTR_CPU_TIME,
-        );
-        assert.ok(cpu?.value.doubleValue >= 0.05, JSON.stringify(cpu));
-      }
+      for (const span of spans) assert.ok(cpuOf(span) >= 0.05, JSON.stringify(span.attributes));
     },
   );
+
+  if (WITH_AUTO) {
+    for (const script of ['express-app.mjs', 'express-app.cjs']) {
+      for (const loader of ['--import', '--require']) {
+        check(
+          `zero-code, no tracing code: ${script} under ${loader}, SERVER spans with figures`,
+          async () => {
+            const { received, ours, output } = await underEntry(loader, script, '/cpu?ms=50', 2);
+            assert.deepEqual(ours, [], output);
+            const servers = received.filter((span) => span.kind === 2);
+            assert.deepEqual(
+              servers.map((span) => span.name),
+              ['GET /cpu', 'GET /cpu'],
+            );
+            for (const span of servers) assert.ok(cpuOf(span) >= 0.045, JSON.stringify(span.attributes));
+          },
+        );
+      }
+    }
+  }
 }
 
 let passed = 0;

@@ -142,11 +142,23 @@ export class OtlpReceiver {
           const numbers = metric.gauge?.dataPoints ?? metric.sum?.dataPoints ?? [];
           for (const point of numbers) {
             const value = point.asDouble ?? (point.asInt === undefined ? undefined : Number(point.asInt));
-            this.points.push({ metric: metric.name, scope, attributes: decodeAttributes(point.attributes), value, resource });
+            this.points.push({
+              metric: metric.name,
+              scope,
+              attributes: decodeAttributes(point.attributes),
+              value,
+              resource,
+            });
           }
           for (const point of metric.histogram?.dataPoints ?? []) {
             const value = point.count === undefined ? undefined : Number(point.count);
-            this.points.push({ metric: metric.name, scope, attributes: decodeAttributes(point.attributes), value, resource });
+            this.points.push({
+              metric: metric.name,
+              scope,
+              attributes: decodeAttributes(point.attributes),
+              value,
+              resource,
+            });
           }
         }
       }

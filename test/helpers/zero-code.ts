@@ -27,15 +27,11 @@ export function runNode(
   args: readonly string[],
   env: Record<string, string>,
 ): { child: ChildProcess; done: Promise<Finished> } {
-  const child = spawn(
-    process.execPath,
-    args,
-    {
-      cwd: repoRoot,
-      env: { PATH: process.env.PATH ?? '', OTEL_RESOURCE_TRACKER_GPU_PROVIDER: 'none', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  const child = spawn(process.execPath, args, {
+    cwd: repoRoot,
+    env: { PATH: process.env.PATH ?? '', OTEL_RESOURCE_TRACKER_GPU_PROVIDER: 'none', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (chunk: Buffer) => {
