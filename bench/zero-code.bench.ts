@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { Agent, createServer, get, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -90,6 +90,12 @@ function waitForPort(child: ChildProcess): Promise<number> {
   });
 }
 
+/** User + system CPU of a process so far, in ms (clock ticks of 10 ms). */
+function processCpuMs(pid: number): number {
+  const fields = (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1] ?? '').split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 /** Requests per second of `concurrency` keep-alive clients for `seconds` against GET `path`. */
 async function load(port: number, path: string, concurrency: number, seconds: number): Promise<number> {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
@@ -119,13 +125,19 @@ async function benchThroughput(repoRoot: string, sink: string): Promise<void> {
     { name: `upstream: --require ${UPSTREAM}`, args: ['--require', UPSTREAM, app] },
     { name: `--require ${ENTRY} (default span kinds)`, args: ['--require', ENTRY, app] },
     {
+      name: `--require ${ENTRY}, no span measured (SPAN_KINDS=producer)`,
+      args: ['--require', ENTRY, app],
+      env: { OTEL_RESOURCE_TRACKER_SPAN_KINDS: 'producer' },
+    },
+    {
       name: `--require ${ENTRY}, OTEL_RESOURCE_TRACKER_SPAN_KINDS=all`,
       args: ['--require', ENTRY, app],
       env: { OTEL_RESOURCE_TRACKER_SPAN_KINDS: 'all' },
     },
   ];
   const rates = new Map<string, number[]>(setups.map((setup) => [setup.name, []]));
-  for (let round = 0; round < 3; round++) {
+  const cpuPerRequest = new Map<string, number[]>(setups.map((setup) => [setup.name, []]));
+  for (let round = 0; round < 5; round++) {
     for (const setup of setups) {
       const child = spawn(process.execPath, setup.args, {
         cwd: repoRoot,
@@ -134,26 +146,39 @@ async function benchThroughput(repoRoot: string, sink: string): Promise<void> {
       });
       const port = await waitForPort(child);
       await load(port, '/cpu?ms=0', 16, 0.5); // warm-up: JIT, connections
-      rates.get(setup.name)?.push(await load(port, '/cpu?ms=0', 16, 3));
-      child.kill('SIGTERM');
+      const cpuBefore = processCpuMs(child.pid as number);
+      const rate = await load(port, '/cpu?ms=0', 16, 3);
+      rates.get(setup.name)?.push(rate);
+      cpuPerRequest
+        .get(setup.name)
+        ?.push(((processCpuMs(child.pid as number) - cpuBefore) * 1000) / (rate * 3));
+      // SIGKILL: upstream's register handles SIGTERM without exiting.
+      child.kill('SIGKILL');
       await new Promise((resolve) => child.once('exit', resolve));
     }
   }
   const bare = median(rates.get('no OpenTelemetry') ?? []);
   const upstream = median(rates.get(`upstream: --require ${UPSTREAM}`) ?? []);
   console.log(
-    '\nInstrumented Express hello-world (http + express spans over OTLP), 16 keep-alive clients, median of 3 × 3 s' +
+    '\nInstrumented Express hello-world (http + express spans over OTLP), 16 keep-alive clients, median of 5 × 3 s' +
       ' (goal: ours ≥ 0.95 × upstream)',
   );
   console.log(
-    `${'case'.padEnd(72)} ${'req/s'.padStart(7)} ${'÷ bare'.padStart(7)} ${'÷ upstr.'.padStart(8)}`,
+    '(server CPU per request read from /proc/PID/stat: steadier than req/s when the load generator shares',
+  );
+  console.log(' the cores; its "÷ upstr." is upstream\'s CPU ÷ the case\'s, so > 1 is cheaper, like req/s)');
+  const upstreamCpu = median(cpuPerRequest.get(`upstream: --require ${UPSTREAM}`) ?? []);
+  console.log(
+    `${'case'.padEnd(70)} ${'req/s'.padStart(6)} ${'÷ upstr.'.padStart(8)} ${'CPU µs/req'.padStart(10)} ${'÷ upstr.'.padStart(8)}`,
   );
   for (const setup of setups) {
     const rate = median(rates.get(setup.name) ?? []);
+    const cpu = median(cpuPerRequest.get(setup.name) ?? []);
     console.log(
-      `${setup.name.padEnd(72)} ${rate.toFixed(0).padStart(7)} ${(rate / bare).toFixed(2).padStart(7)} ${(rate / upstream).toFixed(2).padStart(8)}`,
+      `${setup.name.padEnd(70)} ${rate.toFixed(0).padStart(6)} ${(rate / upstream).toFixed(2).padStart(8)} ${cpu.toFixed(0).padStart(10)} ${(upstreamCpu / cpu).toFixed(2).padStart(8)}`,
     );
   }
+  console.log(`(no OpenTelemetry at all: ${bare.toFixed(0)} req/s)`);
 }
 
 /** Start-up and request throughput of the zero-code entry against upstream's register, in one run. */

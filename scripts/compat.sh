@@ -36,7 +36,7 @@ packages_for() {
   case $1 in
     # The auto-instrumentations' ^2 ranges would pull core/resources 2.12.1 beside sdk-node's 2.12.0: pinned.
     2) echo "@opentelemetry/api@1.9.0 @opentelemetry/sdk-node@0.223.0 @opentelemetry/sdk-trace-base@2.12.0 @opentelemetry/sdk-metrics@2.12.0 @opentelemetry/exporter-prometheus@0.223.0 @opentelemetry/auto-instrumentations-node@0.81.2 @opentelemetry/core@2.12.0 @opentelemetry/resources@2.12.0 express@5" ;;
-    3z) echo "@opentelemetry/api@1.10.0 @opentelemetry/auto-instrumentations-node@0.82.0 @opentelemetry/sdk-node@0.300.0 express@5" ;;
+    3z) echo "@opentelemetry/api@1.10.0 @opentelemetry/auto-instrumentations-node@0.82.0 @opentelemetry/sdk-node@0.300.0 @opentelemetry/core@3.0.0 @opentelemetry/resources@3.0.0 express@5" ;;
     3) echo "@opentelemetry/api@1.10.0 @opentelemetry/sdk-node@0.301.0 @opentelemetry/sdk-trace@3.1.0 @opentelemetry/sdk-metrics@3.1.0 @opentelemetry/exporter-prometheus@0.301.0" ;;
     lib) echo "@opentelemetry/api@1.10.0" ;;
   esac

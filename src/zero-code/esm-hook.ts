@@ -43,8 +43,9 @@ interface SyncRegister {
  */
 export function registerEsmHook(autoInstrumentationsPath: string, loader: Loader): string | undefined {
   const fromAuto = nodeModule.createRequire(autoInstrumentationsPath);
-  const instrumentationPath = fromAuto.resolve('@opentelemetry/instrumentation/package.json');
-  const fromInstrumentation = nodeModule.createRequire(instrumentationPath);
+  // The hook is the one file every line of @opentelemetry/instrumentation exports (3.x has an exports map).
+  const hookPath = fromAuto.resolve('@opentelemetry/instrumentation/hook.mjs');
+  const fromInstrumentation = nodeModule.createRequire(hookPath);
   let sync: SyncHooks | undefined;
   try {
     sync = fromInstrumentation('import-in-the-middle/supports-sync-hooks.mjs') as SyncHooks;
@@ -62,6 +63,6 @@ export function registerEsmHook(autoInstrumentationsPath: string, loader: Loader
       '(CommonJS modules are): load it with --import for an ESM application'
     );
   }
-  nodeModule.register('@opentelemetry/instrumentation/hook.mjs', pathToFileURL(instrumentationPath).href);
+  nodeModule.register(pathToFileURL(hookPath).href);
   return undefined;
 }

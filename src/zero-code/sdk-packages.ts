@@ -26,7 +26,7 @@ const WHAT = 'the zero-code entry';
 /** The release of the auto-instrumentations for each OpenTelemetry line, with the pins that keep one copy of each. */
 export const AUTO_VERSIONS =
   '0.81.x on 2.x, with @opentelemetry/core@2.12.0 and @opentelemetry/resources@2.12.0 pinned beside it; ' +
-  '0.82.x on 3.x, with the 0.300.x / 3.0.x SDK it depends on';
+  '0.82.x on 3.x, with @opentelemetry/sdk-node@0.300 and core, resources 3.0.0 pinned beside it';
 
 function isNotFound(error: unknown, name: string): boolean {
   const code = (error as { code?: unknown } | null)?.code;
