@@ -195,7 +195,8 @@ describe('zero-code entry on real services: auto-instrumentation, both loaders, 
       OTEL_METRIC_EXPORT_INTERVAL: '200',
     });
     const url = await waitForUrl(child);
-    for (let i = 0; i < 6; i++) await get(`${url}/cpu?ms=5`);
+    // In parallel, on new connections: the primary hands connections to the workers in turn.
+    for (let i = 0; i < 5; i++) await Promise.all([1, 2, 3, 4].map(() => get(`${url}/cpu?ms=5`)));
     await new Promise((resolve) => setTimeout(resolve, 500));
     child.kill('SIGTERM');
     const finished = await done;

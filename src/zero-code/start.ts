@@ -87,11 +87,12 @@ export function startZeroCode(
   let shutdownAll: () => Promise<void>;
   let sdk: StartedSdk;
   let prometheus: Promise<ExpositionServer | undefined> = Promise.resolve(undefined);
+  let meterProvider: InstanceType<SdkPackages['sdkMetrics']['MeterProvider']> | undefined;
   try {
     const resources = packages.requireFromSdk<ResourcesModule>('@opentelemetry/resources');
     const resource = processResource(resources, resourceDetectors(config, packages, resources));
     const { readers, prometheus: prometheusReader } = metricReaders(packages, config);
-    const meterProvider =
+    meterProvider =
       readers.length === 0 ? undefined : new packages.sdkMetrics.MeterProvider({ resource, readers });
     if (meterProvider !== undefined) {
       // Before the instrumentations are enabled: they take the global meter provider then.
@@ -116,8 +117,13 @@ export function startZeroCode(
       ...(config.logs ? {} : { logRecordProcessors: [] }),
     });
     if (packages.autoInstrumentationsPath !== undefined) {
-      const unhooked = registerEsmHook(packages.autoInstrumentationsPath, loader);
-      if (unhooked !== undefined) say(unhooked);
+      try {
+        const unhooked = registerEsmHook(packages.autoInstrumentationsPath, loader);
+        if (unhooked !== undefined) say(unhooked);
+      } catch (error) {
+        // CommonJS modules are still instrumented: worth going on with, and saying why ESM is not.
+        say(`ES modules are not instrumented: the loader hook failed: ${(error as Error).message}`);
+      }
     }
     nodeSdk.start();
     sdk = nodeSdk;
@@ -131,11 +137,12 @@ export function startZeroCode(
       );
     }
     let stopping: Promise<void> | undefined;
+    const started = meterProvider;
     shutdownAll = () => {
       stopping ??= Promise.allSettled([
         nodeSdk.shutdown(),
         prometheus.then((server) => server?.close()),
-        meterProvider?.shutdown(),
+        started?.shutdown(),
       ]).then((results) => {
         for (const result of results) {
           if (result.status === 'rejected') diag.warn(`${PREFIX}: shutting down: ${String(result.reason)}`);
@@ -145,6 +152,11 @@ export function startZeroCode(
     };
   } catch (error) {
     say(`the OpenTelemetry SDK did not start: ${(error as Error).message}. Tracing is not started.`);
+    // Nothing half-started: the meter provider and its global registration go too.
+    if (meterProvider !== undefined) {
+      metricsApi.disable();
+      void meterProvider.shutdown().catch(() => undefined);
+    }
     return undefined;
   }
   installExitHooks(shutdownAll);
