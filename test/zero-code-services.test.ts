@@ -105,27 +105,29 @@ describe('zero-code entry on real services: auto-instrumentation, both loaders, 
     }
   }
 
-  it('measures every span with OTEL_RESOURCE_TRACKER_SPAN_KINDS=all, only SERVER spans with =server', async () => {
-    for (const [kinds, measured] of [
-      ['all', (span: ReceivedSpan) => span.kind !== 0],
-      ['server', (span: ReceivedSpan) => span.kind === SERVER],
+  it('measures every span with SPAN_KINDS=all, only SERVER spans with =server, named spans of any kind with SPAN_NAMES', async () => {
+    for (const [variables, measured] of [
+      [{ OTEL_RESOURCE_TRACKER_SPAN_KINDS: 'all' }, (span: ReceivedSpan) => span.kind !== 0],
+      [{ OTEL_RESOURCE_TRACKER_SPAN_KINDS: 'server' }, (span: ReceivedSpan) => span.kind === SERVER],
+      [
+        { OTEL_RESOURCE_TRACKER_SPAN_NAMES: '/^request handler/' },
+        (span: ReceivedSpan) => span.name.startsWith('request handler'),
+      ],
     ] as const) {
       otlp.receiver.spans.length = 0;
       const { child, done } = runNode(['--import', ENTRY, app('express-app.mjs')], {
         ...tracing(),
-        OTEL_RESOURCE_TRACKER_SPAN_KINDS: kinds,
+        ...variables,
         EXIT_AFTER: '2',
       });
       const url = await waitForUrl(child);
       await get(`${url}/out`);
       assert.equal((await done).code, 0);
       assert.ok(otlp.receiver.spans.length >= 4);
+      assert.ok(otlp.receiver.spans.some(measured), 'some span is selected');
       for (const span of otlp.receiver.spans) {
-        assert.equal(
-          typeof span.attributes[keys.ATTR_CPU_TIME] === 'number',
-          measured(span),
-          `${kinds}: ${span.name}`,
-        );
+        const label = `${JSON.stringify(variables)}: ${span.name}`;
+        assert.equal(typeof span.attributes[keys.ATTR_CPU_TIME] === 'number', measured(span), label);
       }
     }
   });

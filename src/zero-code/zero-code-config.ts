@@ -187,7 +187,9 @@ export function readZeroCodeConfig(env: Environment): ZeroCodeConfig {
   const names = spanNames(env);
   const devices = gpuDevices(env);
   const detectors = readList(env, ENV_RESOURCE_DETECTORS);
-  const kinds = spanKinds(env);
+  // Naming spans is choosing them: without OTEL_RESOURCE_TRACKER_SPAN_KINDS, the default kinds do not filter them too.
+  const kinds =
+    names !== undefined && readList(env, ENV_SPAN_KINDS) === undefined ? undefined : spanKinds(env);
   return {
     tracesExporters: withoutNone(readChoices(env, ENV_TRACES_EXPORTER, TRACES_EXPORTERS, ['otlp'], ['none'])),
     otlpProtocol: otlpProtocol(env, ENV_OTLP_TRACES_PROTOCOL),
