@@ -22,7 +22,8 @@ export class MissingPeerError extends Error {
 const PEER_LINES =
   '0.223.x / 2.12.x with @opentelemetry/api 1.9, or 0.301.x / 3.1.x with @opentelemetry/api 1.10';
 
-function isNotFound(error: unknown, name: string): boolean {
+/** Whether `error` is Node's "cannot find" for `name` itself (not for something `name` imports in turn). */
+export function isNotFound(error: unknown, name: string): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return (
     (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') &&

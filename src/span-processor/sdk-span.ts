@@ -1,4 +1,5 @@
-import type { Attributes, Context, SpanContext, SpanKind } from '@opentelemetry/api';
+import type { Attributes, Context } from '@opentelemetry/api';
+import type { SpanSelector } from './options.js';
 
 /*
  * The few shapes of the OpenTelemetry SDK that the processor touches, declared here instead of imported: the
@@ -7,15 +8,11 @@ import type { Attributes, Context, SpanContext, SpanKind } from '@opentelemetry/
  * and processor types are assignable to and from these.
  */
 
-/** A span as a SpanProcessor sees it while it is still writable (onStart, onEnding). */
-export interface WritableSpan {
-  readonly name: string;
-  readonly kind: SpanKind;
-  readonly attributes: Attributes;
-  /** Absent (or remote) on a local root span. */
-  readonly parentSpanContext?: SpanContext | undefined;
-  /** The tracer that made the span (`@opentelemetry/instrumentation-http`, or the application's own name). */
-  readonly instrumentationScope?: { readonly name: string } | undefined;
+/**
+ * A span as a SpanProcessor sees it while it is still writable (onStart, onEnding): what a span filter sees of it
+ * (the processor hands the span itself to the filters), and the setter.
+ */
+export interface WritableSpan extends SpanSelector {
   setAttributes(attributes: Attributes): unknown;
 }
 

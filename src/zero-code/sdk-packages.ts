@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { MissingPeerError } from '../internal/optional-peer.js';
+import { isNotFound, MissingPeerError } from '../internal/optional-peer.js';
 
 export type SdkNodeModule = typeof import('@opentelemetry/sdk-node');
 export type AutoInstrumentationsModule = typeof import('@opentelemetry/auto-instrumentations-node');
@@ -27,11 +27,6 @@ const WHAT = 'the zero-code entry';
 export const AUTO_VERSIONS =
   '0.81.x on 2.x, with @opentelemetry/core@2.12.0 and @opentelemetry/resources@2.12.0 pinned beside it; ' +
   '0.82.x on 3.x, with @opentelemetry/sdk-node@0.300 and core, resources 3.0.0 pinned beside it';
-
-function isNotFound(error: unknown, name: string): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return code === 'MODULE_NOT_FOUND' && String((error as Error).message).includes(name);
-}
 
 /**
  * Loads the SDK synchronously with `require`: a `--require` preload (and the instrumentations' require hooks) must

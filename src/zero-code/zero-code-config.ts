@@ -186,7 +186,7 @@ export function readZeroCodeConfig(env: Environment): ZeroCodeConfig {
   gpuSamplingFromEnv(env);
   const names = spanNames(env);
   const devices = gpuDevices(env);
-  const detectors = readList(env, ENV_RESOURCE_DETECTORS);
+  const detectors = readChoices(env, ENV_RESOURCE_DETECTORS, RESOURCE_DETECTORS, [], ['all', 'none']);
   // Naming spans is choosing them: without OTEL_RESOURCE_TRACKER_SPAN_KINDS, the default kinds do not filter them too.
   const kinds =
     names !== undefined && readList(env, ENV_SPAN_KINDS) === undefined ? undefined : spanKinds(env);
@@ -197,10 +197,7 @@ export function readZeroCodeConfig(env: Environment): ZeroCodeConfig {
     otlpMetricsProtocol: otlpProtocol(env, ENV_OTLP_METRICS_PROTOCOL),
     metricExport: metricExport(env),
     logs: withoutNone(readChoices(env, ENV_LOGS_EXPORTER, LOGS_EXPORTERS, ['none'], ['none'])).length > 0,
-    resourceDetectors:
-      detectors === undefined
-        ? undefined
-        : readChoices(env, ENV_RESOURCE_DETECTORS, RESOURCE_DETECTORS, [], ['all', 'none']),
+    resourceDetectors: detectors.length === 0 ? undefined : detectors,
     spanHistograms: metricsExporters.length > 0 && readBoolean(env, ENV_SPAN_HISTOGRAMS, true),
     processor: {
       ...(kinds === undefined ? {} : { spanKinds: kinds }),
