@@ -23,7 +23,7 @@ function close(actual: number, expected: number, tolerance: number, what: string
   );
 }
 
-for (const mode of ['fair-share', 'exact'] as CpuAttribution[]) {
+for (const mode of ['async-context', 'fair-share'] as CpuAttribution[]) {
   describe(`CPU attribution across concurrent spans (${mode})`, () => {
     let tracing: TestTracing;
     beforeEach(() => {
@@ -102,7 +102,8 @@ for (const mode of ['fair-share', 'exact'] as CpuAttribution[]) {
       assert.ok(parent >= children, `parent ${parent} >= children ${children}`);
       close(parent - children, 0.03, 0.5, "the parent's own burn");
       for (const [name, burnt] of childBurn) close(attributed(tracing, name), burnt, 0.1, name);
-      assert.equal(tracing.attributesOf('child-1')[keys.ATTR_CONCURRENT_SPANS], 1, 'its parent was open');
+      // Its parent is of its own request: no other request ran beside it.
+      assert.equal(tracing.attributesOf('child-1')[keys.ATTR_CONCURRENT_SPANS], 0);
     });
 
     it('splits a parent between concurrent children, never beyond it', async () => {
@@ -115,7 +116,8 @@ for (const mode of ['fair-share', 'exact'] as CpuAttribution[]) {
       const parent = attributed(tracing, 'fan-out');
       const leg1 = attributed(tracing, 'leg-1');
       const leg2 = attributed(tracing, 'leg-2');
-      assert.ok(parent >= leg1 + leg2 - 1e-6, `parent ${parent} >= ${leg1} + ${leg2}`);
+      // (Each figure spreads the CPU of other threads over its own window: equal within 1 %, not to the µs.)
+      assert.ok(parent >= 0.99 * (leg1 + leg2), `parent ${parent} >= ${leg1} + ${leg2}`);
       close(leg1, leg2, 0.2, 'the two legs');
     });
   });

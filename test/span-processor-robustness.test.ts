@@ -63,7 +63,7 @@ describe('ResourceSpanProcessor: selection, faults and bounds', () => {
   });
 
   it('gives the CPU run in an unmeasured span to its nearest measured ancestor (exact attribution)', async () => {
-    const tracing = createTracing({ spanKinds: ['local_root'], cpuAttribution: 'exact' });
+    const tracing = createTracing({ spanKinds: ['local_root'], cpuAttribution: 'async-context' });
     const other = tracing.tracer.startSpan('other request');
     await inSpan(tracing.tracer, 'request', async () => {
       await inSpan(tracing.tracer, 'unmeasured middleware', async () => {
@@ -168,10 +168,38 @@ describe('ResourceSpanProcessor: selection, faults and bounds', () => {
     held = undefined; // the application drops them without ending them
     await sleep(10);
     collectGarbage();
+    await sleep(10); // the finalizer that stops counting the dropped spans' trees runs after a collection
     collectGarbage();
     const after = process.memoryUsage().heapUsed;
     assert.ok(withSpans - baseline > 20 * MiB, 'the spans themselves took room (the test can see a leak)');
     assert.ok(after - baseline < 4 * MiB, `heap grew by ${((after - baseline) / MiB).toFixed(1)} MiB`);
+    await tracing.shutdown();
+  });
+
+  it('forgets 100 000 leaked spans once they are garbage: a span alone after them is alone again', async () => {
+    const tracing = createTracing();
+    let leaked: unknown[] | undefined = [];
+    for (let i = 0; i < 100_000; i++) leaked.push(tracing.tracer.startSpan('leaked', {}, ROOT_CONTEXT));
+    await sleep(30); // sampler ticks: the trees still open are handed to the finalizer
+    await inSpan(tracing.tracer, 'beside-leaks', async () => burnCpu(5));
+    assert.equal(
+      tracing.attributesOf('beside-leaks')[keys.ATTR_CONCURRENT_SPANS],
+      100_000,
+      'while referenced',
+    );
+    assert.equal(leaked.length, 100_000);
+    leaked = undefined;
+    collectGarbage();
+    await sleep(20); // finalizers run after the collection
+    const before = process.cpuUsage();
+    await inSpan(tracing.tracer, 'after-leaks', async () => burnCpu(60));
+    const used = process.cpuUsage(before);
+    const attributes = tracing.attributesOf('after-leaks');
+    assert.equal(attributes[keys.ATTR_CONCURRENT_SPANS], 0);
+    assert.ok(
+      numberAttribute(attributes, keys.ATTR_CPU_ATTRIBUTED_TIME) >= (0.9 * (used.user + used.system)) / 1e6,
+      'its whole CPU',
+    );
     await tracing.shutdown();
   });
 
@@ -227,7 +255,7 @@ describe('ResourceSpanProcessor: selection, faults and bounds', () => {
       ],
       [
         { cpuAttribution: 'precise' },
-        /cpuAttribution must be "fair-share" or "exact", got the string "precise"/,
+        /cpuAttribution must be one of "async-context", "fair-share", "exact", got the string "precise"/,
       ],
       [{ exactMemory: 'yes' }, /exactMemory must be true or false/],
       [{ gpuDevices: [-1] }, /gpuDevices\[0\] must be a non-negative integer, got number -1/],

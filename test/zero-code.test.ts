@@ -58,8 +58,10 @@ describe('zero-code entry: node --import otel-resource-tracker/register', functi
     // used the most CPU is the machine's business: filling 200 MiB costs 0.2–0.7 s of page faults and GC.)
     const cpuHeavy = otlp.receiver.span('cpu-heavy').attributes;
     assert.ok((cpuHeavy[keys.ATTR_CPU_USER_TIME] as number) >= 0.3, 'user CPU of cpu-heavy');
+    // (Less what background callbacks of no span ran meanwhile: the exporter's, the samplers'.)
     assert.ok(
-      Math.abs(attributed('cpu-heavy') - (cpuHeavy[keys.ATTR_CPU_TIME] as number)) < 1e-9,
+      Math.abs(attributed('cpu-heavy') - (cpuHeavy[keys.ATTR_CPU_TIME] as number)) <=
+        0.05 * (cpuHeavy[keys.ATTR_CPU_TIME] as number),
       'alone: attributed = process CPU',
     );
     const highestPeak = topLevel.reduce((best, name) => (peak(name) > peak(best) ? name : best));
@@ -165,7 +167,7 @@ describe('zero-code entry: node --import otel-resource-tracker/register', functi
       [
         'OTEL_RESOURCE_TRACKER_CPU_ATTRIBUTION',
         'precise',
-        /OTEL_RESOURCE_TRACKER_CPU_ATTRIBUTION must be one of fair-share, exact/,
+        /OTEL_RESOURCE_TRACKER_CPU_ATTRIBUTION must be one of async-context, fair-share, exact/,
       ],
       [
         'OTEL_RESOURCE_TRACKER_GPU_PROVIDER',

@@ -18,12 +18,22 @@ export class MemorySampler {
   private readonly timer: LeasedTimer;
   private latest = 0;
   private latestAtMs = Number.NEGATIVE_INFINITY;
+  private readonly tickListeners = new Set<() => void>();
 
   constructor(
     private readonly probe: ProcessMemoryProbe = processMemoryProbe,
     private readonly intervalMs = DEFAULT_SAMPLE_INTERVAL_MS,
   ) {
-    this.timer = new LeasedTimer(() => this.sample(), intervalMs, undefined);
+    this.timer = new LeasedTimer(() => this.onTick(), intervalMs, undefined);
+  }
+
+  /**
+   * Calls `listener` at every background tick (not at on-demand reads), after the RSS sample: work that must
+   * happen at the sampler's pace rides on its timer instead of arming another. Returns the unsubscribe.
+   */
+  addTickListener(listener: () => void): () => void {
+    this.tickListeners.add(listener);
+    return () => this.tickListeners.delete(listener);
   }
 
   /** The number of the newest sample: a snapshot records it to know which samples fall after it. */
@@ -61,6 +71,17 @@ export class MemorySampler {
   /** Highest RSS sampled after sample number `afterTick` up to sample number `untilTick`. */
   maxRssBetween(afterTick: number, untilTick: number): WindowMax | undefined {
     return this.rss.max(afterTick + 1, untilTick);
+  }
+
+  private onTick(): void {
+    this.sample();
+    for (const listener of this.tickListeners) {
+      try {
+        listener();
+      } catch {
+        // A listener's failure is its own to report; the sampler keeps ticking.
+      }
+    }
   }
 
   private sample(): void {

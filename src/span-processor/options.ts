@@ -7,12 +7,16 @@ export type AttributeGroup = (typeof ATTRIBUTE_GROUPS)[number];
 
 /**
  * How `process.cpu.attributed_time` is found when spans overlap:
- * - `fair-share`: CPU used while several spans were open is split equally between them (cheap, blind to who
- *   actually ran);
- * - `exact`: CPU used by each callback goes to the span active in its async context (async hooks; costs about
- *   two CPU reads per async continuation for the whole process).
+ * - `async-context` (default): the time each callback runs goes to the span active in its async context and to
+ *   that span's ancestors (async hooks marking with the monotonic clock, reconciled with the kernel's CPU
+ *   figures in the background; see docs/attribution.md);
+ * - `fair-share`: CPU used while several spans were open is split equally between them (no async hooks; blind
+ *   to who actually ran);
+ * - `exact`: the former name of `async-context`, still accepted.
  */
-export type CpuAttribution = 'fair-share' | 'exact';
+export type CpuAttribution = 'async-context' | 'fair-share' | 'exact';
+
+export const CPU_ATTRIBUTIONS: readonly CpuAttribution[] = ['async-context', 'fair-share', 'exact'];
 
 /** What a span filter sees of a span when it starts. */
 export interface SpanSelector {
@@ -54,7 +58,7 @@ export interface ResourceSpanProcessorOptions {
   spanFilter?: (span: SpanSelector) => boolean;
   /** Which attribute groups to set. Default: all of `cpu`, `attribution`, `memory`, `gpu`. */
   attributeGroups?: readonly AttributeGroup[];
-  /** Default `fair-share` (see the README for the measurements behind that choice). */
+  /** Default `async-context` (see docs/attribution.md for the measurements behind that choice). */
   cpuAttribution?: CpuAttribution;
   /** Read RSS fresh at every span start and end (one `pread` each) instead of the sampler's cached value. */
   exactMemory?: boolean;
@@ -65,8 +69,10 @@ export interface ResourceSpanProcessorOptions {
   /** Which GPUs (as CUDA in this process numbers them), or `all`. Default [0]. Several: numbers are summed. */
   gpuDevices?: readonly number[] | 'all';
   /**
-   * A span open longer than this (seconds; counted from its top-level span) stops taking part in the CPU split,
-   * so that spans that are never ended cannot skew the others forever. Default 3600; `Infinity` disables.
+   * A span open longer than this (seconds; counted from its top-level span) stops counting in
+   * `process.concurrent_spans` (and in fair-share's split), so that spans that are never ended but stay
+   * referenced cannot skew the others forever; unreferenced ones stop counting as soon as they are garbage.
+   * Default 3600; `Infinity` disables.
    */
   maxSpanOpenSeconds?: number;
   /**
@@ -81,7 +87,7 @@ export interface ResourceSpanProcessorOptions {
 export interface ResolvedOptions {
   readonly selects: ((span: SpanSelector) => boolean) | undefined;
   readonly groups: ReadonlySet<AttributeGroup>;
-  readonly cpuAttribution: CpuAttribution;
+  readonly cpuAttribution: 'async-context' | 'fair-share';
   readonly exactMemory: boolean;
   readonly childProcesses: boolean;
   readonly gpuDevices: readonly number[] | 'all';
@@ -171,10 +177,10 @@ export function resolveOptions(options: ResourceSpanProcessorOptions | undefined
           `one of ${ATTRIBUTE_GROUPS.map((group) => `"${group}"`).join(', ')}`,
         ),
   );
-  const cpuAttribution = orDefault(given.cpuAttribution, 'fair-share');
-  if (cpuAttribution !== 'fair-share' && cpuAttribution !== 'exact') {
+  const cpuAttribution = orDefault(given.cpuAttribution, 'async-context');
+  if (!(CPU_ATTRIBUTIONS as readonly unknown[]).includes(cpuAttribution)) {
     throw new TypeError(
-      `${WHAT}.cpuAttribution must be "fair-share" or "exact", got ${describe(cpuAttribution)}`,
+      `${WHAT}.cpuAttribution must be one of ${CPU_ATTRIBUTIONS.map((mode) => `"${mode}"`).join(', ')}, got ${describe(cpuAttribution)}`,
     );
   }
   const gpuDevices =
@@ -214,7 +220,7 @@ export function resolveOptions(options: ResourceSpanProcessorOptions | undefined
   return {
     selects: buildSelector(given),
     groups,
-    cpuAttribution,
+    cpuAttribution: cpuAttribution === 'fair-share' ? 'fair-share' : 'async-context',
     exactMemory: booleanOption(given.exactMemory, `${WHAT}.exactMemory`, false),
     childProcesses: booleanOption(given.childProcesses, `${WHAT}.childProcesses`, false),
     gpuDevices: gpuDevices === 'all' ? 'all' : [...new Set(gpuDevices)],

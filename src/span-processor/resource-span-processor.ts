@@ -1,14 +1,15 @@
 import { performance } from 'node:perf_hooks';
 import { isMainThread } from 'node:worker_threads';
-import { type Attributes, type Context, context, diag, trace } from '@opentelemetry/api';
-import { ConcurrencyPeak } from '../attribution/concurrency-peak.js';
-import { ExactCpuLedger } from '../attribution/exact-cpu-ledger.js';
+import { type Attributes, type Context, diag, trace } from '@opentelemetry/api';
+import { AsyncContextAttribution } from '../attribution/async-context-attribution.js';
 import { FairShareLedger } from '../attribution/fair-share-ledger.js';
+import { SpanTrees } from '../attribution/span-trees.js';
 import { getGpuMemorySource } from '../gpu/gpu-memory-source.js';
 import { GpuSampler } from '../gpu/gpu-sampler.js';
 import { SpanHistograms } from '../metrics/span-histograms.js';
 import { ChildrenCpuProbe } from '../probes/children-cpu.js';
-import { cpuScope, readThreadCpu } from '../probes/cpu-scope.js';
+import { cpuScope } from '../probes/cpu-scope.js';
+import { readKernelCpu } from '../probes/kernel-cpu.js';
 import { processMemoryProbe } from '../probes/process-memory.js';
 import { memorySampler } from '../sampler/memory-sampler.js';
 import { peakRssInWindow } from '../sampler/window-peak.js';
@@ -33,22 +34,6 @@ import {
 /** The sampler is given back after this long without an open span (avoids timer churn between requests). */
 const SAMPLER_IDLE_RELEASE_MS = 1000;
 
-interface CpuNow {
-  userMicros: number;
-  systemMicros: number;
-  maxRssKb: number;
-}
-
-function readCpu(): CpuNow {
-  const usage = process.resourceUsage();
-  if (cpuScope === 'thread') {
-    const thread = readThreadCpu();
-    if (thread !== undefined)
-      return { userMicros: thread.user, systemMicros: thread.system, maxRssKb: usage.maxRSS };
-  }
-  return { userMicros: usage.userCPUTime, systemMicros: usage.systemCPUTime, maxRssKb: usage.maxRSS };
-}
-
 function stateOf(span: unknown): SpanState | undefined {
   return (span as WithSpanState | undefined)?.[SPAN_STATE];
 }
@@ -58,21 +43,24 @@ function stateOf(span: unknown): SpanState | undefined {
  * clock, memory, GPU memory — and sets it on the span as attributes (see the README's attribute reference)
  * in `onEnding`, so that every processor's `onEnd` and every exporter sees them.
  *
- * The span path does one getrusage and one clock read at each end, plus arithmetic; RSS and GPU figures come
- * from the background samplers' caches (RSS is read fresh, one `pread`, only when the cache is older than one
- * sampling interval). Nothing it does can throw into the application: a failure costs the
- * span its attributes and is reported once through the OpenTelemetry `diag` logger.
+ * The span path reads the monotonic clock and does arithmetic: CPU comes from the async-context ledger's clock
+ * marks reconciled with the kernel's figures at the background sampler's ticks (or, in fair-share mode, one
+ * getrusage at each end); RSS and GPU figures come from the samplers' caches (RSS is read fresh, one `pread`,
+ * only when the cache is older than one sampling interval). Nothing it does can throw into the application: a
+ * failure costs the span its attributes and is reported once through the OpenTelemetry `diag` logger.
  */
 export class ResourceSpanProcessor implements SdkSpanProcessor {
   private readonly options: ResolvedOptions;
   /** The attribute groups as plain flags: checked on every span. */
   private readonly sets: Readonly<Record<AttributeGroup, boolean>>;
-  private readonly fairShare: FairShareLedger;
-  private readonly concurrency = new ConcurrencyPeak();
-  private readonly exact: ExactCpuLedger | undefined;
+  private readonly fairShare: FairShareLedger | undefined;
+  private readonly asyncContext: AsyncContextAttribution | undefined;
+  private readonly trees: SpanTrees;
+  private readonly stopSettlingTrees: () => void;
   private readonly childrenCpu: ChildrenCpuProbe | undefined;
   private readonly reported = new Set<string>();
   private readonly histograms: SpanHistograms | undefined;
+  private openSpans = 0;
   private sampling = false;
   private lastBusyMs = 0;
   private sawOnEnding = false;
@@ -87,20 +75,18 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
       memory: groups.has('memory'),
       gpu: groups.has('gpu'),
     };
-    this.fairShare = new FairShareLedger(this.options.maxSpanOpenMs);
+    this.trees = new SpanTrees(this.options.maxSpanOpenMs);
+    this.stopSettlingTrees = memorySampler.addTickListener(() => this.trees.settle());
     if (this.options.meterProvider !== undefined) {
       this.histograms = new SpanHistograms(this.options.meterProvider, this.options.maxSpanNames);
     }
-    if (this.options.cpuAttribution === 'exact') {
-      this.exact = new ExactCpuLedger(
-        () => measuredStateOf(trace.getSpan(context.active()))?.exact,
-        () => {
-          const cpu = cpuScope === 'thread' ? readThreadCpu() : undefined;
-          const { user, system } = cpu ?? process.cpuUsage();
-          return user + system;
-        },
+    if (this.options.cpuAttribution === 'fair-share') {
+      this.fairShare = new FairShareLedger(this.options.maxSpanOpenMs);
+    } else {
+      this.asyncContext = new AsyncContextAttribution(
+        (active: Context) => measuredStateOf(trace.getSpan(active))?.context?.node,
+        memorySampler,
       );
-      this.exact.enable();
     }
     if (this.options.childProcesses) {
       this.childrenCpu = new ChildrenCpuProbe();
@@ -122,31 +108,41 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
         if (ancestor !== undefined) (span as WithSpanState)[MEASURED_ANCESTOR] = ancestor;
         return;
       }
-      const cpu = readCpu();
       const wallMs = performance.now();
-      const cpuMicros = cpu.userMicros + cpu.systemMicros;
-      // Every read first, the ledgers last: a read that fails must not leave a span counted in the split.
+      // The sampler's first tick anchors the CPU clock: before any estimate is taken.
+      this.ensureSampling(wallMs);
+      const kernel = this.fairShare !== undefined || this.options.exactMemory ? readKernelCpu() : undefined;
+      // Every read first, the ledgers last: a read that fails must not leave a span counted anywhere.
       const rssBytes = this.options.exactMemory
         ? processMemoryProbe.read().rssBytes
         : memorySampler.currentRssBytes(wallMs);
       const gpu = this.sets.gpu ? readTrackedGpus(this.options.gpuDevices) : undefined;
       const childrenCpuSeconds = this.childrenCpu?.readSeconds();
       const parent = measuredStateOf(parentSpan);
-      this.ensureSampling(wallMs);
-      this.fairShare.expire(wallMs, cpuMicros);
-      const share = this.fairShare.start(parent?.share, cpuMicros, wallMs);
+      const contextStart = this.asyncContext?.start(parent?.context?.node, wallMs);
+      const cpu = kernel ?? contextStart?.cpu ?? readKernelCpu();
+      let share: SpanState['share'];
+      if (this.fairShare !== undefined) {
+        const cpuMicros = cpu.userMicros + cpu.systemMicros;
+        this.fairShare.expire(wallMs, cpuMicros);
+        share = this.fairShare.start(parent?.ended ? undefined : parent?.share, cpuMicros, wallMs);
+      }
+      const tree = this.trees.open(parent?.tree, wallMs);
+      this.openSpans++;
       const state: SpanState = {
         cpuUserMicros: cpu.userMicros,
         cpuSystemMicros: cpu.systemMicros,
-        maxRssKb: cpu.maxRssKb,
+        maxRssKb: kernel?.maxRssKb ?? this.asyncContext?.lastMaxRssKb ?? 0,
         wallMs,
         rssBytes,
         samplerTick: memorySampler.tick,
-        concurrencyMoment: this.concurrency.record(this.fairShare.open),
+        tree,
+        concurrencyMoment: this.trees.now(),
         share,
-        exact: this.exact?.start(parent?.exact, cpuMicros),
+        context: contextStart,
         gpu,
         childrenCpuSeconds,
+        ended: false,
       };
       (span as WithSpanState)[SPAN_STATE] = state;
     } catch (error) {
@@ -161,8 +157,7 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
   onEnding(span: WritableSpan): void {
     this.sawOnEnding = true;
     const state = stateOf(span);
-    if (state === undefined) return;
-    (span as WithSpanState)[SPAN_STATE] = undefined;
+    if (state === undefined || state.ended) return;
     try {
       const attributes = this.measure(state);
       span.setAttributes(attributes);
@@ -179,9 +174,8 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
 
   onEnd(span: object): void {
     const state = stateOf(span);
-    if (state === undefined) return;
+    if (state === undefined || state.ended) return;
     // Only an SDK without onEnding gets here: close the span's accounting, but the span is read-only now.
-    (span as WithSpanState)[SPAN_STATE] = undefined;
     if (!this.sawOnEnding) {
       this.reportOnce(
         'no-onEnding',
@@ -204,7 +198,8 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
 
   shutdown(): Promise<void> {
     this.isShutdown = true;
-    this.exact?.disable();
+    this.asyncContext?.shutdown();
+    this.stopSettlingTrees();
     return Promise.resolve();
   }
 
@@ -217,18 +212,30 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
     }
   }
 
+  /** Closes the span's accounting (once) and returns its attributes. */
   private measure(state: SpanState): Attributes {
-    const cpu = readCpu();
+    state.ended = true;
+    this.openSpans--;
     const wallMs = performance.now();
-    const cpuMicros = cpu.userMicros + cpu.systemMicros;
-    const shareMicros = this.fairShare.end(state.share, cpuMicros);
-    const exactMicros = state.exact === undefined ? undefined : this.exact?.end(state.exact, cpuMicros);
-    const concurrent = Math.max(0, this.concurrency.maxSince(state.concurrencyMoment) - 1);
-    this.concurrency.record(this.fairShare.open);
+    const concurrent = this.trees.othersSince(state.concurrencyMoment);
+    this.trees.close(state.tree);
+    const kernel = this.fairShare !== undefined || this.options.exactMemory ? readKernelCpu() : undefined;
+    let userMicros: number;
+    let systemMicros: number;
+    let attributedMicros: number | undefined;
+    if (state.context !== undefined && this.asyncContext !== undefined) {
+      ({ userMicros, systemMicros, attributedMicros } = this.asyncContext.end(state.context, wallMs));
+    } else {
+      const now = kernel ?? readKernelCpu();
+      userMicros = now.userMicros - state.cpuUserMicros;
+      systemMicros = now.systemMicros - state.cpuSystemMicros;
+      if (state.share !== undefined)
+        attributedMicros = this.fairShare?.end(state.share, now.userMicros + now.systemMicros);
+    }
     const { sets } = this;
     const attributes: Attributes = {};
-    const userSeconds = (cpu.userMicros - state.cpuUserMicros) / 1e6;
-    const systemSeconds = (cpu.systemMicros - state.cpuSystemMicros) / 1e6;
+    const userSeconds = userMicros / 1e6;
+    const systemSeconds = systemMicros / 1e6;
     const wallSeconds = (wallMs - state.wallMs) / 1000;
     if (sets.cpu) {
       attributes[keys.ATTR_CPU_TIME] = userSeconds + systemSeconds;
@@ -240,11 +247,13 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
       if (!isMainThread) attributes[keys.ATTR_CPU_SCOPE] = cpuScope;
     }
     if (sets.attribution) {
-      const attributed = this.exact === undefined ? shareMicros : exactMicros;
-      if (attributed !== undefined) attributes[keys.ATTR_CPU_ATTRIBUTED_TIME] = attributed / 1e6;
+      if (attributedMicros !== undefined) attributes[keys.ATTR_CPU_ATTRIBUTED_TIME] = attributedMicros / 1e6;
       attributes[keys.ATTR_CONCURRENT_SPANS] = concurrent;
     }
-    if (sets.memory) this.addMemory(attributes, state, cpu.maxRssKb, wallMs);
+    if (sets.memory) {
+      const maxRssKb = kernel?.maxRssKb ?? this.asyncContext?.lastMaxRssKb ?? state.maxRssKb;
+      this.addMemory(attributes, state, maxRssKb, wallMs);
+    }
     if (state.gpu !== undefined) addGpuAttributes(attributes, state.gpu);
     if (state.childrenCpuSeconds !== undefined) {
       const childrenNow = this.childrenCpu?.readSeconds();
@@ -279,7 +288,7 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
     this.sampling = true;
     memorySampler.acquireWhile(() => {
       const now = performance.now();
-      if (this.fairShare.open > 0) this.lastBusyMs = now;
+      if (this.openSpans > 0) this.lastBusyMs = now;
       this.sampling = !this.isShutdown && now - this.lastBusyMs < SAMPLER_IDLE_RELEASE_MS;
       return this.sampling;
     });

@@ -1,20 +1,28 @@
-import type { ExactNode } from '../attribution/exact-cpu-ledger.js';
+import type { ContextStart } from '../attribution/async-context-attribution.js';
 import type { ShareNode } from '../attribution/fair-share-ledger.js';
+import type { SpanTree } from '../attribution/span-trees.js';
 import type { GpuAtStart } from './gpu-figures.js';
 
-/** What the processor remembers of a span between its start and its end. */
+/** What the processor remembers of a span between its start and its end (and, for its context, after). */
 export interface SpanState {
+  /** Process CPU at start: the kernel's in fair-share mode, the CPU clock's estimate otherwise. */
   readonly cpuUserMicros: number;
   readonly cpuSystemMicros: number;
   readonly maxRssKb: number;
   readonly wallMs: number;
   readonly rssBytes: number;
   readonly samplerTick: number;
+  readonly tree: SpanTree;
   readonly concurrencyMoment: number;
-  readonly share: ShareNode;
-  readonly exact: ExactNode | undefined;
+  readonly share: ShareNode | undefined;
+  readonly context: ContextStart | undefined;
   readonly gpu: GpuAtStart | undefined;
   readonly childrenCpuSeconds: number | undefined;
+  /**
+   * Set at the span's end. The state stays on the span: code that still runs in the span's context afterwards
+   * (callbacks it left behind) is charged to its ancestors through it.
+   */
+  ended: boolean;
 }
 
 /**

@@ -30,6 +30,7 @@ import { gpuSamplingFromEnv } from '../gpu/gpu-sampler.js';
 import { describe } from '../internal/validate.js';
 import { resolveHost, resolvePort } from '../prometheus/prometheus-endpoint.js';
 import {
+  CPU_ATTRIBUTIONS,
   type CpuAttribution,
   type ResourceSpanProcessorOptions,
   SPAN_ROLES,
@@ -173,8 +174,8 @@ export function readZeroCodeConfig(env: Environment): ZeroCodeConfig {
   const cpuAttribution: CpuAttribution = readChoice(
     env,
     ENV_CPU_ATTRIBUTION,
-    ['fair-share', 'exact'],
-    'fair-share',
+    CPU_ATTRIBUTIONS,
+    'async-context',
   );
   if (metricsExporters.includes('prometheus')) {
     // The endpoint's variables too: a bad one must stop everything now, not leave tracing without metrics.

@@ -10,6 +10,9 @@ export interface ReceivedSpan {
   /** OTLP's SpanKind: 1 internal, 2 server, 3 client, 4 producer, 5 consumer. */
   kind: number;
   scope: string;
+  /** Unix time in milliseconds (from the nanoseconds on the wire). */
+  startMs: number;
+  endMs: number;
   attributes: Record<string, unknown>;
   resource: Record<string, unknown>;
 }
@@ -68,6 +71,8 @@ interface OtlpTraceRequest {
         traceId: string;
         spanId: string;
         parentSpanId?: string;
+        startTimeUnixNano?: string | number;
+        endTimeUnixNano?: string | number;
         attributes?: OtlpKeyValue[];
       }>;
     }>;
@@ -81,6 +86,10 @@ function decodeValue(value: OtlpValue): unknown {
   if (value.doubleValue !== undefined) return value.doubleValue;
   if (value.arrayValue !== undefined) return (value.arrayValue.values ?? []).map(decodeValue);
   return undefined;
+}
+
+function nanosToMs(nanos: string | number | undefined): number {
+  return nanos === undefined ? Number.NaN : Number(BigInt(nanos) / 1000n) / 1000;
 }
 
 function decodeAttributes(attributes: OtlpKeyValue[] | undefined): Record<string, unknown> {
@@ -177,6 +186,8 @@ export class OtlpReceiver {
             parentSpanId: span.parentSpanId || undefined,
             kind: span.kind ?? 0,
             scope: scopeSpans.scope?.name ?? '',
+            startMs: nanosToMs(span.startTimeUnixNano),
+            endMs: nanosToMs(span.endTimeUnixNano),
             attributes: decodeAttributes(span.attributes),
             resource,
           });

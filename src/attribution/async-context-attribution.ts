@@ -1,0 +1,94 @@
+import { performance } from 'node:perf_hooks';
+import { type Context, context } from '@opentelemetry/api';
+import { cpuScope } from '../probes/cpu-scope.js';
+import { readKernelCpu } from '../probes/kernel-cpu.js';
+import { ThreadCpuProbe } from '../probes/thread-cpu.js';
+import type { MemorySampler } from '../sampler/memory-sampler.js';
+import { AsyncContextLedger, type ContextNode } from './async-context-ledger.js';
+import { CpuClock, type CpuTotals } from './cpu-clock.js';
+
+/** A span at least this long, ending at least this long after the last reconciliation, reconciles at its end. */
+const RECONCILE_AT_END_MS = 5;
+
+/** What async-context attribution remembers of a span start. */
+export interface ContextStart {
+  readonly node: ContextNode;
+  readonly wallMs: number;
+  readonly busyMs: number;
+  readonly cpu: CpuTotals;
+}
+
+/** A span's CPU from its start to now: the process's, and the part that ran in the span's contexts. */
+export interface ContextCpu {
+  readonly userMicros: number;
+  readonly systemMicros: number;
+  readonly attributedMicros: number;
+}
+
+/**
+ * The default attribution: the ledger marks who ran with the clock, the CPU clock turns busy time into CPU,
+ * and the memory sampler's ticks reconcile the estimate with the kernel (one getrusage per tick, not per span).
+ */
+export class AsyncContextAttribution {
+  private readonly ledger: AsyncContextLedger;
+  private readonly clock = new CpuClock();
+  private readonly threadCpu = new ThreadCpuProbe();
+  private readonly stopListening: () => void;
+  /** maxRSS at the last reconciliation, KiB. */
+  private maxRssKb = 0;
+  private lastReconcileMs = Number.NEGATIVE_INFINITY;
+
+  constructor(nodeOf: (context: Context) => ContextNode | undefined, sampler: MemorySampler) {
+    this.ledger = new AsyncContextLedger(
+      () => context.active(),
+      (active) => nodeOf(active as Context),
+    );
+    this.ledger.enable();
+    this.stopListening = sampler.addTickListener(() => this.reconcile());
+  }
+
+  /** The kernel's maxRSS as of the last tick. */
+  get lastMaxRssKb(): number {
+    return this.maxRssKb;
+  }
+
+  start(parent: ContextNode | undefined, nowMs: number): ContextStart {
+    if (!this.clock.isAnchored) this.reconcile();
+    const node = this.ledger.start(parent, nowMs);
+    const busyMs = this.ledger.busyMs(nowMs);
+    return { node, wallMs: nowMs, busyMs, cpu: this.clock.estimate(busyMs, nowMs) };
+  }
+
+  end(start: ContextStart, nowMs: number): ContextCpu {
+    const spanBusyMs = this.ledger.end(start.node, nowMs);
+    // A long span (a blocked loop, or one that ends long after the last tick) ends on the kernel's figure: one
+    // getrusage is then a small part of what it measures.
+    if (nowMs - start.wallMs >= RECONCILE_AT_END_MS && nowMs - this.lastReconcileMs >= RECONCILE_AT_END_MS)
+      this.reconcile();
+    const busyMs = this.ledger.busyMs(nowMs);
+    const cpu = this.clock.estimate(busyMs, nowMs);
+    // A reconciliation between the ends can move the estimate back by the last interval's error: never below 0.
+    const userMicros = Math.max(0, cpu.userMicros - start.cpu.userMicros);
+    const systemMicros = Math.max(0, cpu.systemMicros - start.cpu.systemMicros);
+    const windowBusyMs = busyMs - start.busyMs;
+    // The span's part of the process CPU in its window: its share of the thread's busy time there.
+    const share = windowBusyMs > 0 ? Math.min(1, Math.max(0, spanBusyMs / windowBusyMs)) : 0;
+    return { userMicros, systemMicros, attributedMicros: (userMicros + systemMicros) * share };
+  }
+
+  shutdown(): void {
+    this.ledger.disable();
+    this.stopListening();
+    this.threadCpu.close();
+  }
+
+  private reconcile(): void {
+    const nowMs = performance.now();
+    this.lastReconcileMs = nowMs;
+    const kernel = readKernelCpu();
+    this.maxRssKb = kernel.maxRssKb;
+    const threadMicros =
+      cpuScope === 'thread' ? kernel.userMicros + kernel.systemMicros : this.threadCpu.readMicros();
+    this.clock.reconcile(this.ledger.busyMs(nowMs), nowMs, { ...kernel, threadMicros });
+  }
+}
