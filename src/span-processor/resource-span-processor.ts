@@ -34,8 +34,9 @@ import {
 /** The sampler is given back after this long without an open span (avoids timer churn between requests). */
 const SAMPLER_IDLE_RELEASE_MS = 1000;
 
-function stateOf(span: unknown): SpanState | undefined {
-  return (span as WithSpanState | undefined)?.[SPAN_STATE];
+function stateOf(span: unknown, owner: object): SpanState | undefined {
+  const state = (span as WithSpanState | undefined)?.[SPAN_STATE];
+  return state?.owner === owner ? state : undefined;
 }
 
 /**
@@ -84,7 +85,7 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
       this.fairShare = new FairShareLedger(this.options.maxSpanOpenMs);
     } else {
       this.asyncContext = new AsyncContextAttribution(
-        (active: Context) => measuredStateOf(trace.getSpan(active))?.context?.node,
+        (active: Context) => measuredStateOf(trace.getSpan(active), this)?.context?.node,
         memorySampler,
       );
     }
@@ -104,7 +105,7 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
     try {
       const parentSpan = trace.getSpan(parentContext);
       if (this.options.selects !== undefined && !this.selects(span)) {
-        const ancestor = measuredStateOf(parentSpan);
+        const ancestor = measuredStateOf(parentSpan, this);
         if (ancestor !== undefined) (span as WithSpanState)[MEASURED_ANCESTOR] = ancestor;
         return;
       }
@@ -118,7 +119,7 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
         : memorySampler.currentRssBytes(wallMs);
       const gpu = this.sets.gpu ? readTrackedGpus(this.options.gpuDevices) : undefined;
       const childrenCpuSeconds = this.childrenCpu?.readSeconds();
-      const parent = measuredStateOf(parentSpan);
+      const parent = measuredStateOf(parentSpan, this);
       const contextStart = this.asyncContext?.start(parent?.context?.node, wallMs);
       const cpu = kernel ?? contextStart?.cpu ?? readKernelCpu();
       let share: SpanState['share'];
@@ -130,6 +131,7 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
       const tree = this.trees.open(parent?.tree, wallMs);
       this.openSpans++;
       const state: SpanState = {
+        owner: this,
         cpuUserMicros: cpu.userMicros,
         cpuSystemMicros: cpu.systemMicros,
         maxRssKb: kernel?.maxRssKb ?? this.asyncContext?.lastMaxRssKb ?? 0,
@@ -156,7 +158,7 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
 
   onEnding(span: WritableSpan): void {
     this.sawOnEnding = true;
-    const state = stateOf(span);
+    const state = stateOf(span, this);
     if (state === undefined || state.ended) return;
     try {
       const attributes = this.measure(state);
@@ -173,7 +175,7 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
   }
 
   onEnd(span: object): void {
-    const state = stateOf(span);
+    const state = stateOf(span, this);
     if (state === undefined || state.ended) return;
     // Only an SDK without onEnding gets here: close the span's accounting, but the span is read-only now.
     if (!this.sawOnEnding) {

@@ -5,6 +5,8 @@ import type { GpuAtStart } from './gpu-figures.js';
 
 /** What the processor remembers of a span between its start and its end (and, for its context, after). */
 export interface SpanState {
+  /** The processor that measures the span: several processors (several providers) share the field. */
+  readonly owner: object;
   /** Process CPU at start: the kernel's in fair-share mode, the CPU clock's estimate otherwise. */
   readonly cpuUserMicros: number;
   readonly cpuSystemMicros: number;
@@ -44,8 +46,9 @@ export interface WithSpanState {
   [MEASURED_ANCESTOR]?: SpanState | undefined;
 }
 
-/** The span's own state, else (for an unmeasured span) its nearest measured ancestor's. */
-export function measuredStateOf(span: unknown): SpanState | undefined {
+/** The span's own state, else (for an unmeasured span) its nearest measured ancestor's, if `owner` made it. */
+export function measuredStateOf(span: unknown, owner: object): SpanState | undefined {
   const withState = span as WithSpanState | undefined;
-  return withState?.[SPAN_STATE] ?? withState?.[MEASURED_ANCESTOR];
+  const state = withState?.[SPAN_STATE] ?? withState?.[MEASURED_ANCESTOR];
+  return state?.owner === owner ? state : undefined;
 }
