@@ -4,7 +4,7 @@ import { availableParallelism, cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { format } from 'node:util';
-import { benchAttribution } from './attribution.bench.js';
+import { benchAttribution, benchSamplerCost } from './attribution.bench.js';
 import { benchGpu } from './gpu.bench.js';
 import { benchMetrics } from './metrics.bench.js';
 import { benchSnapshot } from './snapshot.bench.js';
@@ -36,6 +36,7 @@ console.log(
 if (only === undefined || only === 'snapshot') benchSnapshot();
 if (only === undefined || only === 'span') benchSpanProcessor();
 if (only === undefined || only === 'attribution') await benchAttribution();
+if (only === 'sampler') await benchSamplerCost();
 if (only === undefined || only === 'gpu') await benchGpu();
 if (only === undefined || only === 'metrics') await benchMetrics();
 if (only === undefined || only === 'zero-code') await benchZeroCode(repoRoot);

@@ -10,6 +10,10 @@ import { CpuClock, type CpuTotals } from './cpu-clock.js';
 /** A span at least this long, ending at least this long after the last reconciliation, reconciles at its end. */
 const RECONCILE_AT_END_MS = 5;
 
+/** A tick reconciles only when the thread was busy this long since the last time, or this long has passed. */
+const RECONCILE_MIN_BUSY_MS = 1;
+const RECONCILE_MAX_GAP_MS = 1000;
+
 /** What async-context attribution remembers of a span start. */
 export interface ContextStart {
   readonly node: ContextNode;
@@ -37,6 +41,7 @@ export class AsyncContextAttribution {
   /** maxRSS at the last reconciliation, KiB. */
   private maxRssKb = 0;
   private lastReconcileMs = Number.NEGATIVE_INFINITY;
+  private lastReconcileBusyMs = 0;
 
   constructor(nodeOf: (context: Context) => ContextNode | undefined, sampler: MemorySampler) {
     this.ledger = new AsyncContextLedger(
@@ -44,7 +49,7 @@ export class AsyncContextAttribution {
       (active) => nodeOf(active as Context),
     );
     this.ledger.enable();
-    this.stopListening = sampler.addTickListener(() => this.reconcile());
+    this.stopListening = sampler.addTickListener(() => this.reconcileIfBusy());
   }
 
   /** The kernel's maxRSS as of the last tick. */
@@ -82,6 +87,21 @@ export class AsyncContextAttribution {
     this.threadCpu.close();
   }
 
+  /**
+   * At a sampler tick: reconciles when the thread ran since the last time (or a second passed). A tick on an
+   * idle process (a span open, nothing running) saves its two reads: the estimate cannot have drifted by more
+   * than other threads' work, which the next reconciliation brings in.
+   */
+  private reconcileIfBusy(): void {
+    const nowMs = performance.now();
+    if (
+      this.ledger.busyMs(nowMs) - this.lastReconcileBusyMs < RECONCILE_MIN_BUSY_MS &&
+      nowMs - this.lastReconcileMs < RECONCILE_MAX_GAP_MS
+    )
+      return;
+    this.reconcile();
+  }
+
   private reconcile(): void {
     const nowMs = performance.now();
     this.lastReconcileMs = nowMs;
@@ -89,6 +109,8 @@ export class AsyncContextAttribution {
     this.maxRssKb = kernel.maxRssKb;
     const threadMicros =
       cpuScope === 'thread' ? kernel.userMicros + kernel.systemMicros : this.threadCpu.readMicros();
-    this.clock.reconcile(this.ledger.busyMs(nowMs), nowMs, { ...kernel, threadMicros });
+    const busyMs = this.ledger.busyMs(nowMs);
+    this.lastReconcileBusyMs = busyMs;
+    this.clock.reconcile(busyMs, nowMs, { ...kernel, threadMicros });
   }
 }

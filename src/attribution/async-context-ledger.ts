@@ -1,6 +1,11 @@
 import { type AsyncHook, createHook } from 'node:async_hooks';
 import { performance } from 'node:perf_hooks';
 
+/** Time the event loop has spent waiting in poll since it started, ms (libuv's idle-time metric). */
+function loopIdleMs(): number {
+  return performance.nodeTiming.idleTime;
+}
+
 /** One span's share of the JavaScript thread's time in async-context attribution. */
 export interface ContextNode {
   readonly parent: ContextNode | undefined;
@@ -12,17 +17,22 @@ export interface ContextNode {
 }
 
 /**
- * Async-context CPU attribution: the JavaScript thread's time inside each callback goes to the span active in
- * that callback's async context and to every ancestor of it. Time is marked with the monotonic clock (not with
- * getrusage: ~0.05 µs against 2–40 µs); `CpuClock` turns busy milliseconds into process CPU.
+ * Async-context CPU attribution: the JavaScript thread's time goes to the span active in the async context of
+ * the code that runs, and to every ancestor of it. Time is marked with the monotonic clock (not with getrusage:
+ * ~0.05 µs against 2–40 µs); `CpuClock` turns busy milliseconds into process CPU.
  *
- * Marks: a callback's `before` (the loop was idle or between callbacks until now: not busy), its `after` (the
- * stretch since the last mark goes to whoever was running), and a resource's `init` when the active context
- * changed inside a callback (the lookup is skipped when the context object is the same as last time). Span
- * starts and ends mark too: from a span's start, the code that follows is the span's until the next mark, since
+ * One async hook, `before` each callback, looks up the callback's span (skipped when the context object is the
+ * same as last time) and does nothing more unless the owner changed: a request's run of continuations in its own
+ * context costs a look-up each, no clock read. When the owner changes, the stretch since the last change goes to
+ * the previous owner, less the time the event loop waited in poll meanwhile (libuv's idle-time metric): that is
+ * the JavaScript thread's time and the loop's own bookkeeping around it, never its idle time. Span starts and
+ * ends mark too: from a span's start, the code that follows is the span's until the next change, since
  * `context.with()` itself leaves no trace — instrumentations start a span and enter its context right away
  * (the http instrumentation's SERVER span, then Express's synchronous handler), and a span that is never made
  * active (`startSpan(); work(); span.end()`) is charged the synchronous work that follows its start.
+ *
+ * Without an `after` hook, a callback nested in another (rare: `runInAsyncScope`) leaves its owner in charge of
+ * the rest of the outer callback, up to the next change.
  *
  * Needs a context manager (every OpenTelemetry SDK for Node installs one): without one no span is ever active,
  * and only the synchronous stretch after each start is charged; use `fair-share` there.
@@ -30,11 +40,9 @@ export interface ContextNode {
 export class AsyncContextLedger {
   private hook: AsyncHook | undefined;
   private current: ContextNode | undefined;
-  private readonly outer: Array<ContextNode | undefined> = [];
-  private depth = 0;
-  /** False between a top-level callback's end and the next callback: the event loop's time, not JavaScript's. */
-  private running = true;
   private lastMarkMs = performance.now();
+  /** The event loop's idle time (waiting in poll) at the last mark, ms. */
+  private lastIdleMs = loopIdleMs();
   private busyTotalMs = 0;
   private lastContext: unknown;
   private lastNode: ContextNode | undefined;
@@ -49,32 +57,13 @@ export class AsyncContextLedger {
   enable(): void {
     if (this.hook !== undefined) return;
     this.lastMarkMs = performance.now();
+    this.lastIdleMs = loopIdleMs();
     this.hook = createHook({
       before: () => {
-        const now = performance.now();
-        if (this.depth === 0 && !this.running) {
-          this.running = true;
-          this.lastMarkMs = now;
-        } else {
-          this.chargeUntil(now);
-        }
-        this.depth++;
-        this.outer.push(this.current);
-        this.current = this.activeNode();
-      },
-      init: () => {
-        if (!this.running) return;
-        const active = this.activeNode();
-        if (active === this.current) return;
+        const owner = this.activeNode();
+        if (owner === this.current) return;
         this.chargeUntil(performance.now());
-        this.current = active;
-      },
-      after: () => {
-        this.chargeUntil(performance.now());
-        this.current = this.outer.pop();
-        // An `after` without its `before` (hooks enabled inside a callback) must not drive the depth below 0.
-        if (this.depth > 0) this.depth--;
-        if (this.depth === 0) this.running = false;
+        this.current = owner;
       },
     });
     this.hook.enable();
@@ -87,7 +76,7 @@ export class AsyncContextLedger {
 
   /** Busy milliseconds of the JavaScript thread since the ledger was made, up to `nowMs`. */
   busyMs(nowMs: number): number {
-    return this.busyTotalMs + (this.running ? Math.max(0, nowMs - this.lastMarkMs) : 0);
+    return this.busyTotalMs + Math.max(0, nowMs - this.lastMarkMs - (loopIdleMs() - this.lastIdleMs));
   }
 
   start(parent: ContextNode | undefined, nowMs: number): ContextNode {
@@ -118,10 +107,13 @@ export class AsyncContextLedger {
     return this.lastNode;
   }
 
+  /** Charges the stretch since the last mark, less the loop's idle time in it, to the current node. */
   private chargeUntil(nowMs: number): void {
-    const stretch = nowMs - this.lastMarkMs;
+    const idleMs = loopIdleMs();
+    const stretch = nowMs - this.lastMarkMs - (idleMs - this.lastIdleMs);
     this.lastMarkMs = nowMs;
-    if (!this.running || stretch <= 0) return;
+    this.lastIdleMs = idleMs;
+    if (stretch <= 0) return;
     this.busyTotalMs += stretch;
     for (let node = this.current; node !== undefined; node = node.parent) node.busyMs += stretch;
   }

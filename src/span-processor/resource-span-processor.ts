@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { isMainThread } from 'node:worker_threads';
-import { type Attributes, type Context, diag, trace } from '@opentelemetry/api';
+import { type Attributes, type Context, context, diag, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import { AsyncContextAttribution } from '../attribution/async-context-attribution.js';
 import { FairShareLedger } from '../attribution/fair-share-ledger.js';
 import { SpanTrees } from '../attribution/span-trees.js';
@@ -288,15 +288,19 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
     this.lastBusyMs = nowMs;
     if (this.sampling) return;
     this.sampling = true;
-    memorySampler.acquireWhile(() => {
-      const now = performance.now();
-      if (this.openSpans > 0) this.lastBusyMs = now;
-      this.sampling = !this.isShutdown && now - this.lastBusyMs < SAMPLER_IDLE_RELEASE_MS;
-      return this.sampling;
+    // The samplers' timers are made in the root context: their ticks are nobody's work, not the span's that
+    // happened to start them.
+    context.with(ROOT_CONTEXT, () => {
+      memorySampler.acquireWhile(() => {
+        const now = performance.now();
+        if (this.openSpans > 0) this.lastBusyMs = now;
+        this.sampling = !this.isShutdown && now - this.lastBusyMs < SAMPLER_IDLE_RELEASE_MS;
+        return this.sampling;
+      });
+      // GPU readings tick faster (100 ms) for as long as the memory sampler is kept for spans.
+      const gpu = getGpuMemorySource();
+      if (this.sets.gpu && gpu instanceof GpuSampler) gpu.acquireWhile(() => this.sampling);
     });
-    // GPU readings tick faster (100 ms) for as long as the memory sampler is kept for spans.
-    const gpu = getGpuMemorySource();
-    if (this.sets.gpu && gpu instanceof GpuSampler) gpu.acquireWhile(() => this.sampling);
   }
 
   private reportOnce(
