@@ -142,12 +142,13 @@ describe('async-context attribution on an auto-instrumented Express service (rea
       ).join('; ');
       const total = attributedMs / processMs;
       if (process.env.SHOW_FIGURES) console.log(`${inFlight} in flight: ${table}; Σ ${total.toFixed(3)}`);
-      // Goals (bench): ×0.9–1.1 CPU-bound and mixed, ×0.5–1.5 I/O-bound, Σ 0.95–1.0; bounds here leave room
-      // for a loaded CI machine.
-      assert.ok(ratios[0] !== undefined && ratios[0] > 0.75 && ratios[0] < 1.25, `CPU-bound: ${table}`);
-      assert.ok(ratios[2] !== undefined && ratios[2] > 0.7 && ratios[2] < 1.3, `mixed: ${table}`);
-      assert.ok(ratios[1] !== undefined && ratios[1] > 0.3 && ratios[1] < 2, `I/O-bound: ${table}`);
-      assert.ok(total > 0.85 && total <= 1.02, `Σ attributed ÷ process CPU = ${total.toFixed(3)}; ${table}`);
+      // Goals (bench): ×0.9–1.1 CPU-bound and mixed, ×0.5–1.5 I/O-bound, Σ 0.95–1.0; the bounds here leave
+      // room for a loaded CI machine (the requests alone are measured in a few seconds) and still fail on what
+      // was wrong before: the SERVER span got ×0.02 of /cpu (its handler ends after it), fair-share ×4 for /io.
+      assert.ok(ratios[0] !== undefined && ratios[0] > 0.7 && ratios[0] < 1.3, `CPU-bound: ${table}`);
+      assert.ok(ratios[2] !== undefined && ratios[2] > 0.6 && ratios[2] < 1.4, `mixed: ${table}`);
+      assert.ok(ratios[1] !== undefined && ratios[1] > 0.2 && ratios[1] < 2.5, `I/O-bound: ${table}`);
+      assert.ok(total > 0.8 && total <= 1.02, `Σ attributed ÷ process CPU = ${total.toFixed(3)}; ${table}`);
       // The express handler span (a child of the SERVER span) ends after it: the case this must get right.
       const byId = new Map(otlp.receiver.spans.map((span) => [span.spanId, span]));
       const outlived = otlp.receiver.spans.filter((span) => {

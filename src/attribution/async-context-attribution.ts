@@ -7,8 +7,13 @@ import type { MemorySampler } from '../sampler/memory-sampler.js';
 import { AsyncContextLedger, type ContextNode } from './async-context-ledger.js';
 import { CpuClock, type CpuTotals } from './cpu-clock.js';
 
-/** A span at least this long, ending at least this long after the last reconciliation, reconciles at its end. */
-const RECONCILE_AT_END_MS = 5;
+/**
+ * A span start or end further than this from the last reconciliation reconciles first: the estimate is only
+ * trusted this far from a kernel reading (a rate learned in one interval — GC threads busy after a collection —
+ * must not be extrapolated over a long quiet gap). At most one getrusage per this many ms, whatever the rate of
+ * spans.
+ */
+const RECONCILE_HORIZON_MS = 5;
 
 /** A tick reconciles only when the thread was busy this long since the last time, or this long has passed. */
 const RECONCILE_MIN_BUSY_MS = 1;
@@ -17,7 +22,6 @@ const RECONCILE_MAX_GAP_MS = 1000;
 /** What async-context attribution remembers of a span start. */
 export interface ContextStart {
   readonly node: ContextNode;
-  readonly wallMs: number;
   readonly busyMs: number;
   readonly cpu: CpuTotals;
 }
@@ -58,18 +62,15 @@ export class AsyncContextAttribution {
   }
 
   start(parent: ContextNode | undefined, nowMs: number): ContextStart {
-    if (!this.clock.isAnchored) this.reconcile();
+    if (nowMs - this.lastReconcileMs >= RECONCILE_HORIZON_MS) this.reconcile();
     const node = this.ledger.start(parent, nowMs);
     const busyMs = this.ledger.busyMs(nowMs);
-    return { node, wallMs: nowMs, busyMs, cpu: this.clock.estimate(busyMs, nowMs) };
+    return { node, busyMs, cpu: this.clock.estimate(busyMs, nowMs) };
   }
 
   end(start: ContextStart, nowMs: number): ContextCpu {
     const spanBusyMs = this.ledger.end(start.node, nowMs);
-    // A long span (a blocked loop, or one that ends long after the last tick) ends on the kernel's figure: one
-    // getrusage is then a small part of what it measures.
-    if (nowMs - start.wallMs >= RECONCILE_AT_END_MS && nowMs - this.lastReconcileMs >= RECONCILE_AT_END_MS)
-      this.reconcile();
+    if (nowMs - this.lastReconcileMs >= RECONCILE_HORIZON_MS) this.reconcile();
     const busyMs = this.ledger.busyMs(nowMs);
     const cpu = this.clock.estimate(busyMs, nowMs);
     // A reconciliation between the ends can move the estimate back by the last interval's error: never below 0.

@@ -17,20 +17,21 @@ const USER_SHARE_DECAY = 0.9;
 const MIN_BUSY_MS_FOR_RATE = 0.5;
 
 /**
- * Process CPU for the span path without a syscall. A `getrusage` costs 2–40 µs of process CPU on a loaded
- * server (it walks every thread of the process), two per request; `performance.now()` costs ~0.05 µs. So span ends
- * read the clock only, and CPU is estimated from two parts that the background sampler reconciles with the
- * kernel's figures at every tick (every 10 ms while spans are open):
+ * Process CPU for the span path without a syscall per span. A `getrusage` costs 2–40 µs of process CPU on a
+ * loaded server (it walks every thread of the process), two per request; `performance.now()` costs ~0.05 µs. So
+ * span ends read the clock, and CPU is estimated from two parts, reconciled with the kernel's figures at most
+ * every 5 ms (at span ends and at the sampler's ticks):
  *
- * - the JavaScript thread's CPU: the busy time the async-context ledger marks with the clock (time inside
- *   callbacks), times the last interval's thread CPU ÷ busy time (1 when the thread was never descheduled and
- *   did nothing outside callbacks; read from /proc/thread-self/schedstat);
+ * - the JavaScript thread's CPU: the busy time the async-context ledger marks with the clock, times the last
+ *   interval's thread CPU ÷ busy time (1 when the thread was never descheduled and did nothing the marks
+ *   missed; read from /proc/thread-self/schedstat);
  * - everything else (GC helper threads, the libuv pool, other threads): the last interval's rate per
  *   wall-clock millisecond.
  *
- * At each tick the estimate jumps to the kernel's figure, so an error never outlives one interval: a span's
- * figure is exact up to what happened between its ends and the nearest ticks. User and system time are split in
- * the last interval's proportion.
+ * At each reconciliation the estimate jumps to the kernel's figure, so an error never outlives one interval; the
+ * span path reconciles too when the last reading is more than 5 ms old (see AsyncContextAttribution), so a span's
+ * figure is exact up to what happened in the few milliseconds before each of its ends. User and system time are
+ * split in the recent proportion.
  */
 export class CpuClock {
   private anchorWallMs = 0;
@@ -47,10 +48,6 @@ export class CpuClock {
   private recentUserMicros = 0;
   private recentCpuMicros = 0;
   private anchored = false;
-
-  get isAnchored(): boolean {
-    return this.anchored;
-  }
 
   /** Brings the estimate to the kernel's figures and learns the rates of the interval since the last call. */
   reconcile(busyMs: number, wallMs: number, reading: CpuReading): void {
