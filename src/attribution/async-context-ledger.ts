@@ -22,8 +22,8 @@ export interface ContextNode {
  * ~0.05 µs against 2–40 µs); `CpuClock` turns busy milliseconds into process CPU.
  *
  * One async hook, `before` each callback, looks up the callback's span (skipped when the context object is the
- * same as last time) and does nothing more unless the owner changed: a request's run of continuations in its own
- * context costs a look-up each, no clock read. When the owner changes, the stretch since the last change goes to
+ * same as last time) and does nothing more unless the owner changed or is no span: a request's run of
+ * continuations in its own context costs a look-up each, no clock read. When the owner changes, the stretch since the last change goes to
  * the previous owner, less the time the event loop waited in poll meanwhile (libuv's idle-time metric): that is
  * the JavaScript thread's time and the loop's own bookkeeping around it, never its idle time. Span starts and
  * ends mark too: from a span's start, the code that follows is the span's until the next change, since
@@ -61,7 +61,9 @@ export class AsyncContextLedger {
     this.hook = createHook({
       before: () => {
         const owner = this.activeNode();
-        if (owner === this.current) return;
+        // A callback of no span is marked all the same: a span that starts inside it (the http SERVER span, once
+        // the request is parsed) takes what the callback did so far.
+        if (owner === this.current && owner !== undefined) return;
         this.chargeUntil(performance.now());
         this.current = owner;
       },
@@ -80,9 +82,12 @@ export class AsyncContextLedger {
   }
 
   start(parent: ContextNode | undefined, nowMs: number): ContextNode {
-    // What ran up to a span start belongs to whoever was running; what follows, to the new span.
-    this.chargeUntil(nowMs);
     const node: ContextNode = { parent, busyMs: 0 };
+    // What ran up to a span start belongs to whoever was running; what follows, to the new span. Code of no
+    // span since the current callback began (reading and parsing the request the span stands for) is the new
+    // span's too.
+    if (this.current === undefined) this.current = node;
+    this.chargeUntil(nowMs);
     this.current = node;
     return node;
   }
