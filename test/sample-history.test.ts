@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ProcessMemoryProbe } from '../src/probes/process-memory.js';
 import { MaxRing } from '../src/sampler/max-ring.js';
+import { MemorySampler } from '../src/sampler/memory-sampler.js';
 import { SampleHistory } from '../src/sampler/sample-history.js';
 
 /** A small deterministic generator, so that a failure can be replayed. */
@@ -53,5 +56,27 @@ describe('SampleHistory', () => {
     const expected = bruteMax(values, 33, 100);
     assert.deepEqual(history.max(30, 100), { value: expected, complete: false });
     assert.equal(history.max(5, 4), undefined);
+  });
+});
+
+describe('MemorySampler interval', () => {
+  it('backs off while RSS holds still and ticks fast again once it moves', async () => {
+    let rss = 100 * 2 ** 20;
+    const probe = { read: () => ({ rssBytes: rss, vmsBytes: undefined }) } as unknown as ProcessMemoryProbe;
+    const sampler = new MemorySampler(probe, 5, 40);
+    sampler.acquire();
+    try {
+      assert.equal(sampler.interval, 5);
+      await sleep(150); // 5 → 10 → 20 → 40 ms while nothing moves
+      assert.equal(sampler.interval, 40);
+      rss += 2 * 2 ** 20;
+      await sleep(60);
+      assert.equal(sampler.interval <= 10, true, `back to fast ticks, now ${sampler.interval} ms`);
+      rss += 512 * 1024; // less than 1 MiB: holding still
+      await sleep(120);
+      assert.equal(sampler.interval, 40);
+    } finally {
+      sampler.release();
+    }
   });
 });

@@ -34,8 +34,9 @@ export interface ContextCpu {
 }
 
 /**
- * The default attribution: the ledger marks who ran with the clock, the CPU clock turns busy time into CPU,
- * and the memory sampler's ticks reconcile the estimate with the kernel (one getrusage per tick, not per span).
+ * The default attribution: the ledger marks who ran with the clock, the CPU clock turns busy time into CPU, and
+ * kernel readings (at the memory sampler's ticks, and at span ends far from the last one) keep the estimate
+ * honest: at most one getrusage every 5 ms, not two per span.
  */
 export class AsyncContextAttribution {
   private readonly ledger: AsyncContextLedger;
@@ -56,7 +57,7 @@ export class AsyncContextAttribution {
     this.stopListening = sampler.addTickListener(() => this.reconcileIfBusy());
   }
 
-  /** The kernel's maxRSS as of the last tick. */
+  /** The kernel's maxRSS as of the last reading. */
   get lastMaxRssKb(): number {
     return this.maxRssKb;
   }
