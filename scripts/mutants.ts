@@ -72,9 +72,30 @@ const MUTANTS: Mutant[] = [
   {
     name: 'raw process CPU charged as attributed CPU',
     file: 'span-processor/resource-span-processor.js',
-    find: '            const attributed = this.exact === undefined ? shareMicros : exactMicros;',
-    replace: '            const attributed = (userSeconds + systemSeconds) * 1e6;',
+    find: '                attributes[keys.ATTR_CPU_ATTRIBUTED_TIME] = attributedMicros / 1e6;',
+    replace: '                attributes[keys.ATTR_CPU_ATTRIBUTED_TIME] = userSeconds + systemSeconds;',
     tests: ['attribution'],
+  },
+  {
+    name: "async context: the code after a span's start stays with whoever ran before (the SERVER span loses its handler)",
+    file: 'attribution/async-context-ledger.js',
+    find: '        if (this.current === undefined)\n            this.current = node;\n        this.chargeUntil(nowMs);\n        this.current = node;\n',
+    replace: '        this.chargeUntil(nowMs);\n',
+    tests: ['zero-code-services'],
+  },
+  {
+    name: "concurrency: a request's own children count as other requests",
+    file: 'attribution/span-trees.js',
+    find: '        const tree = parent ?? this.newTree(nowMs);',
+    replace: '        const tree = this.newTree(nowMs);',
+    tests: ['attribution'],
+  },
+  {
+    name: 'the memory sampler never backs off',
+    file: 'sampler/memory-sampler.js',
+    find: '            ? Math.min(this.quietIntervalMs, this.currentIntervalMs * 2)',
+    replace: '            ? this.intervalMs',
+    tests: ['sample-history'],
   },
   {
     name: 'concurrent_spans always 0',

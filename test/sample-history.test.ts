@@ -64,17 +64,24 @@ describe('MemorySampler interval', () => {
     let rss = 100 * 2 ** 20;
     const probe = { read: () => ({ rssBytes: rss, vmsBytes: undefined }) } as unknown as ProcessMemoryProbe;
     const sampler = new MemorySampler(probe, 5, 40);
+    const intervals: number[] = [];
+    sampler.addTickListener(() => intervals.push(sampler.interval));
     sampler.acquire();
     try {
-      assert.equal(sampler.interval, 5);
-      await sleep(150); // 5 → 10 → 20 → 40 ms while nothing moves
-      assert.equal(sampler.interval, 40);
+      const ticks = async (count: number) => {
+        for (let waited = 0; intervals.length < count && waited < 5000; waited += 5) await sleep(5);
+      };
+      await ticks(5); // the first reading is news; then 5 → 10 → 20 → 40 ms while nothing moves
+      assert.deepEqual(intervals.slice(0, 5), [5, 10, 20, 40, 40]);
+      intervals.length = 0;
       rss += 2 * 2 ** 20;
-      await sleep(60);
-      assert.equal(sampler.interval <= 10, true, `back to fast ticks, now ${sampler.interval} ms`);
+      await ticks(1);
+      assert.equal(intervals[0], 5, `back to fast ticks after a move: ${intervals.join(', ')}`);
+      await ticks(5);
+      intervals.length = 0;
       rss += 512 * 1024; // less than 1 MiB: holding still
-      await sleep(120);
-      assert.equal(sampler.interval, 40);
+      await ticks(2);
+      assert.deepEqual(intervals.slice(0, 2), [40, 40], 'not fast for a small step');
     } finally {
       sampler.release();
     }

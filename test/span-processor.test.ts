@@ -102,6 +102,22 @@ describe('ResourceSpanProcessor: figures on one span', () => {
     assert.ok((read.later ?? 0) >= (read.first ?? 0) + 95 * MiB, JSON.stringify(read));
   });
 
+  it('reads RSS fresh at a span start when the loop was blocked past the sampling interval', async () => {
+    await inSpan(tracing.tracer, 'keeps-the-sampler-running', async () => {
+      await sleep(30);
+      // The loop is blocked while 100 MiB are allocated: no tick can see it before the next span starts.
+      const started = performance.now();
+      const block = allocateTouched(100 * MiB);
+      while (performance.now() - started < 250);
+      const rssNow = process.memoryUsage.rss();
+      const span = tracing.tracer.startSpan('after-a-blocked-loop');
+      span.end();
+      const start = numberAttribute(tracing.attributesOf('after-a-blocked-loop'), keys.ATTR_MEMORY_START);
+      assert.ok(start >= rssNow - 2 * MiB, `start ${start / MiB} MiB, RSS ${rssNow / MiB} MiB`);
+      assert.equal(block.length, 100 * MiB);
+    });
+  });
+
   it('sets the peak from maxRSS when the span set a new high for the process', async () => {
     const size = Math.max(0, maxRssBytes() - process.memoryUsage.rss()) + 100 * MiB;
     await inSpan(tracing.tracer, 'new-high', async () => {

@@ -58,13 +58,13 @@ export class MemorySampler {
   }
 
   /**
-   * The RSS now, in bytes, never older than the current sampling interval: the newest sample while the sampler
-   * runs, else a fresh read (one `pread`), which also becomes a sample. Without that, the first reading of a
-   * process would be 0 and a reading after the sampler went idle would be whatever it saw last, seconds or hours
-   * ago.
+   * The RSS now, in bytes, never older than the fast interval (10 ms), however far the ticks have backed off: the
+   * newest sample when it is that recent, else a fresh read (one `pread`), which also becomes a sample. Without
+   * that, the first reading of a process would be 0, and a reading after the sampler went idle (or slow, or the
+   * loop was blocked) would be whatever it saw last.
    */
   currentRssBytes(nowMs = performance.now()): number {
-    if (nowMs - this.latestAtMs > this.currentIntervalMs) this.sample();
+    if (nowMs - this.latestAtMs > this.intervalMs) this.sample();
     return this.latest;
   }
 
