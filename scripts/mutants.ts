@@ -81,7 +81,7 @@ const MUTANTS: Mutant[] = [
     file: 'attribution/async-context-ledger.js',
     find: '        if (this.current === undefined)\n            this.current = node;\n        this.chargeUntil(nowMs);\n        this.current = node;\n',
     replace: '        this.chargeUntil(nowMs);\n',
-    tests: ['zero-code-services'],
+    tests: ['attribution'],
   },
   {
     name: "concurrency: a request's own children count as other requests",

@@ -106,6 +106,16 @@ for (const mode of ['async-context', 'fair-share'] as CpuAttribution[]) {
       assert.equal(tracing.attributesOf('child-1')[keys.ATTR_CONCURRENT_SPANS], 0);
     });
 
+    it("charges a span the synchronous work in its context right after its start (the http SERVER span's handler)", async () => {
+      await nextTurn();
+      const before = process.cpuUsage();
+      // As the http instrumentation does: start the span, then run the request's handlers in its context.
+      const span = tracing.tracer.startSpan('server', {}, ROOT_CONTEXT);
+      context.with(trace.setSpan(ROOT_CONTEXT, span), () => burnCpu(30));
+      span.end();
+      close(attributed(tracing, 'server'), cpuSecondsSince(before), 0.15, 'the handler');
+    });
+
     it('splits a parent between concurrent children, never beyond it', async () => {
       await inSpan(tracing.tracer, 'fan-out', () =>
         Promise.all([
@@ -127,4 +137,4 @@ function rootContext() {
   return ROOT_CONTEXT;
 }
 
-import { ROOT_CONTEXT } from '@opentelemetry/api';
+import { context, ROOT_CONTEXT, trace } from '@opentelemetry/api';
