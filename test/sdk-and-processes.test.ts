@@ -72,6 +72,19 @@ describe('ResourceSpanProcessor with NodeSDK, child processes and worker threads
     await tracing.shutdown();
   });
 
+  it('survives worker threads terminated while their GPU detection starts (no native throw into a dying thread)', async () => {
+    // Found on CI: koffi.load of a missing libnvidia-ml throws from native code, and a worker terminated at that
+    // moment aborted the whole process. The library is now looked for before it is loaded.
+    for (let i = 0; i < 10; i++) {
+      const worker = new Worker(fileURLToPath(new URL('./fixtures/span-in-worker.js', import.meta.url)));
+      await new Promise((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+      });
+      await worker.terminate();
+    }
+  });
+
   it("says in a worker thread whether its CPU figures are the thread's or the process's", async () => {
     const worker = new Worker(fileURLToPath(new URL('./fixtures/span-in-worker.js', import.meta.url)));
     const attributes = await new Promise<Attributes>((resolve, reject) => {

@@ -23,9 +23,10 @@ export interface ContextNode {
  *
  * One async hook, `before` each callback, looks up the callback's span (skipped when the context object is the
  * same as last time) and does nothing more unless the owner changed or is no span: a request's run of
- * continuations in its own context costs a look-up each, no clock read. When the owner changes, the stretch since the last change goes to
- * the previous owner, less the time the event loop waited in poll meanwhile (libuv's idle-time metric): that is
- * the JavaScript thread's time and the loop's own bookkeeping around it, never its idle time. Span starts and
+ * continuations in its own context costs a look-up each, no clock read. When the owner changes, the stretch
+ * since the last change goes to the previous owner, less the time the event loop waited in poll meanwhile
+ * (libuv's idle-time metric): that is the JavaScript thread's time and the loop's own bookkeeping around it,
+ * never its idle time. Span starts and
  * ends mark too: from a span's start, the code that follows is the span's until the next change, since
  * `context.with()` itself leaves no trace — instrumentations start a span and enter its context right away
  * (the http instrumentation's SERVER span, then Express's synchronous handler), and a span that is never made

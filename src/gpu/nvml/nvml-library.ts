@@ -1,5 +1,6 @@
 import koffi, { type LibraryHandle } from 'koffi';
 import { GpuError } from '../provider.js';
+import { libraryIsFindable } from './library-search.js';
 
 /** NVML return codes the package acts on (nvml.h). */
 export const NVML_SUCCESS = 0;
@@ -84,6 +85,12 @@ function bind<T>(library: LibraryHandle, signature: string, symbol: string): T {
 
 /** Loads NVML through koffi (a prebuilt FFI: nothing to compile at install). Throws a GpuError when it cannot. */
 export function loadNvml(path: string): NvmlFunctions {
+  if (!libraryIsFindable(path)) {
+    throw new GpuError(
+      `cannot load the NVML library ${path} (NVML_ERROR_LIBRARY_NOT_FOUND): not in LD_LIBRARY_PATH, the loader's cache or the standard directories`,
+      'nvml-library-missing',
+    );
+  }
   let library: LibraryHandle;
   try {
     library = koffi.load(path);
