@@ -22,6 +22,7 @@ const RECONCILE_MAX_GAP_MS = 1000;
 /** What async-context attribution remembers of a span start. */
 export interface ContextStart {
   readonly node: ContextNode;
+  readonly wallMs: number;
   readonly busyMs: number;
   readonly cpu: CpuTotals;
 }
@@ -35,8 +36,8 @@ export interface ContextCpu {
 
 /**
  * The default attribution: the ledger marks who ran with the clock, the CPU clock turns busy time into CPU, and
- * kernel readings (at the memory sampler's ticks, and at span ends far from the last one) keep the estimate
- * honest: at most one getrusage every 5 ms, not two per span.
+ * kernel readings (at the memory sampler's ticks, at span starts and ends far from the last one, and at the end
+ * of spans of 5 ms or more) keep the estimate honest: no getrusage on short spans near a reading.
  */
 export class AsyncContextAttribution {
   private readonly ledger: AsyncContextLedger;
@@ -66,12 +67,15 @@ export class AsyncContextAttribution {
     if (nowMs - this.lastReconcileMs >= RECONCILE_HORIZON_MS) this.reconcile();
     const node = this.ledger.start(parent, nowMs);
     const busyMs = this.ledger.busyMs(nowMs);
-    return { node, busyMs, cpu: this.clock.estimate(busyMs, nowMs) };
+    return { node, wallMs: nowMs, busyMs, cpu: this.clock.estimate(busyMs, nowMs) };
   }
 
   end(start: ContextStart, nowMs: number): ContextCpu {
     const spanBusyMs = this.ledger.end(start.node, nowMs);
-    if (nowMs - this.lastReconcileMs >= RECONCILE_HORIZON_MS) this.reconcile();
+    // A span of 5 ms or more ends on a kernel reading whatever the last one was: its CPU and maxRSS (a new
+    // high set inside it) are then exact at that end, for at most one getrusage per 5 ms of span.
+    if (nowMs - this.lastReconcileMs >= RECONCILE_HORIZON_MS || nowMs - start.wallMs >= RECONCILE_HORIZON_MS)
+      this.reconcile();
     const busyMs = this.ledger.busyMs(nowMs);
     const cpu = this.clock.estimate(busyMs, nowMs);
     // A reconciliation between the ends can move the estimate back by the last interval's error: never below 0.
