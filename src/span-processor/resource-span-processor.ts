@@ -56,6 +56,8 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
   private readonly sets: Readonly<Record<AttributeGroup, boolean>>;
   private readonly fairShare: FairShareLedger | undefined;
   private readonly asyncContext: AsyncContextAttribution | undefined;
+  /** Fair-share splits the kernel's figures and exactMemory wants a fresh maxRSS: one getrusage at each end. */
+  private readonly readsKernelPerSpan: boolean;
   private readonly trees: SpanTrees;
   private readonly stopSettlingTrees: () => void;
   private readonly childrenCpu: ChildrenCpuProbe | undefined;
@@ -89,6 +91,7 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
         memorySampler,
       );
     }
+    this.readsKernelPerSpan = this.fairShare !== undefined || this.options.exactMemory;
     if (this.options.childProcesses) {
       this.childrenCpu = new ChildrenCpuProbe();
       if (!this.childrenCpu.available) {
@@ -112,7 +115,7 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
       const wallMs = performance.now();
       // The sampler's first tick anchors the CPU clock: before any estimate is taken.
       this.ensureSampling(wallMs);
-      const kernel = this.fairShare !== undefined || this.options.exactMemory ? readKernelCpu() : undefined;
+      const kernel = this.readsKernelPerSpan ? readKernelCpu() : undefined;
       // Every read first, the ledgers last: a read that fails must not leave a span counted anywhere.
       const rssBytes = this.options.exactMemory
         ? processMemoryProbe.read().rssBytes
@@ -221,7 +224,7 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
     const wallMs = performance.now();
     const concurrent = this.trees.othersSince(state.concurrencyMoment);
     this.trees.close(state.tree);
-    const kernel = this.fairShare !== undefined || this.options.exactMemory ? readKernelCpu() : undefined;
+    const kernel = this.readsKernelPerSpan ? readKernelCpu() : undefined;
     let userMicros: number;
     let systemMicros: number;
     let attributedMicros: number | undefined;
