@@ -58,7 +58,7 @@ async function compareSerializers(): Promise<void> {
   const oursMs = measure('our serializer', () => serializeExposition(resourceMetrics), 200, 5).nsPerOp / 1e6;
   // Say what was serialized, counted from the output itself.
   const text = serializeExposition(resourceMetrics);
-  const gpuSeries = text.split('\n').filter((line) => line.startsWith('hw_gpu_memory_usage{')).length;
+  const gpuSeries = text.split('\n').filter((line) => line.startsWith('hw_gpu_memory_usage_bytes{')).length;
   const spanNames = new Set(text.match(/span_name="[^"]*"/g) ?? []).size;
   console.log(
     `\nSerializing the same collection (${gpuSeries} GPUs, ${spanNames} span names, ${text.length} bytes): exporter-prometheus's PrometheusSerializer ` +

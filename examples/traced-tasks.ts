@@ -33,7 +33,7 @@ const columns: Array<[string, (span: ReadableSpan) => string]> = [
   ['wall', (span) => seconds(span, keys.ATTR_WALL_TIME)],
   ['process CPU', (span) => seconds(span, keys.ATTR_CPU_TIME)],
   ['attributed CPU', (span) => seconds(span, keys.ATTR_CPU_ATTRIBUTED_TIME)],
-  ['util', (span) => `${(Number(span.attributes[keys.ATTR_CPU_UTILIZATION]) * 100).toFixed(0)} %`],
+  ['util', (span) => `${(Number(span.attributes[keys.ATTR_CPU_AVERAGE_CORES]) * 100).toFixed(0)} %`],
   ['others open', (span) => String(span.attributes[keys.ATTR_CONCURRENT_SPANS])],
   ['RSS start', (span) => mebibytes(span, keys.ATTR_MEMORY_START)],
   ['RSS end', (span) => mebibytes(span, keys.ATTR_MEMORY_END)],

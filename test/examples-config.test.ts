@@ -172,7 +172,10 @@ describe('examples: Prometheus rules, Grafana dashboard, collector and compose f
           await fetch(`${url}${path}`);
         await sleep(200);
       }
-      await prometheus.waitFor('otel_resource_tracker_span_cpu_time_count', (results) => results.length >= 3);
+      await prometheus.waitFor(
+        'resource_tracker_span_cpu_time_seconds_count',
+        (results) => results.length >= 3,
+      );
 
       const empty: string[] = [];
       for (const panel of dashboard.panels) {

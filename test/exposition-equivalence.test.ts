@@ -18,6 +18,30 @@ function lines(text: string): string[] {
     .sort();
 }
 
+/** The specification's name for each of our metrics, written out (not computed) so that this test is a check. */
+const SPEC_NAMES: Record<string, string> = {
+  hw_gpu_memory_usage: 'hw_gpu_memory_usage_bytes',
+  hw_gpu_memory_limit: 'hw_gpu_memory_limit_bytes',
+  hw_gpu_memory_utilization: 'hw_gpu_memory_utilization_ratio',
+  hw_gpu_utilization: 'hw_gpu_utilization_ratio',
+  resource_tracker_process_gpu_memory_usage: 'resource_tracker_process_gpu_memory_usage_bytes',
+  process_cpu_time_total: 'process_cpu_time_seconds_total',
+  process_memory_usage: 'process_memory_usage_bytes',
+  process_memory_virtual: 'process_memory_virtual_bytes',
+  resource_tracker_gpu_last_success_timestamp: 'resource_tracker_gpu_last_success_timestamp_seconds',
+  resource_tracker_span_cpu_time: 'resource_tracker_span_cpu_time_seconds',
+  resource_tracker_span_memory_peak: 'resource_tracker_span_memory_peak_bytes',
+};
+
+function specName(name: string): string {
+  for (const [old, renamed] of Object.entries(SPEC_NAMES)) {
+    for (const suffix of ['', '_bucket', '_count', '_sum']) {
+      if (name === `${old}${suffix}`) return `${renamed}${suffix}`;
+    }
+  }
+  return name;
+}
+
 describe('Prometheus exposition: ours is the exporter serializer’s, line for line', () => {
   it('on one collection with GPU gauges, process gauges and counters, and span histograms', async () => {
     const control = join(scratchDir(), 'control');
@@ -45,13 +69,41 @@ describe('Prometheus exposition: ours is the exporter serializer’s, line for l
       }).getTracer('equivalence');
       for (let i = 0; i < 60; i++) tracer.startSpan(`span-${i % 3}\nwith "quotes"`, {}, ROOT_CONTEXT).end();
       const { resourceMetrics } = await exporter.collect();
-      const theirs = new PrometheusSerializer('', false, undefined, false, true).serialize(resourceMetrics);
-      const ours = serializeExposition(resourceMetrics);
+      // The exporter's defaults: scope labels and target_info, no unit suffixes (it does not add them).
+      const theirs = new PrometheusSerializer('', false, undefined, false, false).serialize(resourceMetrics);
+      const ours = serializeExposition(resourceMetrics, { withoutUnitSuffixes: true });
       // The collection holds what it should, so that equality means something.
-      assert.match(ours, /^hw_gpu_memory_usage\{[^}]*hw_id="GPU-1"[^}]*\} 2147483648$/m);
+      assert.match(
+        ours,
+        /^hw_gpu_memory_usage\{[^}]*hw_id="GPU-1"[^}]*otel_scope_name="otel-resource-tracker"[^}]*\} 2147483648$/m,
+      );
       assert.match(ours, /_bucket\{[^}]*le="\+Inf"\} 20$/m);
       assert.ok(lines(ours).length > 100, `${lines(ours).length} lines`);
       assert.deepEqual(lines(ours), lines(theirs));
+
+      // Without scope labels, as the exporter's withoutScopeInfo.
+      assert.deepEqual(
+        lines(serializeExposition(resourceMetrics, { withoutUnitSuffixes: true, withoutScopeInfo: true })),
+        lines(new PrometheusSerializer('', false, undefined, false, true).serialize(resourceMetrics)),
+      );
+      // Resource attributes copied onto every series, and no target_info, as the exporter's options do.
+      const constant = /^service\./;
+      assert.deepEqual(
+        lines(
+          serializeExposition(resourceMetrics, {
+            withoutUnitSuffixes: true,
+            withResourceConstantLabels: constant,
+            withoutTargetInfo: true,
+          }),
+        ),
+        lines(new PrometheusSerializer('', false, constant, true, false).serialize(resourceMetrics)),
+      );
+
+      // The default differs from the exporter's only by the unit suffixes the specification adds to names.
+      const renamed = lines(theirs).map((line) =>
+        line.replace(/(?<=^(?:# (?:HELP|TYPE) )?)([a-z_]+)(?=[ {])/, (name: string) => specName(name)),
+      );
+      assert.deepEqual(lines(serializeExposition(resourceMetrics)), renamed.sort());
     } finally {
       await meterProvider.shutdown();
       sampler.shutdown();

@@ -7,8 +7,8 @@ import { fakeNvidiaSmi, scratchDir } from './helpers/fake-gpu.js';
 
 const MiB = 1024 * 1024;
 const GPUS = [
-  '0, GPU-aaaaaaaa-1111, NVIDIA H100 80GB HBM3, 81559, 1024, 80535, 37',
-  '1, GPU-bbbbbbbb-2222, NVIDIA H100 80GB HBM3, 81559, 2048, 79511, 0',
+  '0, GPU-aaaaaaaa-1111, NVIDIA H100 80GB HBM3, 81559, 1024, 80535, 37, 550.54.15',
+  '1, GPU-bbbbbbbb-2222, NVIDIA H100 80GB HBM3, 81559, 2048, 79511, 0, 550.54.15',
   '',
 ].join('\n');
 const APPS = `GPU-aaaaaaaa-1111, 4242, 512\nGPU-aaaaaaaa-1111, 4343, [N/A]\n`;
@@ -35,10 +35,16 @@ describe('GPU: nvidia-smi fallback, against a fake nvidia-smi', () => {
     const provider = new NvidiaSmiProvider(2000, smi.binary);
     const devices = await provider.start();
     assert.deepEqual(
-      devices.map((device) => [device.index, device.uuid, device.name, device.memoryTotalBytes]),
+      devices.map((device) => [
+        device.index,
+        device.uuid,
+        device.name,
+        device.memoryTotalBytes,
+        device.driverVersion,
+      ]),
       [
-        [0, 'GPU-aaaaaaaa-1111', 'NVIDIA H100 80GB HBM3', 81559 * MiB],
-        [1, 'GPU-bbbbbbbb-2222', 'NVIDIA H100 80GB HBM3', 81559 * MiB],
+        [0, 'GPU-aaaaaaaa-1111', 'NVIDIA H100 80GB HBM3', 81559 * MiB, '550.54.15'],
+        [1, 'GPU-bbbbbbbb-2222', 'NVIDIA H100 80GB HBM3', 81559 * MiB, '550.54.15'],
       ],
     );
     const sample = await provider.sample();
@@ -55,9 +61,9 @@ describe('GPU: nvidia-smi fallback, against a fake nvidia-smi', () => {
   it('reads N/A and [Not Supported] as unknown: the device is skipped with a reason, never given a made-up number', () => {
     const { rows, skipped } = parseGpuQuery(
       [
-        '0, GPU-a, Tesla T4, 15360, N/A, N/A, [Not Supported]',
+        '0, GPU-a, Tesla T4, 15360, N/A, N/A, [Not Supported], [N/A]',
         '',
-        '1, GPU-b, Tesla T4, 15360, 100, 15260, [Not Supported]',
+        '1, GPU-b, Tesla T4, 15360, 100, 15260, [Not Supported], 535.104.05',
         '   ',
       ].join('\n'),
     );
@@ -65,15 +71,16 @@ describe('GPU: nvidia-smi fallback, against a fake nvidia-smi', () => {
     assert.equal(rows.length, 1);
     assert.equal(rows[0]?.usedBytes, 100 * MiB);
     assert.equal(rows[0]?.utilization, undefined);
+    assert.equal(rows[0]?.driverVersion, '535.104.05');
   });
 
   it('rejects output in an unexpected format with a clear message', async () => {
     assert.throws(
       () => parseGpuQuery('NVIDIA-SMI has failed because it could not communicate with the driver'),
-      /printed 1 fields on line 1 where 7 .* were asked: unexpected output format/,
+      /printed 1 fields on line 1 where 8 .* were asked: unexpected output format/,
     );
     assert.throws(
-      () => parseGpuQuery('0, GPU-a, T4, lots, 1, 2, 3'),
+      () => parseGpuQuery('0, GPU-a, T4, lots, 1, 2, 3, 550.54.15'),
       /printed "lots" for memory.total on line 1, not a number of MiB/,
     );
     const dir = scratchDir();

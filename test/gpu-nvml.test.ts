@@ -60,8 +60,14 @@ describe('GPU: NVML provider through koffi, against a fake libnvidia-ml.so.1', (
     const provider = nvmlWith(control);
     const devices = await provider.start();
     assert.deepEqual(devices, [
-      { index: 0, uuid: UUID_A, name: 'NVIDIA H100 80GB HBM3', memoryTotalBytes: 80 * GiB },
-      { index: 1, uuid: UUID_B, name: 'NVIDIA A10', memoryTotalBytes: 24 * GiB },
+      {
+        index: 0,
+        uuid: UUID_A,
+        name: 'NVIDIA H100 80GB HBM3',
+        memoryTotalBytes: 80 * GiB,
+        driverVersion: '550.54.15',
+      },
+      { index: 1, uuid: UUID_B, name: 'NVIDIA A10', memoryTotalBytes: 24 * GiB, driverVersion: '550.54.15' },
     ]);
     // start() read memory once per device (for the totals): the curve of device 0 is at its second value now.
     const sample = await provider.sample();

@@ -73,7 +73,11 @@ describe('GPU figures in snapshots, trackers and spans (fake NVML through the re
     span.end();
     const attributes = tracing.attributesOf('inference');
     assert.deepEqual(
-      Object.fromEntries(Object.entries(attributes).filter(([key]) => key.startsWith('gpu.'))),
+      Object.fromEntries(
+        Object.entries(attributes).filter(
+          ([key]) => key.startsWith('resource_tracker.gpu.') || key.startsWith('hw.'),
+        ),
+      ),
       {
         [keys.ATTR_GPU_MEMORY_START]: 10 * GiB,
         [keys.ATTR_GPU_MEMORY_END]: 15 * GiB,
@@ -81,8 +85,8 @@ describe('GPU figures in snapshots, trackers and spans (fake NVML through the re
         [keys.ATTR_GPU_MEMORY_PEAK]: 50 * GiB,
         [keys.ATTR_GPU_MEMORY_LIMIT]: 80 * GiB,
         [keys.ATTR_GPU_PROCESS_MEMORY]: GiB,
-        [keys.ATTR_GPU_ID]: UUID_A,
-        [keys.ATTR_GPU_NAME]: 'Fake H100',
+        [keys.ATTR_HW_ID]: UUID_A,
+        [keys.ATTR_HW_MODEL]: 'Fake H100',
       },
     );
     await tracing.shutdown();
@@ -97,7 +101,7 @@ describe('GPU figures in snapshots, trackers and spans (fake NVML through the re
       assert.equal(attributes[keys.ATTR_GPU_MEMORY_LIMIT], 160 * GiB);
       assert.equal(attributes[keys.ATTR_GPU_PROCESS_MEMORY], GiB);
       assert.deepEqual(attributes[keys.ATTR_GPU_IDS], [UUID_A, UUID_B]);
-      assert.equal(attributes[keys.ATTR_GPU_ID], undefined);
+      assert.equal(attributes[keys.ATTR_HW_ID], undefined);
       await tracing.shutdown();
     }
   });

@@ -83,20 +83,32 @@ describe('metrics: live gauges and the Prometheus endpoint', function () {
     const cpuBefore = process.resourceUsage().userCPUTime / 1e6;
     const text = await scrape();
     const cpuAfter = process.resourceUsage().userCPUTime / 1e6;
-    const device = { hw_id: UUID, hw_type: 'gpu', hw_name: 'Fake H100', hw_vendor: 'NVIDIA', gpu_index: 0 };
-    assert.equal(sampleValue(text, 'hw_gpu_memory_usage', device), 12 * GiB);
-    assert.equal(sampleValue(text, 'hw_gpu_memory_limit', device), 80 * GiB);
-    assert.equal(sampleValue(text, 'hw_gpu_memory_utilization', device), 12 / 80);
-    assert.equal(sampleValue(text, 'hw_gpu_utilization', device), 0.42);
-    assert.equal(sampleValue(text, 'process_gpu_memory_usage', device), 2 * GiB, "ours, not pid 1's");
-    assert.equal(sampleValue(text, 'otel_resource_tracker_gpu_up', { provider: 'nvml' }), 1);
+    const device = {
+      hw_id: UUID,
+      hw_type: 'gpu',
+      hw_model: 'Fake H100',
+      hw_vendor: 'NVIDIA',
+      resource_tracker_gpu_index: 0,
+    };
+    assert.equal(sampleValue(text, 'hw_gpu_memory_usage_bytes', device), 12 * GiB);
+    assert.equal(sampleValue(text, 'hw_gpu_memory_limit_bytes', device), 80 * GiB);
+    assert.equal(sampleValue(text, 'hw_gpu_memory_utilization_ratio', device), 12 / 80);
+    assert.equal(sampleValue(text, 'hw_gpu_utilization_ratio', device), 0.42);
+    assert.equal(
+      sampleValue(text, 'resource_tracker_process_gpu_memory_usage_bytes', device),
+      2 * GiB,
+      "ours, not pid 1's",
+    );
+    assert.equal(sampleValue(text, 'resource_tracker_gpu_up', { resource_tracker_gpu_provider: 'nvml' }), 1);
     const lastSuccess =
-      sampleValue(text, 'otel_resource_tracker_gpu_last_success', { provider: 'nvml' }) ?? 0;
+      sampleValue(text, 'resource_tracker_gpu_last_success_timestamp_seconds', {
+        resource_tracker_gpu_provider: 'nvml',
+      }) ?? 0;
     assert.ok(Math.abs(lastSuccess - Date.now() / 1000) < 120);
     // Read during the scrape: between the process's user CPU just before it and just after it.
-    const user = sampleValue(text, 'process_cpu_time_total', { cpu_mode: 'user' }) ?? 0;
+    const user = sampleValue(text, 'process_cpu_time_seconds_total', { cpu_mode: 'user' }) ?? 0;
     assert.ok(user >= cpuBefore && user <= cpuAfter, `user CPU ${user} in [${cpuBefore}, ${cpuAfter}]`);
-    const rss = sampleValue(text, 'process_memory_usage', {}) ?? 0;
+    const rss = sampleValue(text, 'process_memory_usage_bytes', {}) ?? 0;
     assert.ok(Math.abs(rss - process.memoryUsage.rss()) < 32 * 1024 * 1024, `rss ${rss}`);
   });
 
@@ -110,12 +122,15 @@ describe('metrics: live gauges and the Prometheus endpoint', function () {
     await script(12 * GiB, { memory: 999 });
     await sampler.tick();
     const failed = await scrape();
-    assert.equal(sampleValue(failed, 'otel_resource_tracker_gpu_up', { provider: 'nvml' }), 0);
+    assert.equal(
+      sampleValue(failed, 'resource_tracker_gpu_up', { resource_tracker_gpu_provider: 'nvml' }),
+      0,
+    );
     await script(20 * GiB);
     await sampler.tick();
     const back = await scrape();
-    assert.equal(sampleValue(back, 'otel_resource_tracker_gpu_up', { provider: 'nvml' }), 1);
-    assert.equal(sampleValue(back, 'hw_gpu_memory_usage', { hw_id: UUID }), 20 * GiB);
+    assert.equal(sampleValue(back, 'resource_tracker_gpu_up', { resource_tracker_gpu_provider: 'nvml' }), 1);
+    assert.equal(sampleValue(back, 'hw_gpu_memory_usage_bytes', { hw_id: UUID }), 20 * GiB);
   });
 
   it('passes promtool check metrics', async () => {
@@ -135,13 +150,13 @@ describe('metrics: live gauges and the Prometheus endpoint', function () {
     for (let i = 0; i < 20; i++) tracer.startSpan(`name-${i}`, {}, ROOT_CONTEXT).end();
     const text = await (await fetch(capped.url)).text();
     const names = new Set(
-      [...text.matchAll(/otel_resource_tracker_span_wall_time_count\{span_name="([^"]+)"/g)].map(
+      [...text.matchAll(/resource_tracker_span_cpu_time_seconds_count\{span_name="([^"]+)"/g)].map(
         (match) => match[1],
       ),
     );
     assert.deepEqual([...names].sort(), ['_other', 'name-0', 'name-1', 'name-2', 'name-3', 'name-4']);
     assert.equal(
-      sampleValue(text, 'otel_resource_tracker_span_wall_time_count', { span_name: '_other' }),
+      sampleValue(text, 'resource_tracker_span_cpu_time_seconds_count', { span_name: '_other' }),
       15,
     );
     await capped.shutdown();
@@ -159,17 +174,17 @@ describe('metrics: live gauges and the Prometheus endpoint', function () {
     const prometheus = await startPrometheus([{ job: 'app', hostPort: new URL(endpoint.url).host }]);
     try {
       const gpu = await prometheus.waitFor(
-        `hw_gpu_memory_usage{hw_id="${UUID}"}`,
+        `hw_gpu_memory_usage_bytes{hw_id="${UUID}"}`,
         (results) => results.length === 1,
       );
       assert.equal(Number(gpu[0]?.value[1]), 20 * GiB);
       const p50 = await prometheus.waitFor(
-        'histogram_quantile(0.5, sum by (le) (otel_resource_tracker_span_cpu_time_bucket{span_name="batch-item"}))',
+        'histogram_quantile(0.5, sum by (le) (resource_tracker_span_cpu_time_seconds_bucket{span_name="batch-item"}))',
         (results) => results.length === 1 && Number.isFinite(Number(results[0]?.value[1])),
       );
       const median = Number(p50[0]?.value[1]);
-      // 20 ms of CPU each: the median falls in the (0.01, 0.025] bucket.
-      assert.ok(median > 0.01 && median <= 0.025, `p50 ${median}`);
+      // 20 ms of CPU each (a little more with the span's own work): the median falls in the (0.02, 0.05] bucket.
+      assert.ok(median > 0.02 && median <= 0.05, `p50 ${median}`);
       const up = await prometheus.query('up{job="app"}');
       assert.equal(up[0]?.value[1], '1');
     } finally {
@@ -200,7 +215,7 @@ describe('metrics: live gauges and the Prometheus endpoint', function () {
   it('stops observing after unregister(): the values stop following the process', async () => {
     const quiet = await startPrometheusEndpoint({ port: 0, resourceMetrics: false });
     const registration = registerResourceMetrics(quiet.meterProvider, { gpu: false });
-    const rss = async () => sampleValue(await quiet.render(), 'process_memory_usage', {}) ?? 0;
+    const rss = async () => sampleValue(await quiet.render(), 'process_memory_usage_bytes', {}) ?? 0;
     const grow = async (): Promise<[number, number]> => {
       const before = await rss();
       const block = allocateTouched(64 * MiB);

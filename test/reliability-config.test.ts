@@ -74,6 +74,7 @@ const PROCESSOR_OPTIONS: Record<keyof ResourceSpanProcessorOptions, (value: unkn
   maxSpanOpenSeconds: (value) => typeof value === 'number' && value > 0,
   meterProvider: () => false,
   maxSpanNames: () => false,
+  spanHistograms: (value) => Array.isArray(value) && value.length === 0,
 };
 
 const empty = (value: string) => value.trim() === '';

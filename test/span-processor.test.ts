@@ -52,7 +52,7 @@ describe('ResourceSpanProcessor: figures on one span', () => {
     const wall = numberAttribute(attributes, keys.ATTR_WALL_TIME);
     assert.ok(wall >= inner && wall <= outer, `wall ${wall} in [${inner}, ${outer}]`);
     within(
-      numberAttribute(attributes, keys.ATTR_CPU_UTILIZATION),
+      numberAttribute(attributes, keys.ATTR_CPU_AVERAGE_CORES),
       (user + system) / wall,
       1e-9,
       'utilization',

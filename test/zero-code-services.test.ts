@@ -189,7 +189,7 @@ describe('zero-code entry on real services: auto-instrumentation, both loaders, 
     assert.match(targetInfo, /team="payments"/);
     assert.match(targetInfo, /deployment_environment_name="test"/);
     assert.match(targetInfo, /service_instance_id="[0-9a-f-]{36}"/);
-    assert.match(text, /^process_memory_usage[ {]/m);
+    assert.match(text, /^process_memory_usage_bytes[ {]/m);
     await get(`${url}/cpu?ms=1`);
     await done;
     const instance = /service_instance_id="([^"]+)"/.exec(targetInfo)?.[1];

@@ -1,5 +1,5 @@
 /**
- * The most spans open at once since a given moment, for `process.concurrent_spans`, in O(1) amortised per change
+ * The most spans open at once since a given moment, for `resource_tracker.concurrent_spans`, in O(1) amortised per change
  * and O(log n) per question. Moments are numbered by a counter that advances at every change; the history is a
  * stack of (moment, count) whose counts strictly decrease from the bottom, so "the most since moment m" is the
  * first entry at or after m. Its length is bounded by the highest count, not by the number of spans.

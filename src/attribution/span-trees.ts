@@ -28,7 +28,7 @@ const MAX_PENDING = 1024;
 
 /**
  * Counts the span trees (top-level measured spans with their measured descendants) that are open, for
- * `process.concurrent_spans`: "how many other requests or jobs ran beside this span". A tree is open while any
+ * `resource_tracker.concurrent_spans`: "how many other requests or jobs ran beside this span". A tree is open while any
  * of its spans is, so a child that outlives its parent (Express's handler span after the http SERVER span)
  * keeps its request counted, and a request's own children never count as concurrency.
  *

@@ -49,13 +49,28 @@ export function readNumber(
   return value;
 }
 
+const TRUE_SPELLINGS = ['true', '1', 'yes', 'on'];
+const FALSE_SPELLINGS = ['false', '0', 'no', 'off'];
+
+/** The boolean a spelling stands for (case-insensitive, trimmed); undefined when it is none of them. */
+export function booleanSpelling(value: string): boolean | undefined {
+  const raw = value.trim().toLowerCase();
+  if (TRUE_SPELLINGS.includes(raw)) return true;
+  if (FALSE_SPELLINGS.includes(raw)) return false;
+  return undefined;
+}
+
+/** What a boolean variable accepts, for messages. */
+export const BOOLEAN_SPELLINGS = `${TRUE_SPELLINGS.join(', ')} or ${FALSE_SPELLINGS.join(', ')} (any case)`;
+
 /** true / false (also 1 / 0, yes / no, on / off), `fallback` when unset or empty. */
 export function readBoolean(env: Environment, name: string, fallback: boolean): boolean {
-  const raw = env[name]?.trim().toLowerCase();
+  const raw = env[name]?.trim();
   if (raw === undefined || raw === '') return fallback;
-  if (['true', '1', 'yes', 'on'].includes(raw)) return true;
-  if (['false', '0', 'no', 'off'].includes(raw)) return false;
-  throw new ConfigError(`${name} must be true or false; got ${describe(env[name])}`);
+  const value = booleanSpelling(raw);
+  if (value === undefined)
+    throw new ConfigError(`${name} must be ${BOOLEAN_SPELLINGS}; got ${describe(env[name])}`);
+  return value;
 }
 
 /**

@@ -5,6 +5,8 @@ export interface GpuDevice {
   readonly uuid: string;
   readonly name: string;
   readonly memoryTotalBytes: number;
+  /** The driver's version (the same for every device of a host); undefined where the provider cannot say. */
+  readonly driverVersion?: string | undefined;
 }
 
 /** A process holding memory on a GPU. `usedBytes` undefined: the driver does not say (e.g. under MIG). */

@@ -3,6 +3,7 @@ import { getGpuMemorySource } from '../gpu/gpu-memory-source.js';
 import { type GpuDeviceState, GpuSampler } from '../gpu/gpu-sampler.js';
 import { assertPlainOptions, booleanOption, describe } from '../internal/validate.js';
 import { processMemoryProbe } from '../probes/process-memory.js';
+import { METER_NAME, METER_VERSION } from './meter-scope.js';
 import * as names from './metric-names.js';
 
 export interface ResourceMetricsOptions {
@@ -22,8 +23,6 @@ export interface ResourceMetricsRegistration {
   unregister(): void;
 }
 
-const METER_NAME = 'otel-resource-tracker';
-
 function isMeterProvider(value: unknown): value is MeterProvider {
   return typeof (value as MeterProvider | undefined)?.getMeter === 'function';
 }
@@ -32,14 +31,24 @@ function isMeter(value: unknown): value is Meter {
   return typeof (value as Meter | undefined)?.createObservableGauge === 'function';
 }
 
+/** Unit and description as the one definition of the metric has them. */
+function instrumentOptions(name: string): { unit: string; description: string } {
+  const { unit, description } = names.metricDefinition(name);
+  return { unit, description };
+}
+
+/** The hardware conventions' GPU attributes (model/hardware/registry.yaml, gpu-metrics.yaml), plus the CUDA index. */
 function deviceAttributes(state: GpuDeviceState): Attributes {
-  return {
-    'hw.id': state.device.uuid,
-    'hw.type': 'gpu',
-    'hw.name': state.device.name,
-    'hw.vendor': 'NVIDIA',
-    'gpu.index': state.cudaIndex,
+  const attributes: Attributes = {
+    [names.ATTR_HW_ID]: state.device.uuid,
+    [names.ATTR_HW_TYPE]: 'gpu',
+    [names.ATTR_HW_MODEL]: state.device.name,
+    [names.ATTR_HW_VENDOR]: 'NVIDIA',
+    [names.ATTR_GPU_INDEX]: state.cudaIndex,
   };
+  if (state.device.driverVersion !== undefined)
+    attributes[names.ATTR_HW_DRIVER_VERSION] = state.device.driverVersion;
+  return attributes;
 }
 
 /**
@@ -57,7 +66,7 @@ export function registerResourceMetrics(
 ): ResourceMetricsRegistration {
   assertPlainOptions(options, 'registerResourceMetrics options', ['gpu', 'process', 'gpuSampler']);
   const meter = isMeterProvider(meterOrProvider)
-    ? meterOrProvider.getMeter(METER_NAME)
+    ? meterOrProvider.getMeter(METER_NAME, METER_VERSION)
     : isMeter(meterOrProvider)
       ? meterOrProvider
       : undefined;
@@ -79,34 +88,31 @@ export function registerResourceMetrics(
 
   if (gpu && sampler !== undefined) {
     sampler.ensureStarted();
-    const usage = meter.createObservableUpDownCounter(names.METRIC_GPU_MEMORY_USAGE, {
-      unit: 'By',
-      description: 'GPU memory in use (all processes)',
-    });
-    const limit = meter.createObservableUpDownCounter(names.METRIC_GPU_MEMORY_LIMIT, {
-      unit: 'By',
-      description: 'GPU memory size',
-    });
-    const memoryUtilization = meter.createObservableGauge(names.METRIC_GPU_MEMORY_UTILIZATION, {
-      unit: '1',
-      description: 'GPU memory in use / GPU memory size',
-    });
-    const utilization = meter.createObservableGauge(names.METRIC_GPU_UTILIZATION, {
-      unit: '1',
-      description: 'Fraction of time the GPU was busy over the driver sample period',
-    });
-    const processUsage = meter.createObservableUpDownCounter(names.METRIC_PROCESS_GPU_MEMORY_USAGE, {
-      unit: 'By',
-      description: 'GPU memory held by this process and its descendants',
-    });
-    const up = meter.createObservableGauge(names.METRIC_GPU_COLLECTOR_UP, {
-      unit: '1',
-      description: '1 while the GPU provider answers, 0 when it fails',
-    });
-    const lastSuccess = meter.createObservableGauge(names.METRIC_GPU_LAST_SUCCESS, {
-      unit: 's',
-      description: 'Unix time of the last successful GPU reading',
-    });
+    const usage = meter.createObservableUpDownCounter(
+      names.METRIC_GPU_MEMORY_USAGE,
+      instrumentOptions(names.METRIC_GPU_MEMORY_USAGE),
+    );
+    const limit = meter.createObservableUpDownCounter(
+      names.METRIC_GPU_MEMORY_LIMIT,
+      instrumentOptions(names.METRIC_GPU_MEMORY_LIMIT),
+    );
+    const memoryUtilization = meter.createObservableGauge(
+      names.METRIC_GPU_MEMORY_UTILIZATION,
+      instrumentOptions(names.METRIC_GPU_MEMORY_UTILIZATION),
+    );
+    const utilization = meter.createObservableGauge(
+      names.METRIC_GPU_UTILIZATION,
+      instrumentOptions(names.METRIC_GPU_UTILIZATION),
+    );
+    const processUsage = meter.createObservableUpDownCounter(
+      names.METRIC_PROCESS_GPU_MEMORY_USAGE,
+      instrumentOptions(names.METRIC_PROCESS_GPU_MEMORY_USAGE),
+    );
+    const up = meter.createObservableGauge(names.METRIC_GPU_UP, instrumentOptions(names.METRIC_GPU_UP));
+    const lastSuccess = meter.createObservableGauge(
+      names.METRIC_GPU_LAST_SUCCESS,
+      instrumentOptions(names.METRIC_GPU_LAST_SUCCESS),
+    );
     const observables: Observable[] = [
       usage,
       limit,
@@ -120,9 +126,11 @@ export function registerResourceMetrics(
       const health = sampler.currentHealth;
       // No series at all on a machine where detection found no GPU: "collector down" alerts stay quiet there.
       if (health.provider !== undefined && health.provider !== 'none') {
-        result.observe(up, health.up ? 1 : 0, { provider: health.provider });
+        result.observe(up, health.up ? 1 : 0, { [names.ATTR_GPU_PROVIDER]: health.provider });
         if (health.lastSuccessAt !== undefined) {
-          result.observe(lastSuccess, health.lastSuccessAt / 1000, { provider: health.provider });
+          result.observe(lastSuccess, health.lastSuccessAt / 1000, {
+            [names.ATTR_GPU_PROVIDER]: health.provider,
+          });
         }
       }
       for (const state of sampler.devices) {
@@ -134,7 +142,8 @@ export function registerResourceMetrics(
         if (reading.totalBytes > 0)
           result.observe(memoryUtilization, reading.usedBytes / reading.totalBytes, attributes);
         const busy = state.latest?.utilization;
-        if (busy !== undefined) result.observe(utilization, busy, attributes);
+        if (busy !== undefined)
+          result.observe(utilization, busy, { ...attributes, [names.ATTR_HW_GPU_TASK]: 'general' });
         if (reading.processUsedBytes !== undefined)
           result.observe(processUsage, reading.processUsedBytes, attributes);
       }
@@ -144,23 +153,23 @@ export function registerResourceMetrics(
   }
 
   if (processMetrics) {
-    const cpu = meter.createObservableCounter(names.METRIC_PROCESS_CPU_TIME, {
-      unit: 's',
-      description: 'CPU time used by this process',
-    });
-    const memory = meter.createObservableUpDownCounter(names.METRIC_PROCESS_MEMORY_USAGE, {
-      unit: 'By',
-      description: 'Resident memory (RSS) of this process',
-    });
-    const virtual = meter.createObservableUpDownCounter(names.METRIC_PROCESS_MEMORY_VIRTUAL, {
-      unit: 'By',
-      description: 'Virtual memory of this process',
-    });
+    const cpu = meter.createObservableCounter(
+      names.METRIC_PROCESS_CPU_TIME,
+      instrumentOptions(names.METRIC_PROCESS_CPU_TIME),
+    );
+    const memory = meter.createObservableUpDownCounter(
+      names.METRIC_PROCESS_MEMORY_USAGE,
+      instrumentOptions(names.METRIC_PROCESS_MEMORY_USAGE),
+    );
+    const virtual = meter.createObservableUpDownCounter(
+      names.METRIC_PROCESS_MEMORY_VIRTUAL,
+      instrumentOptions(names.METRIC_PROCESS_MEMORY_VIRTUAL),
+    );
     const observables: Observable[] = [cpu, memory, virtual];
     const callback = (result: BatchObservableResult) => {
       const usage = process.resourceUsage();
-      result.observe(cpu, usage.userCPUTime / 1e6, { 'cpu.mode': 'user' });
-      result.observe(cpu, usage.systemCPUTime / 1e6, { 'cpu.mode': 'system' });
+      result.observe(cpu, usage.userCPUTime / 1e6, { [names.ATTR_CPU_MODE]: 'user' });
+      result.observe(cpu, usage.systemCPUTime / 1e6, { [names.ATTR_CPU_MODE]: 'system' });
       const reading = processMemoryProbe.read();
       result.observe(memory, reading.rssBytes);
       if (reading.vmsBytes !== undefined) result.observe(virtual, reading.vmsBytes);

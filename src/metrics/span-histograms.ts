@@ -1,49 +1,66 @@
 import type { Attributes, Histogram, MeterProvider } from '@opentelemetry/api';
+import { METER_NAME, METER_VERSION } from './meter-scope.js';
 import * as names from './metric-names.js';
 
 /**
- * Seconds: 5 ms to 30 min, dense where request and task costs usually fall. Every bucket is a line per span name
- * per scrape, so there are 15, not more.
+ * Seconds of CPU per span: 1-2-5 steps from 100 µs (a small HTTP request) to 1 s, then wider to 10 min (a batch
+ * task). 19 boundaries: with the memory histogram's 11, a span name costs 36 series (see docs/metrics.md for the
+ * quantile error this gives on measured distributions).
  */
-export const SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800];
-/** Bytes: powers of two from 32 MiB to 64 GiB (a Node process's RSS never starts lower than ~30 MiB). */
-export const BYTES_BUCKETS = Array.from({ length: 12 }, (_, power) => 2 ** (25 + power));
+export const CPU_SECONDS_BUCKETS = [
+  0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 120, 600,
+];
+/** Wall seconds (opt-in histogram): the same steps, so that CPU and wall time can be read side by side. */
+export const WALL_SECONDS_BUCKETS = CPU_SECONDS_BUCKETS;
+/**
+ * Bytes of peak RSS: ×1.5 / ×1.33 steps (32, 48, 64, 96, 128, 192, 256, 384, 512 MiB) where Node processes live,
+ * then 1 and 4 GiB. 11 boundaries.
+ */
+export const MEMORY_BYTES_BUCKETS = [32, 48, 64, 96, 128, 192, 256, 384, 512, 1024, 4096].map(
+  (mebibytes) => mebibytes * 1024 * 1024,
+);
+
+/** The span histograms that can be recorded. */
+export type SpanHistogramKind = 'cpu' | 'memory' | 'wall';
+export const SPAN_HISTOGRAM_KINDS: readonly SpanHistogramKind[] = ['cpu', 'memory', 'wall'];
+/** Wall time is left out by default: it is the span's duration, which traces and span metrics already give. */
+export const DEFAULT_SPAN_HISTOGRAMS: readonly SpanHistogramKind[] = ['cpu', 'memory'];
 
 /** The value that stands for every span name past the cardinality cap. */
 export const OTHER_SPAN_NAME = '_other';
 
+function histogram(meterProvider: MeterProvider, name: string, boundaries: number[]): Histogram {
+  const { unit, description } = names.metricDefinition(name);
+  return meterProvider
+    .getMeter(METER_NAME, METER_VERSION)
+    .createHistogram(name, { unit, description, advice: { explicitBucketBoundaries: boundaries } });
+}
+
 /**
- * Per-span-name histograms of what spans cost: attributed CPU seconds, wall seconds and peak RSS. Span names
- * become a label, so their number is capped: past `maxSpanNames` distinct names, the rest are recorded under
- * `_other`, keeping the series count bounded whatever the application names its spans.
+ * Per-span-name histograms of what spans cost: attributed CPU seconds and peak RSS (and wall seconds when asked).
+ * Span names become a label, so their number is capped: past `maxSpanNames` distinct names, the rest are recorded
+ * under `_other`, keeping the series count bounded whatever the application names its spans. The boundaries are
+ * advice: a View in the application's MeterProvider, or an OTLP exporter that prefers exponential histograms
+ * (OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION), overrides them.
  */
 export class SpanHistograms {
-  private readonly cpu: Histogram;
-  private readonly wall: Histogram;
-  private readonly peak: Histogram;
+  private readonly cpu: Histogram | undefined;
+  private readonly wall: Histogram | undefined;
+  private readonly peak: Histogram | undefined;
   private readonly attributesByName = new Map<string, Attributes>();
-  private readonly other: Attributes = { 'span.name': OTHER_SPAN_NAME };
+  private readonly other: Attributes = { [names.ATTR_SPAN_NAME]: OTHER_SPAN_NAME };
 
   constructor(
     meterProvider: MeterProvider,
     private readonly maxSpanNames: number,
+    kinds: readonly SpanHistogramKind[] = DEFAULT_SPAN_HISTOGRAMS,
   ) {
-    const meter = meterProvider.getMeter('otel-resource-tracker');
-    this.cpu = meter.createHistogram(names.METRIC_SPAN_CPU_TIME, {
-      unit: 's',
-      description: 'CPU attributed to spans (process.cpu.attributed_time), per span name',
-      advice: { explicitBucketBoundaries: SECONDS_BUCKETS },
-    });
-    this.wall = meter.createHistogram(names.METRIC_SPAN_WALL_TIME, {
-      unit: 's',
-      description: 'Wall-clock time of spans, per span name',
-      advice: { explicitBucketBoundaries: SECONDS_BUCKETS },
-    });
-    this.peak = meter.createHistogram(names.METRIC_SPAN_MEMORY_PEAK, {
-      unit: 'By',
-      description: 'Peak RSS of the process during spans, per span name',
-      advice: { explicitBucketBoundaries: BYTES_BUCKETS },
-    });
+    if (kinds.includes('cpu'))
+      this.cpu = histogram(meterProvider, names.METRIC_SPAN_CPU_TIME, CPU_SECONDS_BUCKETS);
+    if (kinds.includes('wall'))
+      this.wall = histogram(meterProvider, names.METRIC_SPAN_WALL_TIME, WALL_SECONDS_BUCKETS);
+    if (kinds.includes('memory'))
+      this.peak = histogram(meterProvider, names.METRIC_SPAN_MEMORY_PEAK, MEMORY_BYTES_BUCKETS);
   }
 
   record(
@@ -53,16 +70,16 @@ export class SpanHistograms {
     peakBytes: number | undefined,
   ): void {
     const attributes = this.attributesFor(spanName);
-    if (cpuSeconds !== undefined) this.cpu.record(cpuSeconds, attributes);
-    if (wallSeconds !== undefined) this.wall.record(wallSeconds, attributes);
-    if (peakBytes !== undefined) this.peak.record(peakBytes, attributes);
+    if (cpuSeconds !== undefined) this.cpu?.record(cpuSeconds, attributes);
+    if (wallSeconds !== undefined) this.wall?.record(wallSeconds, attributes);
+    if (peakBytes !== undefined) this.peak?.record(peakBytes, attributes);
   }
 
   private attributesFor(spanName: string): Attributes {
     const known = this.attributesByName.get(spanName);
     if (known !== undefined) return known;
     if (this.attributesByName.size >= this.maxSpanNames) return this.other;
-    const attributes = { 'span.name': spanName };
+    const attributes = { [names.ATTR_SPAN_NAME]: spanName };
     this.attributesByName.set(spanName, attributes);
     return attributes;
   }

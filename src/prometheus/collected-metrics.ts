@@ -27,7 +27,16 @@ export interface CollectedMetric {
   readonly dataPoints: readonly CollectedDataPoint[];
 }
 
+export interface CollectedScope {
+  readonly name: string;
+  readonly version?: string | undefined;
+  readonly schemaUrl?: string | undefined;
+}
+
 export interface CollectedResourceMetrics {
   readonly resource: { readonly attributes: Attributes; waitForAsyncAttributes?(): Promise<void> };
-  readonly scopeMetrics: ReadonlyArray<{ readonly metrics: readonly CollectedMetric[] }>;
+  readonly scopeMetrics: ReadonlyArray<{
+    readonly scope?: CollectedScope;
+    readonly metrics: readonly CollectedMetric[];
+  }>;
 }

@@ -2,7 +2,7 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { diag } from '@opentelemetry/api';
 import type { CollectedResourceMetrics } from './collected-metrics.js';
-import { serializeExposition } from './exposition.js';
+import { type ExpositionOptions, serializeExposition } from './exposition.js';
 
 /** What the server needs of a MetricReader (the Prometheus exporter with `preventServerStart`). */
 export interface CollectingReader {
@@ -26,6 +26,8 @@ export interface ServeOptions {
   readonly nextPorts?: number;
   /** Names the caller in error messages. */
   readonly what: string;
+  /** The exposition's shape (scope labels, target_info, unit suffixes). Default: the specification's. */
+  readonly exposition?: ExpositionOptions;
 }
 
 /** Thrown when the port is taken (after the following ones too, when asked to try them). */
@@ -61,16 +63,16 @@ function listen(server: Server, host: string, port: number, what: string): Promi
 }
 
 /** Collects through the reader and writes the exposition with our serializer, once the resource is complete. */
-async function render(reader: CollectingReader): Promise<string> {
+async function render(reader: CollectingReader, options: ExpositionOptions): Promise<string> {
   const { resourceMetrics, errors } = await reader.collect();
   if (errors.length > 0) diag.debug('otel-resource-tracker: errors while collecting metrics', errors);
   // Detectors may still be answering (container, cloud): target_info must not be written half-known.
   await resourceMetrics.resource.waitForAsyncAttributes?.();
-  return serializeExposition(resourceMetrics);
+  return serializeExposition(resourceMetrics, options);
 }
 
-function respond(reader: CollectingReader, response: ServerResponse, closing: () => boolean): void {
-  render(reader).then(
+function respond(render: () => Promise<string>, response: ServerResponse, closing: () => boolean): void {
+  render().then(
     (text) => {
       // Once shutting down, answer what is in flight and let the connection go, rather than keep it alive.
       if (closing()) response.setHeader('Connection', 'close');
@@ -98,11 +100,13 @@ export async function serveExposition(
   options: ServeOptions,
 ): Promise<ExpositionServer> {
   const { host, path, what } = options;
+  const exposition = options.exposition ?? {};
+  const renderNow = () => render(reader, exposition);
   let closing: Promise<void> | undefined;
   const server = createServer((request, response) => {
     const requestPath = (request.url ?? '/').split('?')[0];
     if (requestPath === path && (request.method === 'GET' || request.method === 'HEAD')) {
-      respond(reader, response, () => closing !== undefined);
+      respond(renderNow, response, () => closing !== undefined);
       return;
     }
     response.statusCode = 404;
@@ -130,7 +134,7 @@ export async function serveExposition(
     url: `http://${urlHost}:${address.port}${path}`,
     host: address.address,
     port: address.port,
-    render: () => render(reader),
+    render: renderNow,
     close: () => {
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -2,49 +2,86 @@ import type { Attributes, AttributeValue } from '@opentelemetry/api';
 import {
   type CollectedMetric,
   type CollectedResourceMetrics,
+  type CollectedScope,
   DataPointType,
   type HistogramValue,
 } from './collected-metrics.js';
+import { type PrometheusType, prometheusMetricName, sanitizeName } from './metric-name.js';
+
+/** The shape of the exposition, in the options' words of @opentelemetry/exporter-prometheus. */
+export interface ExpositionOptions {
+  /** Leave out the otel_scope_name / otel_scope_version labels. Default false (the specification's default). */
+  readonly withoutScopeInfo?: boolean;
+  /** Leave out target_info (the resource). Default false. */
+  readonly withoutTargetInfo?: boolean;
+  /** Copy the resource attributes whose keys match onto every series (e.g. /service\.name/). Default none. */
+  readonly withResourceConstantLabels?: RegExp;
+  /** Leave out the unit suffixes (`_bytes`, `_seconds`, `_ratio`): the names of versions before 0.2. Default false. */
+  readonly withoutUnitSuffixes?: boolean;
+}
 
 /**
- * The Prometheus text exposition (format 0.0.4) of collected metrics, with the same names, types and labels as
- * @opentelemetry/exporter-prometheus's serializer with `withoutScopeInfo` (target_info, `_total` on counters; no
- * otel_scope_* labels, which would add ~40 bytes to every line), written for speed: each data point's label set is
- * rendered once and shared by its histogram buckets, instead of once per line. The exporter's serializer stalls the
- * event loop for milliseconds per scrape once span histograms are on; `npm run bench` measures both on the same
- * collection, and test/exposition-equivalence.test.ts pins the output to the exporter's.
+ * The Prometheus text exposition (format 0.0.4) of collected metrics, as the specification's Prometheus
+ * compatibility rules ask by default (specification/compatibility/prometheus_and_openmetrics.md): names with unit
+ * suffixes before `_total` (prometheus/metric-name.ts), otel_scope_name / otel_scope_version labels on every
+ * series, target_info for the resource; each can be turned off. Written for speed: each data point's label set is
+ * rendered once and shared by its histogram buckets. @opentelemetry/exporter-prometheus's serializer stalls the
+ * event loop for milliseconds per scrape once span histograms are on; test/exposition-equivalence.test.ts pins
+ * ours to it where the two agree (everything but the unit suffixes, which it does not add).
  */
-export function serializeExposition(resourceMetrics: CollectedResourceMetrics): string {
-  let text = `# HELP target_info Target metadata\n# TYPE target_info gauge\ntarget_info${labels(resourceMetrics.resource.attributes)} 1\n`;
+export function serializeExposition(
+  resourceMetrics: CollectedResourceMetrics,
+  options: ExpositionOptions = {},
+): string {
+  const resourceAttributes = resourceMetrics.resource.attributes;
+  let text = options.withoutTargetInfo
+    ? ''
+    : `# HELP target_info Target metadata\n# TYPE target_info gauge\ntarget_info${labels(resourceAttributes)} 1\n`;
+  const constant =
+    options.withResourceConstantLabels === undefined
+      ? ''
+      : labelPairs(matchingAttributes(resourceAttributes, options.withResourceConstantLabels));
+  const unitSuffixes = options.withoutUnitSuffixes !== true;
   for (const scopeMetrics of resourceMetrics.scopeMetrics) {
-    for (const metric of scopeMetrics.metrics) text += serializeMetric(metric);
+    const scope = options.withoutScopeInfo === true ? '' : scopeLabels(scopeMetrics.scope);
+    const extra = [scope, constant].filter((part) => part !== '').join(',');
+    for (const metric of scopeMetrics.metrics) text += serializeMetric(metric, extra, unitSuffixes);
   }
   return text;
 }
 
-function serializeMetric(metric: CollectedMetric): string {
-  let name = sanitizeName(metric.descriptor.name);
-  if (name === '' || name === '_') return '';
-  if (name[0] !== undefined && name[0] >= '0' && name[0] <= '9') name = `_${name}`;
-  const counter = metric.dataPointType === DataPointType.SUM && metric.isMonotonic;
-  if (counter && !name.endsWith('_total')) name += '_total';
-  const type =
-    metric.dataPointType === DataPointType.HISTOGRAM
-      ? 'histogram'
-      : metric.dataPointType === DataPointType.SUM || metric.dataPointType === DataPointType.GAUGE
-        ? counter
-          ? 'counter'
-          : 'gauge'
-        : undefined;
+function prometheusType(metric: CollectedMetric): PrometheusType | undefined {
+  switch (metric.dataPointType) {
+    case DataPointType.HISTOGRAM:
+      return 'histogram';
+    case DataPointType.SUM:
+      return metric.isMonotonic ? 'counter' : 'gauge';
+    case DataPointType.GAUGE:
+      return 'gauge';
+    default:
+      // Exponential histograms need the protobuf format (native histograms): OTLP carries them, not this text.
+      return undefined;
+  }
+}
+
+function serializeMetric(metric: CollectedMetric, extra: string, unitSuffixes: boolean): string {
+  const type = prometheusType(metric);
   if (type === undefined) return '';
+  const name = prometheusMetricName(metric.descriptor.name, metric.descriptor.unit, type, { unitSuffixes });
+  if (name === '') return '';
   let text = `# HELP ${name} ${escapeHelp(metric.descriptor.description || 'description missing')}\n# TYPE ${name} ${type}\n`;
-  if (metric.dataPointType === DataPointType.HISTOGRAM) {
+  if (type === 'histogram') {
     for (const point of metric.dataPoints)
-      text += serializeHistogram(name, labelPairs(point.attributes), point.value as HistogramValue);
+      text += serializeHistogram(
+        name,
+        join(labelPairs(point.attributes), extra),
+        point.value as HistogramValue,
+      );
     return text;
   }
   for (const point of metric.dataPoints) {
-    text += `${name}${labels(point.attributes)} ${formatValue(point.value as number)}\n`;
+    const body = join(labelPairs(point.attributes), extra);
+    text += `${name}${body === '' ? '' : `{${body}}`} ${formatValue(point.value as number)}\n`;
   }
   return text;
 }
@@ -66,6 +103,24 @@ function serializeHistogram(name: string, body: string, histogram: HistogramValu
   return text;
 }
 
+function scopeLabels(scope: CollectedScope | undefined): string {
+  if (scope === undefined) return '';
+  const attributes: Attributes = { otel_scope_name: scope.name };
+  if (scope.schemaUrl) attributes.otel_scope_schema_url = scope.schemaUrl;
+  if (scope.version) attributes.otel_scope_version = scope.version;
+  return labelPairs(attributes);
+}
+
+function matchingAttributes(attributes: Attributes, pattern: RegExp): Attributes {
+  const matching: Attributes = {};
+  for (const key in attributes) if (pattern.test(key)) matching[key] = attributes[key];
+  return matching;
+}
+
+function join(first: string, second: string): string {
+  return first === '' ? second : second === '' ? first : `${first},${second}`;
+}
+
 function labels(attributes: Attributes): string {
   const body = labelPairs(attributes);
   return body === '' ? '' : `{${body}}`;
@@ -79,13 +134,6 @@ function labelPairs(attributes: Attributes): string {
     body += `${body === '' ? '' : ','}${sanitizeName(key)}="${escapeLabelValue(value)}"`;
   }
   return body;
-}
-
-const INVALID_NAME_CHARACTERS = /[^a-z0-9_]/gi;
-const REPEATED_UNDERSCORES = /_{2,}/g;
-
-function sanitizeName(name: string): string {
-  return name.replace(INVALID_NAME_CHARACTERS, '_').replace(REPEATED_UNDERSCORES, '_');
 }
 
 function escapeHelp(text: string): string {

@@ -7,9 +7,10 @@ import {
   readNumber,
 } from '../config/env.js';
 import { importPeers } from '../internal/optional-peer.js';
-import { assertPlainOptions, describe, orDefault } from '../internal/validate.js';
+import { assertPlainOptions, booleanOption, describe, orDefault } from '../internal/validate.js';
 import { type ResourceMetricsOptions, registerResourceMetrics } from '../metrics/resource-metrics.js';
 import { processResource, type ResourcesModule, type SdkResource } from '../resource/process-resource.js';
+import type { ExpositionOptions } from './exposition.js';
 import { type ExpositionServer, serveExposition } from './exposition-server.js';
 
 export const DEFAULT_PROMETHEUS_HOST = '127.0.0.1';
@@ -21,7 +22,7 @@ export interface EndpointResource {
   merge(other: EndpointResource | null): EndpointResource;
 }
 
-export interface PrometheusEndpointOptions {
+export interface PrometheusEndpointOptions extends ExpositionOptions {
   /** Interface to bind. Default OTEL_EXPORTER_PROMETHEUS_HOST, else 127.0.0.1 (this machine only). */
   host?: string;
   /** Port; 0 picks a free one (the returned URL names it). Default OTEL_EXPORTER_PROMETHEUS_PORT, else 9464. */
@@ -92,6 +93,26 @@ export function resolvePort(options: PrometheusEndpointOptions, env: Environment
   return options.port;
 }
 
+/** The exposition options, checked: booleans and a RegExp, each refused by name otherwise. */
+function expositionOptions(options: PrometheusEndpointOptions): ExpositionOptions {
+  const { withResourceConstantLabels } = options;
+  if (withResourceConstantLabels !== undefined && !(withResourceConstantLabels instanceof RegExp)) {
+    throw new ConfigError(
+      `${WHAT} options.withResourceConstantLabels must be a RegExp matching resource attribute keys (e.g. /service\\./), got ${describe(withResourceConstantLabels)}`,
+    );
+  }
+  return {
+    withoutScopeInfo: booleanOption(options.withoutScopeInfo, `${WHAT} options.withoutScopeInfo`, false),
+    withoutTargetInfo: booleanOption(options.withoutTargetInfo, `${WHAT} options.withoutTargetInfo`, false),
+    withoutUnitSuffixes: booleanOption(
+      options.withoutUnitSuffixes,
+      `${WHAT} options.withoutUnitSuffixes`,
+      false,
+    ),
+    ...(withResourceConstantLabels === undefined ? {} : { withResourceConstantLabels }),
+  };
+}
+
 type ExporterModule = typeof import('@opentelemetry/exporter-prometheus');
 type MetricsModule = typeof import('@opentelemetry/sdk-metrics');
 
@@ -114,7 +135,12 @@ export async function startPrometheusEndpoint(
     'resourceMetrics',
     'resource',
     'env',
+    'withoutScopeInfo',
+    'withoutTargetInfo',
+    'withResourceConstantLabels',
+    'withoutUnitSuffixes',
   ]);
+  const exposition = expositionOptions(options);
   const env = options.env ?? process.env;
   const host = resolveHost(options, env);
   const port = resolvePort(options, env);
@@ -157,7 +183,7 @@ export async function startPrometheusEndpoint(
   }
   let server: ExpositionServer;
   try {
-    server = await serveExposition(exporter, { host, port, path, what: WHAT });
+    server = await serveExposition(exporter, { host, port, path, what: WHAT, exposition });
   } catch (error) {
     await meterProvider.shutdown().catch(() => undefined);
     throw error;

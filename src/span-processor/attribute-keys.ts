@@ -1,24 +1,57 @@
-/** Span attribute keys: public API, documented with units in the README. */
-export const ATTR_CPU_TIME = 'process.cpu.time';
-export const ATTR_CPU_USER_TIME = 'process.cpu.user_time';
-export const ATTR_CPU_SYSTEM_TIME = 'process.cpu.system_time';
-export const ATTR_CPU_ATTRIBUTED_TIME = 'process.cpu.attributed_time';
-export const ATTR_CPU_UTILIZATION = 'process.cpu.utilization';
+/**
+ * Span attribute keys: public API, and the one place their names are written (tests, docs and the dashboard are
+ * checked against these). A key in a namespace the semantic conventions own means exactly what semconv means by
+ * it (`hw.id`, `hw.model`); every figure semconv does not define lives in our own `resource_tracker.` namespace
+ * (semconv's docs/general/naming.md: custom names must not squat its namespaces). Table: docs/conventions.md.
+ */
+
+/** Our namespace: every key below that semconv does not define starts with it. */
+export const NAMESPACE = 'resource_tracker';
+
+/** s: process CPU (user + system) between span start and end: everything the process did meanwhile. */
+export const ATTR_CPU_TIME = 'resource_tracker.cpu.time';
+/** s: the user part of ATTR_CPU_TIME. */
+export const ATTR_CPU_USER_TIME = 'resource_tracker.cpu.user_time';
+/** s: the system part of ATTR_CPU_TIME. */
+export const ATTR_CPU_SYSTEM_TIME = 'resource_tracker.cpu.system_time';
+/** s: the CPU charged to this span and its descendants when several spans were open at once. */
+export const ATTR_CPU_ATTRIBUTED_TIME = 'resource_tracker.cpu.attributed_time';
+/**
+ * 1: CPU seconds per wall second, the average number of cores busy (2 = two full cores). Not semconv's
+ * `process.cpu.utilization`, which divides by the number of CPUs as well.
+ */
+export const ATTR_CPU_AVERAGE_CORES = 'resource_tracker.cpu.average_cores';
 /** Only inside worker threads: whether the CPU figures are the thread's or the whole process's. */
-export const ATTR_CPU_SCOPE = 'process.cpu.scope';
-export const ATTR_CONCURRENT_SPANS = 'process.concurrent_spans';
-export const ATTR_WALL_TIME = 'process.wall_time';
-export const ATTR_MEMORY_START = 'process.memory.start';
-export const ATTR_MEMORY_END = 'process.memory.end';
-export const ATTR_MEMORY_DELTA = 'process.memory.delta';
-export const ATTR_MEMORY_PEAK = 'process.memory.peak';
-export const ATTR_CHILDREN_CPU_TIME = 'process.children.cpu.time';
-export const ATTR_GPU_MEMORY_START = 'gpu.memory.start';
-export const ATTR_GPU_MEMORY_END = 'gpu.memory.end';
-export const ATTR_GPU_MEMORY_DELTA = 'gpu.memory.delta';
-export const ATTR_GPU_MEMORY_PEAK = 'gpu.memory.peak';
-export const ATTR_GPU_MEMORY_LIMIT = 'gpu.memory.limit';
-export const ATTR_GPU_PROCESS_MEMORY = 'gpu.process.memory';
-export const ATTR_GPU_ID = 'gpu.id';
-export const ATTR_GPU_IDS = 'gpu.ids';
-export const ATTR_GPU_NAME = 'gpu.name';
+export const ATTR_CPU_SCOPE = 'resource_tracker.cpu.scope';
+/** {span}: the most other trees of measured spans open at once during this span (0 = alone). */
+export const ATTR_CONCURRENT_SPANS = 'resource_tracker.concurrent_spans';
+/** s: wall-clock time, monotonic clock. */
+export const ATTR_WALL_TIME = 'resource_tracker.wall_time';
+/** By: resident memory (RSS) of the process at span start. */
+export const ATTR_MEMORY_START = 'resource_tracker.memory.start';
+/** By: RSS at span end. */
+export const ATTR_MEMORY_END = 'resource_tracker.memory.end';
+/** By: end − start. */
+export const ATTR_MEMORY_DELTA = 'resource_tracker.memory.delta';
+/** By: the highest RSS inside the span. */
+export const ATTR_MEMORY_PEAK = 'resource_tracker.memory.peak';
+/** s: CPU of child processes reaped during the span (opt-in attribute group `children`). */
+export const ATTR_CHILDREN_CPU_TIME = 'resource_tracker.children.cpu.time';
+/** By: device memory used (all processes) on the tracked GPU(s) at span start. */
+export const ATTR_GPU_MEMORY_START = 'resource_tracker.gpu.memory.start';
+/** By: at span end. */
+export const ATTR_GPU_MEMORY_END = 'resource_tracker.gpu.memory.end';
+/** By: end − start. */
+export const ATTR_GPU_MEMORY_DELTA = 'resource_tracker.gpu.memory.delta';
+/** By: the highest device memory used inside the span. */
+export const ATTR_GPU_MEMORY_PEAK = 'resource_tracker.gpu.memory.peak';
+/** By: device memory size. */
+export const ATTR_GPU_MEMORY_LIMIT = 'resource_tracker.gpu.memory.limit';
+/** By: GPU memory held by this process and its descendants at span end. */
+export const ATTR_GPU_PROCESS_MEMORY = 'resource_tracker.gpu.process.memory';
+/** The tracked GPU's UUID (semconv hardware `hw.id`); with several tracked GPUs, ATTR_GPU_IDS instead. */
+export const ATTR_HW_ID = 'hw.id';
+/** string[]: the UUIDs of several tracked GPUs. */
+export const ATTR_GPU_IDS = 'resource_tracker.gpu.ids';
+/** The tracked GPU's model name (semconv hardware `hw.model`), comma-joined when several models. */
+export const ATTR_HW_MODEL = 'hw.model';

@@ -62,7 +62,7 @@ export function addGpuAttributes(attributes: Attributes, atStart: GpuAtStart): v
   attributes[keys.ATTR_GPU_MEMORY_LIMIT] = limit;
   if (peakKnown) attributes[keys.ATTR_GPU_MEMORY_PEAK] = peak;
   if (processKnown) attributes[keys.ATTR_GPU_PROCESS_MEMORY] = processMemory;
-  if (devices.length === 1 && ids.length === 1) attributes[keys.ATTR_GPU_ID] = ids[0];
+  if (devices.length === 1 && ids.length === 1) attributes[keys.ATTR_HW_ID] = ids[0];
   else if (ids.length > 0) attributes[keys.ATTR_GPU_IDS] = ids;
-  if (names.size > 0) attributes[keys.ATTR_GPU_NAME] = [...names].join(', ');
+  if (names.size > 0) attributes[keys.ATTR_HW_MODEL] = [...names].join(', ');
 }

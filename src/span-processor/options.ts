@@ -1,12 +1,17 @@
 import { type Attributes, type MeterProvider, type SpanContext, SpanKind } from '@opentelemetry/api';
 import { assertPlainOptions, booleanOption, describe, orDefault } from '../internal/validate.js';
+import {
+  DEFAULT_SPAN_HISTOGRAMS,
+  SPAN_HISTOGRAM_KINDS,
+  type SpanHistogramKind,
+} from '../metrics/span-histograms.js';
 
 /** Attribute groups a processor can set; see the README's attribute reference. */
 export const ATTRIBUTE_GROUPS = ['cpu', 'attribution', 'memory', 'gpu'] as const;
 export type AttributeGroup = (typeof ATTRIBUTE_GROUPS)[number];
 
 /**
- * How `process.cpu.attributed_time` is found when spans overlap:
+ * How `resource_tracker.cpu.attributed_time` is found when spans overlap:
  * - `async-context` (default): the time each callback runs goes to the span active in its async context and to
  *   that span's ancestors (async hooks marking with the monotonic clock, reconciled with the kernel's CPU
  *   figures in the background; see docs/attribution.md);
@@ -62,7 +67,7 @@ export interface ResourceSpanProcessorOptions {
   cpuAttribution?: CpuAttribution;
   /** Read RSS fresh at every span start and end (one `pread` each) instead of the sampler's cached value. */
   exactMemory?: boolean;
-  /** Add `process.children.cpu.time`: CPU of child processes that ended during the span (Linux). Default false. */
+  /** Add `resource_tracker.children.cpu.time`: CPU of child processes that ended during the span (Linux). Default false. */
   childProcesses?: boolean;
   /** Set GPU attributes when a GPU is visible. Default true. */
   gpu?: boolean;
@@ -70,16 +75,21 @@ export interface ResourceSpanProcessorOptions {
   gpuDevices?: readonly number[] | 'all';
   /**
    * A span open longer than this (seconds; counted from its top-level span) stops counting in
-   * `process.concurrent_spans` (and in fair-share's split), so that spans that are never ended but stay
+   * `resource_tracker.concurrent_spans` (and in fair-share's split), so that spans that are never ended but stay
    * referenced cannot skew the others forever; unreferenced ones stop counting as soon as they are garbage.
    * Default 3600; `Infinity` disables.
    */
   maxSpanOpenSeconds?: number;
   /**
-   * Also record per-span-name histograms (attributed CPU seconds, wall seconds, peak RSS) with this meter provider
-   * (e.g. the one `startPrometheusEndpoint` returns). Default: none (about 1.1 µs a span when on).
+   * Also record per-span-name histograms (attributed CPU seconds and peak RSS) with this meter provider (e.g. the
+   * one `startPrometheusEndpoint` returns). Default: none (about 1.1 µs a span when on).
    */
   meterProvider?: MeterProvider;
+  /**
+   * Which span histograms to record: `cpu`, `memory`, `wall`. Default `['cpu', 'memory']` (36 series per span
+   * name); `wall` repeats the span's duration, which traces and span metrics already give (+18 series a name).
+   */
+  spanHistograms?: readonly SpanHistogramKind[];
   /** Distinct span names the histograms keep before folding the rest into `_other`. Default 100. */
   maxSpanNames?: number;
 }
@@ -94,6 +104,7 @@ export interface ResolvedOptions {
   readonly maxSpanOpenMs: number;
   readonly meterProvider: MeterProvider | undefined;
   readonly maxSpanNames: number;
+  readonly spanHistograms: readonly SpanHistogramKind[];
 }
 
 const OPTION_KEYS = [
@@ -109,6 +120,7 @@ const OPTION_KEYS = [
   'maxSpanOpenSeconds',
   'meterProvider',
   'maxSpanNames',
+  'spanHistograms',
 ] as const;
 
 const WHAT = 'ResourceSpanProcessor options';
@@ -183,6 +195,11 @@ export function resolveOptions(options: ResourceSpanProcessorOptions | undefined
       `${WHAT}.cpuAttribution must be one of ${CPU_ATTRIBUTIONS.map((mode) => `"${mode}"`).join(', ')}, got ${describe(cpuAttribution)}`,
     );
   }
+  if (given.gpuDevices !== undefined && given.gpuDevices !== 'all' && !Array.isArray(given.gpuDevices)) {
+    throw new TypeError(
+      `${WHAT}.gpuDevices must be 'all' or an array of non-negative integers (CUDA indices), got ${describe(given.gpuDevices)}`,
+    );
+  }
   const gpuDevices =
     given.gpuDevices === undefined || given.gpuDevices === 'all'
       ? (given.gpuDevices ?? [0])
@@ -227,5 +244,18 @@ export function resolveOptions(options: ResourceSpanProcessorOptions | undefined
     maxSpanOpenMs: maxSpanOpenSeconds * 1000,
     meterProvider: given.meterProvider,
     maxSpanNames,
+    spanHistograms:
+      given.spanHistograms === undefined
+        ? DEFAULT_SPAN_HISTOGRAMS
+        : [
+            ...new Set(
+              arrayOption(
+                given.spanHistograms,
+                'spanHistograms',
+                (item): item is SpanHistogramKind => SPAN_HISTOGRAM_KINDS.includes(item as SpanHistogramKind),
+                `one of ${SPAN_HISTOGRAM_KINDS.map((kind) => `'${kind}'`).join(', ')}`,
+              ),
+            ),
+          ],
   };
 }

@@ -81,7 +81,11 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
     this.trees = new SpanTrees(this.options.maxSpanOpenMs);
     this.stopSettlingTrees = memorySampler.addTickListener(() => this.trees.settle());
     if (this.options.meterProvider !== undefined) {
-      this.histograms = new SpanHistograms(this.options.meterProvider, this.options.maxSpanNames);
+      this.histograms = new SpanHistograms(
+        this.options.meterProvider,
+        this.options.maxSpanNames,
+        this.options.spanHistograms,
+      );
     }
     if (this.options.cpuAttribution === 'fair-share') {
       this.fairShare = new FairShareLedger(this.options.maxSpanOpenMs);
@@ -97,7 +101,7 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
       if (!this.childrenCpu.available) {
         this.reportOnce(
           'children',
-          'child-process CPU needs /proc/self/stat (Linux); process.children.cpu.time is off',
+          'child-process CPU needs /proc/self/stat (Linux); resource_tracker.children.cpu.time is off',
         );
       }
     }
@@ -246,7 +250,7 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
       attributes[keys.ATTR_CPU_TIME] = userSeconds + systemSeconds;
       attributes[keys.ATTR_CPU_USER_TIME] = userSeconds;
       attributes[keys.ATTR_CPU_SYSTEM_TIME] = systemSeconds;
-      attributes[keys.ATTR_CPU_UTILIZATION] =
+      attributes[keys.ATTR_CPU_AVERAGE_CORES] =
         wallSeconds > 0 ? (userSeconds + systemSeconds) / wallSeconds : 0;
       attributes[keys.ATTR_WALL_TIME] = wallSeconds;
       if (!isMainThread) attributes[keys.ATTR_CPU_SCOPE] = cpuScope;

@@ -101,7 +101,9 @@ export function startZeroCode(
     }
     const processor = new ResourceSpanProcessor({
       ...config.processor,
-      ...(config.spanHistograms && meterProvider !== undefined ? { meterProvider } : {}),
+      ...(config.spanHistograms.length > 0 && meterProvider !== undefined
+        ? { meterProvider, spanHistograms: config.spanHistograms }
+        : {}),
     });
     const nodeSdk = new packages.sdkNode.NodeSDK({
       resource,

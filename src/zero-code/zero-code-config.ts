@@ -1,5 +1,7 @@
 import { SpanKind } from '@opentelemetry/api';
 import {
+  BOOLEAN_SPELLINGS,
+  booleanSpelling,
   ConfigError,
   ENV_CHILD_PROCESSES,
   ENV_CPU_ATTRIBUTION,
@@ -24,10 +26,16 @@ import {
   readChoices,
   readList,
   readNumber,
+  readString,
 } from '../config/env.js';
 import { gpuProviderConfigFromEnv } from '../gpu/detect.js';
 import { gpuSamplingFromEnv } from '../gpu/gpu-sampler.js';
 import { describe } from '../internal/validate.js';
+import {
+  DEFAULT_SPAN_HISTOGRAMS,
+  SPAN_HISTOGRAM_KINDS,
+  type SpanHistogramKind,
+} from '../metrics/span-histograms.js';
 import { resolveHost, resolvePort } from '../prometheus/prometheus-endpoint.js';
 import {
   CPU_ATTRIBUTIONS,
@@ -101,8 +109,27 @@ export interface ZeroCodeConfig {
   readonly logs: boolean;
   /** From OTEL_NODE_RESOURCE_DETECTORS; `undefined`: our default. */
   readonly resourceDetectors: readonly ResourceDetectorName[] | undefined;
-  readonly spanHistograms: boolean;
+  /** The span histograms to record (none: empty). */
+  readonly spanHistograms: readonly SpanHistogramKind[];
   readonly processor: ResourceSpanProcessorOptions;
+}
+
+/**
+ * OTEL_RESOURCE_TRACKER_SPAN_HISTOGRAMS: a boolean (true: the default histograms, false: none) or a list of
+ * cpu, memory, wall.
+ */
+function spanHistograms(env: Environment): readonly SpanHistogramKind[] {
+  const raw = readString(env, ENV_SPAN_HISTOGRAMS);
+  if (raw === undefined) return DEFAULT_SPAN_HISTOGRAMS;
+  const asBoolean = booleanSpelling(raw);
+  if (asBoolean !== undefined) return asBoolean ? DEFAULT_SPAN_HISTOGRAMS : [];
+  try {
+    return readChoices(env, ENV_SPAN_HISTOGRAMS, SPAN_HISTOGRAM_KINDS, DEFAULT_SPAN_HISTOGRAMS);
+  } catch {
+    throw new ConfigError(
+      `${ENV_SPAN_HISTOGRAMS} must be ${BOOLEAN_SPELLINGS}, or a comma list of ${SPAN_HISTOGRAM_KINDS.join(', ')}; got ${describe(env[ENV_SPAN_HISTOGRAMS])}`,
+    );
+  }
 }
 
 function spanNames(env: Environment): Array<string | RegExp> | undefined {
@@ -199,7 +226,7 @@ export function readZeroCodeConfig(env: Environment): ZeroCodeConfig {
     metricExport: metricExport(env),
     logs: withoutNone(readChoices(env, ENV_LOGS_EXPORTER, LOGS_EXPORTERS, ['none'], ['none'])).length > 0,
     resourceDetectors: detectors.length === 0 ? undefined : detectors,
-    spanHistograms: metricsExporters.length > 0 && readBoolean(env, ENV_SPAN_HISTOGRAMS, true),
+    spanHistograms: metricsExporters.length > 0 ? spanHistograms(env) : [],
     processor: {
       ...(kinds === undefined ? {} : { spanKinds: kinds }),
       cpuAttribution,

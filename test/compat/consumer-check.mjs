@@ -142,7 +142,7 @@ if (LINE === 'lib') {
     try {
       const text = await (await fetch(endpoint.url)).text();
       assert.match(text, /^target_info\{/m);
-      assert.match(text, /^process_memory_usage\S* \d+/m);
+      assert.match(text, /^process_memory_usage_bytes\S* \d+/m);
       assert.match(text, /^process_cpu_time\S*\{[^}]*cpu_mode="user"[^}]*\} [\d.e-]+$/m);
     } finally {
       await endpoint.shutdown();

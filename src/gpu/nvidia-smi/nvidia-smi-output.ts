@@ -8,6 +8,7 @@ export const GPU_QUERY_FIELDS = [
   'memory.used',
   'memory.free',
   'utilization.gpu',
+  'driver_version',
 ] as const;
 export const APPS_QUERY_FIELDS = ['gpu_uuid', 'pid', 'used_memory'] as const;
 
@@ -28,6 +29,7 @@ export interface GpuRow {
   usedBytes: number;
   freeBytes: number;
   utilization: number | undefined;
+  driverVersion: string | undefined;
 }
 
 /** A GPU whose memory figures nvidia-smi does not know this time. */
@@ -63,7 +65,7 @@ function mebibytes(value: string, field: string, line: number): number | undefin
 }
 
 /**
- * Rows of `--query-gpu=index,uuid,name,memory.total,memory.used,memory.free,utilization.gpu
+ * Rows of `--query-gpu=index,uuid,name,memory.total,memory.used,memory.free,utilization.gpu,driver_version
  * --format=csv,noheader,nounits`. A row without a known memory total or used figure is left out (and said in
  * `skipped`), never filled with a made-up number; a line of the wrong shape is an unexpected format: an error.
  */
@@ -79,7 +81,8 @@ export function parseGpuQuery(output: string): { rows: GpuRow[]; skipped: Skippe
         'nvidia-smi-format',
       );
     }
-    const [index, uuid, name, total, used, free, utilization] = fields as [
+    const [index, uuid, name, total, used, free, utilization, driverVersion] = fields as [
+      string,
       string,
       string,
       string,
@@ -117,6 +120,7 @@ export function parseGpuQuery(output: string): { rows: GpuRow[]; skipped: Skippe
         utilizationPercent === undefined || !Number.isFinite(utilizationPercent)
           ? undefined
           : utilizationPercent / 100,
+      driverVersion: isUnknown(driverVersion) ? undefined : driverVersion,
     });
   });
   return { rows, skipped };

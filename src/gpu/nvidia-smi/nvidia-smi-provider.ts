@@ -8,7 +8,23 @@ import {
   type GpuProvider,
   type GpuSample,
 } from '../provider.js';
-import { APPS_QUERY_ARGS, GPU_QUERY_ARGS, parseAppsQuery, parseGpuQuery } from './nvidia-smi-output.js';
+import {
+  APPS_QUERY_ARGS,
+  GPU_QUERY_ARGS,
+  type GpuRow,
+  parseAppsQuery,
+  parseGpuQuery,
+} from './nvidia-smi-output.js';
+
+function deviceOf(row: GpuRow): GpuDevice {
+  return {
+    index: row.index,
+    uuid: row.uuid,
+    name: row.name,
+    memoryTotalBytes: row.totalBytes,
+    driverVersion: row.driverVersion,
+  };
+}
 
 export const DEFAULT_NVIDIA_SMI_TIMEOUT_MS = 2000;
 const MAX_BACKOFF_MS = 60_000;
@@ -57,12 +73,7 @@ export class NvidiaSmiProvider implements GpuProvider {
     if (this.binary === undefined)
       throw new GpuError('nvidia-smi was not found on PATH', 'nvidia-smi-missing');
     const { rows } = parseGpuQuery(await this.run(GPU_QUERY_ARGS));
-    this.devices = rows.map((row) => ({
-      index: row.index,
-      uuid: row.uuid,
-      name: row.name,
-      memoryTotalBytes: row.totalBytes,
-    }));
+    this.devices = rows.map(deviceOf);
     return this.devices;
   }
 
@@ -125,10 +136,10 @@ export class NvidiaSmiProvider implements GpuProvider {
     return { devices, failures };
   }
 
-  private deviceFor(row: { index: number; uuid: string; name: string; totalBytes: number }): GpuDevice {
+  private deviceFor(row: GpuRow): GpuDevice {
     const known = this.devices.find((device) => device.uuid === row.uuid);
     if (known !== undefined) return known;
-    const device = { index: row.index, uuid: row.uuid, name: row.name, memoryTotalBytes: row.totalBytes };
+    const device = deviceOf(row);
     this.devices.push(device);
     return device;
   }

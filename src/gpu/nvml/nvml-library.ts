@@ -55,6 +55,8 @@ export interface NvmlFunctions {
   deviceCount(out: [number]): Status;
   handleByIndex(index: number, out: [NvmlHandle]): Status;
   name(handle: NvmlHandle, buffer: Buffer, length: number): Status;
+  /** nvmlSystemGetDriverVersion; undefined: symbol missing. */
+  driverVersion: ((buffer: Buffer, length: number) => Status) | undefined;
   uuid(handle: NvmlHandle, buffer: Buffer, length: number): Status;
   /** nvmlMemory_t: total, free, used (u64 each); "used" includes what the driver reserves for itself. */
   memoryInfo(handle: NvmlHandle, buffer: Buffer): Status;
@@ -114,6 +116,10 @@ export function loadNvml(path: string): NvmlFunctions {
     library,
     'int nvmlDeviceGetRunningProcessDetailList(void *device, void *list)',
   );
+  const driverVersion = optional<NvmlFunctions['driverVersion']>(
+    library,
+    'int nvmlSystemGetDriverVersion(void *version, unsigned int length)',
+  );
   return {
     init: bind(library, 'int nvmlInit_v2()', 'nvmlInit_v2'),
     shutdown: bind(library, 'int nvmlShutdown()', 'nvmlShutdown'),
@@ -149,6 +155,7 @@ export function loadNvml(path: string): NvmlFunctions {
       'nvmlDeviceGetUtilizationRates',
     ),
     memoryInfoV2,
+    driverVersion,
     computeProcesses,
     processDetailList,
     addressOf: (buffer) => koffi.address(buffer),

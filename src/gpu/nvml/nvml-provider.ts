@@ -132,6 +132,7 @@ export class NvmlProvider implements GpuProvider {
     process.once('exit', this.exitHook);
     this.check(nvml.deviceCount(this.count), 'nvmlDeviceGetCount_v2');
     const names = Buffer.alloc(STRING_BUFFER_BYTES);
+    const driverVersion = this.readDriverVersion(nvml, names);
     for (let index = 0; index < this.count[0]; index++) {
       const handle: [NvmlHandle] = [null];
       this.check(nvml.handleByIndex(index, handle), `nvmlDeviceGetHandleByIndex_v2(${index})`);
@@ -141,12 +142,18 @@ export class NvmlProvider implements GpuProvider {
       const uuid = readCString(names);
       this.check(this.readMemory(nvml, handle[0]), `nvmlDeviceGetMemoryInfo(${index})`);
       this.tracked.push({
-        device: { index, uuid, name, memoryTotalBytes: this.reading.totalBytes },
+        device: { index, uuid, name, memoryTotalBytes: this.reading.totalBytes, driverVersion },
         handle: handle[0],
         lost: false,
       });
     }
     return this.tracked.map((tracked) => tracked.device);
+  }
+
+  /** The driver version (for hw.driver_version); undefined where the call is missing or fails: it is only a label. */
+  private readDriverVersion(nvml: NvmlFunctions, buffer: Buffer): string | undefined {
+    if (nvml.driverVersion?.(buffer.fill(0), STRING_BUFFER_BYTES) !== NVML_SUCCESS) return undefined;
+    return readCString(buffer) || undefined;
   }
 
   /**
