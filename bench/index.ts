@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { format } from 'node:util';
 import { benchAttribution, benchSamplerCost } from './attribution.bench.js';
 import { benchGpu } from './gpu.bench.js';
+import { benchHistograms } from './histograms.bench.js';
 import { benchMetrics } from './metrics.bench.js';
 import { benchSnapshot } from './snapshot.bench.js';
 import { benchSpanProcessor } from './span-processor.bench.js';
@@ -39,6 +40,7 @@ if (only === undefined || only === 'attribution') await benchAttribution();
 if (only === 'sampler') await benchSamplerCost();
 if (only === undefined || only === 'gpu') await benchGpu();
 if (only === undefined || only === 'metrics') await benchMetrics();
+if (only === undefined || only === 'histograms') await benchHistograms();
 if (only === undefined || only === 'zero-code') await benchZeroCode(repoRoot);
 
 if (only === undefined) {

@@ -39,7 +39,7 @@ export async function runBatch(): Promise<void> {
   await traced('memory-heavy', async () => {
     let table: Float64Array | undefined = new Float64Array((200 * MiB) / 8).fill(1);
     await sleep(50);
-    table = undefined; // freed before the span ends: process.memory.peak still sees it
+    table = undefined; // freed before the span ends: resource_tracker.memory.peak still sees it
     (globalThis as { gc?: () => void }).gc?.();
     await sleep(30);
     return table;

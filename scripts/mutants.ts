@@ -141,9 +141,16 @@ const MUTANTS: Mutant[] = [
   },
   {
     name: 'Prometheus counters lose their _total suffix',
-    file: 'prometheus/exposition.js',
-    find: "        name += '_total';",
-    replace: "        name += '';",
+    file: 'prometheus/metric-name.js',
+    find: "        result += '_total';",
+    replace: "        result += '';",
+    tests: ['exposition-equivalence', 'metrics-prometheus'],
+  },
+  {
+    name: 'Prometheus names lose their unit suffix',
+    file: 'prometheus/metric-name.js',
+    find: "        if (suffix !== '' && !",
+    replace: '        if (false && !',
     tests: ['exposition-equivalence', 'metrics-prometheus'],
   },
 ];

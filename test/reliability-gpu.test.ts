@@ -229,7 +229,7 @@ describe('reliability: GPU faults', function () {
         "  fail) echo 'Failed to initialize NVML: Driver/library version mismatch' >&2; exit 18 ;;",
         'esac',
         'case "$1" in',
-        "  --query-gpu=*) echo '0, GPU-smi, Fake T4, 15360, 1024, 14336, 12' ;;",
+        "  --query-gpu=*) echo '0, GPU-smi, Fake T4, 15360, 1024, 14336, 12, 535.104.05' ;;",
         "  --query-compute-apps=*) echo 'GPU-smi, 1, 512' ;;",
         'esac',
         '',

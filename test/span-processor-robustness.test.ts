@@ -13,7 +13,7 @@ import { createTracing, inSpan, numberAttribute } from './helpers/tracing.js';
 import { burnCpu, collectGarbage, MiB } from './helpers/workload.js';
 
 const resourceKeys = (attributes: object) =>
-  Object.keys(attributes).filter((key) => key.startsWith('process.') || key.startsWith('gpu.'));
+  Object.keys(attributes).filter((key) => key.startsWith('resource_tracker.') || key.startsWith('hw.'));
 
 describe('ResourceSpanProcessor: selection, faults and bounds', () => {
   it('measures only the spans the filters select', async () => {
@@ -149,7 +149,7 @@ describe('ResourceSpanProcessor: selection, faults and bounds', () => {
     const good = tracing.attributesOf('good');
     assert.ok(numberAttribute(good, keys.ATTR_CPU_TIME) >= 0.009, 'the 10 ms it burned');
     assert.deepEqual(
-      Object.keys(good).filter((key) => key.startsWith('gpu.')),
+      Object.keys(good).filter((key) => key.startsWith('resource_tracker.gpu.') || key.startsWith('hw.')),
       [],
     );
     assert.equal(diag.lines.filter((line) => /span filter threw/.test(line.message)).length, 1);

@@ -46,7 +46,9 @@ describe('zero-code entry: node --import otel-resource-tracker/register', functi
       for (const key of CONTRACT_KEYS) assert.equal(typeof span.attributes[key], 'number', `${name}: ${key}`);
       assert.equal(span.resource['service.name'], 'batch-under-test');
       assert.equal(
-        Object.keys(span.attributes).filter((key) => key.startsWith('gpu.')).length,
+        Object.keys(span.attributes).filter(
+          (key) => key.startsWith('resource_tracker.gpu.') || key.startsWith('hw.'),
+        ).length,
         0,
         'no GPU here',
       );
@@ -139,7 +141,7 @@ describe('zero-code entry: node --import otel-resource-tracker/register', functi
     const finished = await done;
     assert.equal(finished.code, 0, finished.stderr);
     assert.match(finished.stdout, /name: 'cpu-heavy'/);
-    assert.match(finished.stdout, /'process\.cpu\.attributed_time': \d/);
+    assert.match(finished.stdout, /'resource_tracker\.cpu\.attributed_time': \d/);
   });
 
   it('names a bad variable on stderr, starts nothing, and lets the application run', async () => {
@@ -157,7 +159,7 @@ describe('zero-code entry: node --import otel-resource-tracker/register', functi
       [
         'OTEL_RESOURCE_TRACKER_METRICS',
         'maybe',
-        /OTEL_RESOURCE_TRACKER_METRICS must be true or false; got the string "maybe"/,
+        /OTEL_RESOURCE_TRACKER_METRICS must be true, 1, yes, on or false, 0, no, off \(any case\); got the string "maybe"/,
       ],
       [
         'OTEL_RESOURCE_TRACKER_GPU_DEVICES',
