@@ -1,12 +1,16 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { fakeNvmlLibrary, GiB, scratchDir, writeNvmlControl } from './helpers/fake-gpu.js';
-import { freePort, requireBinary, startPrometheus } from './helpers/prometheus.js';
+import { OtlpReceiver } from './helpers/otlp-receiver.js';
+import { collectorExposition, type OtlpMetricsJson } from './helpers/otlp-to-prometheus.js';
+import { freePort, type RunningPrometheus, requireBinary, startPrometheus } from './helpers/prometheus.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const examples = join(repoRoot, 'examples');
@@ -113,7 +117,7 @@ describe('examples: Prometheus rules, Grafana dashboard, collector and compose f
     }
   });
 
-  it('the dashboard and the rules query a real Prometheus without error, and the main panels return data', async () => {
+  it('every dashboard and rule query returns data on a real Prometheus, on a direct scrape and on the Collector path', async () => {
     const dashboard = JSON.parse(
       readFileSync(join(examples, 'grafana', 'dashboards', 'otel-resource-tracker.json'), 'utf8'),
     ) as {
@@ -122,6 +126,16 @@ describe('examples: Prometheus rules, Grafana dashboard, collector and compose f
     const dir = scratchDir();
     const control = join(dir, 'control');
     const metricsPort = await freePort();
+    // The Collector path: the app pushes OTLP (as to a Collector), and what the Collector's Prometheus exporter
+    // would serve for it (the specification's translation, test/helpers/otlp-to-prometheus.ts) is scraped.
+    const receiver = new OtlpReceiver();
+    const receiverUrl = await receiver.start();
+    const collector = createServer((_request, response) => {
+      response.setHeader('Content-Type', 'text/plain; version=0.0.4');
+      response.end(collectorExposition((receiver.lastMetricsRequest ?? {}) as OtlpMetricsJson));
+    });
+    await new Promise<void>((listening) => collector.listen(0, '127.0.0.1', listening));
+    const collectorPort = (collector.address() as AddressInfo).port;
     const app: ChildProcess = spawn(
       process.execPath,
       ['--import', 'otel-resource-tracker/register', join(repoRoot, 'build', 'examples', 'http-server.js')],
@@ -130,7 +144,12 @@ describe('examples: Prometheus rules, Grafana dashboard, collector and compose f
         env: {
           PATH: process.env.PATH ?? '',
           PORT: '0',
+          OTEL_SERVICE_NAME: 'jobs',
           OTEL_TRACES_EXPORTER: 'none',
+          OTEL_METRICS_EXPORTER: 'prometheus,otlp',
+          OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'http/json',
+          OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: `${receiverUrl}/v1/metrics`,
+          OTEL_METRIC_EXPORT_INTERVAL: '1000',
           OTEL_EXPORTER_PROMETHEUS_PORT: String(metricsPort),
           OTEL_RESOURCE_TRACKER_GPU_PROVIDER: 'nvml',
           OTEL_RESOURCE_TRACKER_NVML_LIBRARY: fakeNvmlLibrary(),
@@ -141,7 +160,8 @@ describe('examples: Prometheus rules, Grafana dashboard, collector and compose f
     );
     const prometheusDir = scratchDir('rules-');
     writeFileSync(join(prometheusDir, 'rules.yml'), readFileSync(join(examples, 'prometheus', 'rules.yml')));
-    let prometheus: Awaited<ReturnType<typeof startPrometheus>> | undefined;
+    const ruleFiles = `rule_files:\n  - ${join(prometheusDir, 'rules.yml')}\n`;
+    const prometheus: Array<[string, RunningPrometheus]> = [];
     try {
       writeNvmlControl(control, {
         devices: [
@@ -162,48 +182,68 @@ describe('examples: Prometheus rules, Grafana dashboard, collector and compose f
         });
         app.once('exit', () => reject(new Error('the job server exited')));
       });
-      prometheus = await startPrometheus(
-        [{ job: 'app', hostPort: `127.0.0.1:${metricsPort}` }],
-        `rule_files:\n  - ${join(prometheusDir, 'rules.yml')}\n`,
-      );
+      prometheus.push([
+        'direct scrape',
+        await startPrometheus([{ job: 'app', hostPort: `127.0.0.1:${metricsPort}` }], ruleFiles),
+      ]);
+      prometheus.push([
+        'Collector path',
+        await startPrometheus(
+          [{ job: 'collector', hostPort: `127.0.0.1:${collectorPort}`, honorLabels: true }],
+          ruleFiles,
+        ),
+      ]);
       const until = Date.now() + 8000;
       while (Date.now() < until) {
         for (const path of ['/jobs/cpu?ms=20', '/jobs/memory?mb=40', '/jobs/io?ms=10'])
           await fetch(`${url}${path}`);
         await sleep(200);
       }
-      await prometheus.waitFor(
-        'resource_tracker_span_cpu_time_seconds_count',
-        (results) => results.length >= 3,
-      );
-
-      const empty: string[] = [];
-      for (const panel of dashboard.panels) {
-        for (const target of panel.targets) {
-          const results = await prometheus.query(withoutGrafanaVariables(target.expr)); // throws on a PromQL error
-          if (results.length === 0) empty.push(`${panel.title}: ${target.expr}`);
+      const ours = 'count by (__name__) ({__name__=~"hw_.*|process_.*|resource_tracker_.*"})';
+      const namesOn: string[][] = [];
+      for (const [path, server] of prometheus) {
+        await server.waitFor(
+          'resource_tracker_span_cpu_time_seconds_count',
+          (results) => results.length >= 3,
+        );
+        namesOn.push((await server.query(ours)).map((result) => result.metric.__name__ ?? '').sort());
+        const empty: string[] = [];
+        for (const panel of dashboard.panels) {
+          for (const target of panel.targets) {
+            const results = await server.query(withoutGrafanaVariables(target.expr)); // throws on a PromQL error
+            if (results.length === 0) empty.push(`${panel.title}: ${target.expr}`);
+          }
         }
+        assert.deepEqual(empty, [], `every panel query returns data (${path})`);
+        const rules = readYaml(join(examples, 'prometheus', 'rules.yml'));
+        for (const group of rules.groups as Yaml[]) {
+          for (const rule of group.rules as Yaml[]) await server.query(String(rule.expr));
+        }
+        // The recording rule evaluates to data: its series exist.
+        await server.waitFor(
+          'span_name:resource_tracker_span_memory_peak_bytes:p95_30m',
+          (r) => r.length >= 3,
+        );
+        const loaded = (await (await fetch(`${server.url}/api/v1/rules`)).json()) as {
+          data: { groups: Array<{ rules: Array<{ health: string; name: string }> }> };
+        };
+        const rulesHealth = loaded.data.groups.flatMap((group) =>
+          group.rules.map((rule) => `${rule.name}:${rule.health}`),
+        );
+        assert.equal(rulesHealth.length, 5);
+        assert.ok(
+          rulesHealth.every((entry) => !entry.endsWith(':err')),
+          `${path}: ${rulesHealth.join(', ')}`,
+        );
       }
-      assert.deepEqual(empty, [], 'every panel query returns data');
-
-      const rules = readYaml(join(examples, 'prometheus', 'rules.yml'));
-      for (const group of rules.groups as Yaml[]) {
-        for (const rule of group.rules as Yaml[]) await prometheus.query(String(rule.expr));
-      }
-      const loaded = (await (await fetch(`${prometheus.url}/api/v1/rules`)).json()) as {
-        data: { groups: Array<{ rules: Array<{ health: string; name: string }> }> };
-      };
-      const rulesHealth = loaded.data.groups.flatMap((group) =>
-        group.rules.map((rule) => `${rule.name}:${rule.health}`),
-      );
-      assert.equal(rulesHealth.length, 5);
-      assert.ok(
-        rulesHealth.every((entry) => !entry.endsWith(':err')),
-        rulesHealth.join(', '),
-      );
+      // The same metric names on both paths (the direct path adds nothing the Collector path lacks, and back).
+      assert.ok((namesOn[0]?.length ?? 0) >= 10, namesOn[0]?.join(', '));
+      assert.deepEqual(namesOn[0], namesOn[1]);
     } finally {
       app.kill('SIGTERM');
-      await prometheus?.stop();
+      for (const [, server] of prometheus) await server.stop();
+      collector.close();
+      await receiver.stop();
     }
   });
 });

@@ -104,6 +104,8 @@ export class OtlpReceiver {
   readonly spans: ReceivedSpan[] = [];
   readonly points: ReceivedPoint[] = [];
   readonly requests: Array<{ path: string; contentType: string; bytes: number }> = [];
+  /** The last OTLP/JSON metrics request as sent (cumulative temporality: it holds every series). */
+  lastMetricsRequest: unknown;
   /** Answer every request this much later (a slow receiver). */
   delayMs = 0;
   private server: Server | undefined;
@@ -118,8 +120,10 @@ export class OtlpReceiver {
         this.requests.push({ path: request.url ?? '', contentType, bytes: body.length });
         if (contentType.includes('json') && request.url === '/v1/traces')
           this.decode(JSON.parse(body.toString()));
-        if (contentType.includes('json') && request.url === '/v1/metrics')
-          this.decodeMetrics(JSON.parse(body.toString()));
+        if (contentType.includes('json') && request.url === '/v1/metrics') {
+          this.lastMetricsRequest = JSON.parse(body.toString());
+          this.decodeMetrics(this.lastMetricsRequest as OtlpMetricsRequest);
+        }
         response.writeHead(200, {
           'Content-Type': contentType.includes('json') ? 'application/json' : contentType,
         });

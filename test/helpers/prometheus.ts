@@ -54,7 +54,7 @@ export interface PromResult {
 
 /** A real Prometheus on 127.0.0.1 with a temporary config and data directory, scraping `targets` every second. */
 export async function startPrometheus(
-  targets: Array<{ job: string; hostPort: string; path?: string }>,
+  targets: Array<{ job: string; hostPort: string; path?: string; honorLabels?: boolean }>,
   extraConfig = '',
 ): Promise<RunningPrometheus> {
   requireBinary('prometheus');
@@ -64,6 +64,7 @@ export async function startPrometheus(
     .map(
       (target) =>
         `  - job_name: ${target.job}\n    scrape_interval: 1s\n    metrics_path: ${target.path ?? '/metrics'}\n` +
+        (target.honorLabels ? '    honor_labels: true\n' : '') +
         `    static_configs:\n      - targets: ['${target.hostPort}']\n`,
     )
     .join('');
