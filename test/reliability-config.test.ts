@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { SpanKind } from '@opentelemetry/api';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import { KNOWN_VARIABLES, unknownVariableWarnings } from '../src/config/env.js';
 import {
   calculateResourceUsage,
   captureResourceSnapshot,
@@ -89,6 +90,7 @@ const ENVIRONMENT: Record<string, (value: string) => boolean> = {
   OTEL_RESOURCE_TRACKER_CHILD_PROCESSES: booleanText,
   OTEL_RESOURCE_TRACKER_EXACT_MEMORY: booleanText,
   OTEL_RESOURCE_TRACKER_SPAN_NAMES: () => true,
+  OTEL_RESOURCE_TRACKER_SPAN_KINDS: (value) => empty(value) || value === 'all',
   OTEL_RESOURCE_TRACKER_CPU_ATTRIBUTION: empty,
   OTEL_RESOURCE_TRACKER_GPU_DEVICES: (value) => empty(value) || value === '0' || value === 'all',
   OTEL_RESOURCE_TRACKER_GPU_PROVIDER: empty,
@@ -203,8 +205,38 @@ describe('reliability: every option and variable, given junk', () => {
         assert.match(refusal.message, /options\.port/);
       }
       outcomes.push(refusal === undefined ? 'accepted' : 'named');
+      for (const key of [
+        'withoutScopeInfo',
+        'withoutTargetInfo',
+        'withoutUnitSuffixes',
+        'withResourceConstantLabels',
+      ]) {
+        const accepted = key === 'withResourceConstantLabels' ? value instanceof RegExp : isBoolean(value);
+        const refused = await refusalOf(async () => {
+          const endpoint = await startPrometheusEndpoint({ port: 0, resourceMetrics: false, [key]: value });
+          await endpoint.shutdown();
+        });
+        if (refused === undefined) assert.ok(accepted, `${key}: ${String(value)} must be refused`);
+        else assert.match(refused.message, new RegExp(`options\\.${key}`));
+        outcomes.push(refused === undefined ? 'accepted' : 'named');
+      }
     }
     await meterProvider.shutdown();
+  });
+
+  it('every variable of ours is known to the unknown-variable warning, and only those', () => {
+    assert.deepEqual(
+      [...KNOWN_VARIABLES].sort(),
+      Object.keys(ENVIRONMENT)
+        .filter((name) => name.startsWith('OTEL_RESOURCE_TRACKER_'))
+        .sort(),
+    );
+    assert.deepEqual(
+      unknownVariableWarnings({ OTEL_RESOURCE_TRACKER_GPU_DEVICE: '0', OTEL_SERVICE_NAME: 'x' }),
+      [
+        'OTEL_RESOURCE_TRACKER_GPU_DEVICE is not a variable of otel-resource-tracker and is ignored; did you mean OTEL_RESOURCE_TRACKER_GPU_DEVICES?',
+      ],
+    );
   });
 
   it('environment variables of the zero-code entry and the endpoint', async () => {

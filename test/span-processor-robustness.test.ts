@@ -260,6 +260,14 @@ describe('ResourceSpanProcessor: selection, faults and bounds', () => {
       [{ exactMemory: 'yes' }, /exactMemory must be true or false/],
       [{ gpuDevices: [-1] }, /gpuDevices\[0\] must be a non-negative integer, got number -1/],
       [{ gpuDevices: [] }, /gpuDevices must name at least one device/],
+      [
+        { gpuDevices: 0 },
+        /gpuDevices must be 'all' or an array of non-negative integers \(CUDA indices\), got number 0/,
+      ],
+      [
+        { spanHistograms: ['cpu', 'latency'] },
+        /spanHistograms\[1\] must be one of 'cpu', 'memory', 'wall', got the string "latency"/,
+      ],
       [{ maxSpanOpenSeconds: 0 }, /maxSpanOpenSeconds must be a number of seconds > 0/],
       [{ spanname: ['x'] }, /unknown option "spanname"/],
     ];

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { SpanAttributes as keys } from '../src/index.js';
 import { receiverPerTest } from './helpers/otlp-receiver.js';
+import { freePort } from './helpers/prometheus.js';
 import { example, repoRoot, underZeroCode, waitForUrl } from './helpers/zero-code.js';
 
 const CONTRACT_KEYS = [
@@ -226,6 +227,45 @@ describe('zero-code entry: node --import otel-resource-tracker/register', functi
       assert.match(finished.stderr, /Tracing is not started/);
     }
     assert.equal(otlp.receiver.spans.length, 0, 'nothing half-started');
+  });
+
+  it('names an unknown OTEL_RESOURCE_TRACKER_ variable and the closest known one, once, and goes on', async () => {
+    const { done } = underZeroCode(example('batch'), {
+      OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_RESOURCE_TRACKER_METRICS: 'false',
+      OTEL_RESOURCE_TRACKER_SPANNAMES: 'cpu-heavy',
+    });
+    const finished = await done;
+    assert.equal(finished.code, 0);
+    const lines = finished.stderr.split('\n').filter((line) => line.includes('SPANNAMES'));
+    assert.deepEqual(lines, [
+      'otel-resource-tracker: OTEL_RESOURCE_TRACKER_SPANNAMES is not a variable of otel-resource-tracker and is ignored; did you mean OTEL_RESOURCE_TRACKER_SPAN_NAMES?',
+    ]);
+    assert.ok(otlp.receiver.spans.length > 5, 'tracing started as without it');
+  });
+
+  it('says once, on one line, where spans were going when they cannot be exported', async () => {
+    const closed = await freePort();
+    const { done } = underZeroCode(example('batch'), {
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${closed}`,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_BSP_SCHEDULE_DELAY: '20',
+      OTEL_EXPORTER_OTLP_TIMEOUT: '1000',
+      OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '2',
+      OTEL_RESOURCE_TRACKER_METRICS: 'false',
+    });
+    const finished = await done;
+    assert.equal(finished.code, 0);
+    assert.match(finished.stdout, /batch done/);
+    const lines = finished.stderr.split('\n').filter((line) => line.trim() !== '');
+    assert.equal(lines.length, 1, finished.stderr);
+    assert.match(
+      lines[0] ?? '',
+      new RegExp(
+        `^otel-resource-tracker: spans cannot be exported to http://127\\.0\\.0\\.1:${closed}/v1/traces: .*ECONNREFUSED.*\\(said once`,
+      ),
+    );
   });
 
   it('measures only the spans named in OTEL_RESOURCE_TRACKER_SPAN_NAMES', async () => {

@@ -134,3 +134,60 @@ export const ENV_METRIC_EXPORT_TIMEOUT = 'OTEL_METRIC_EXPORT_TIMEOUT';
 export const ENV_RESOURCE_DETECTORS = 'OTEL_NODE_RESOURCE_DETECTORS';
 export const ENV_ENABLED_INSTRUMENTATIONS = 'OTEL_NODE_ENABLED_INSTRUMENTATIONS';
 export const ENV_DISABLED_INSTRUMENTATIONS = 'OTEL_NODE_DISABLED_INSTRUMENTATIONS';
+
+/** Our prefix: every variable of ours starts with it. */
+export const ENV_PREFIX = 'OTEL_RESOURCE_TRACKER_';
+
+/** Every variable of ours, for the "unknown variable" warning. */
+export const KNOWN_VARIABLES: readonly string[] = [
+  ENV_GPU_PROVIDER,
+  ENV_NVML_LIBRARY,
+  ENV_NVIDIA_SMI_TIMEOUT_MS,
+  ENV_GPU_SAMPLE_INTERVAL_MS,
+  ENV_GPU_ACTIVE_SAMPLE_INTERVAL_MS,
+  ENV_GPU_DEVICES,
+  ENV_METRICS,
+  ENV_SPAN_HISTOGRAMS,
+  ENV_SPAN_NAMES,
+  ENV_CPU_ATTRIBUTION,
+  ENV_CHILD_PROCESSES,
+  ENV_EXACT_MEMORY,
+  ENV_SPAN_KINDS,
+];
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, substitution);
+    }
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
+}
+
+/**
+ * One warning per variable with our prefix that we do not know (a typo is otherwise silently ignored), naming the
+ * closest known one: `OTEL_RESOURCE_TRACKER_SPANNAMES is not a variable of otel-resource-tracker and is ignored;
+ * did you mean OTEL_RESOURCE_TRACKER_SPAN_NAMES?`.
+ */
+export function unknownVariableWarnings(env: Environment): string[] {
+  return Object.keys(env)
+    .filter((name) => name.startsWith(ENV_PREFIX) && !KNOWN_VARIABLES.includes(name))
+    .sort()
+    .map((name) => {
+      const closest = [...KNOWN_VARIABLES].sort((a, b) => editDistance(name, a) - editDistance(name, b))[0];
+      return `${name} is not a variable of otel-resource-tracker and is ignored; did you mean ${closest}?`;
+    });
+}
+
+let unknownVariablesSaid = false;
+
+/** The unknown-variable warnings, the first time in this process only (the zero-code entry and every processor ask). */
+export function unknownVariableWarningsOnce(env: Environment = process.env): string[] {
+  if (unknownVariablesSaid) return [];
+  unknownVariablesSaid = true;
+  return unknownVariableWarnings(env);
+}

@@ -4,6 +4,7 @@ import { type Attributes, type Context, context, diag, ROOT_CONTEXT, trace } fro
 import { AsyncContextAttribution } from '../attribution/async-context-attribution.js';
 import { FairShareLedger } from '../attribution/fair-share-ledger.js';
 import { SpanTrees } from '../attribution/span-trees.js';
+import { unknownVariableWarningsOnce } from '../config/env.js';
 import { getGpuMemorySource } from '../gpu/gpu-memory-source.js';
 import { GpuSampler } from '../gpu/gpu-sampler.js';
 import { SpanHistograms } from '../metrics/span-histograms.js';
@@ -71,6 +72,7 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
 
   constructor(options?: ResourceSpanProcessorOptions) {
     this.options = resolveOptions(options);
+    for (const warning of unknownVariableWarningsOnce()) diag.warn(`otel-resource-tracker: ${warning}`);
     const { groups } = this.options;
     this.sets = {
       cpu: groups.has('cpu'),

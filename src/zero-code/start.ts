@@ -1,5 +1,5 @@
 import { diag, metrics as metricsApi } from '@opentelemetry/api';
-import type { Environment } from '../config/env.js';
+import { type Environment, unknownVariableWarningsOnce } from '../config/env.js';
 import { registerResourceMetrics } from '../metrics/resource-metrics.js';
 import type { ExpositionServer } from '../prometheus/exposition-server.js';
 import { processResource, type ResourcesModule } from '../resource/process-resource.js';
@@ -77,6 +77,7 @@ export function startZeroCode(
   }
   const prepared = prepare(env);
   if (prepared === undefined) return undefined;
+  for (const warning of unknownVariableWarningsOnce(env)) say(warning);
   const { config, packages, instrumentations } = prepared;
   if (packages.autoInstrumentations === undefined) {
     say(
@@ -110,7 +111,7 @@ export function startZeroCode(
       autoDetectResources: false,
       spanProcessors: [
         processor,
-        ...exportingProcessors(packages, config.tracesExporters, config.otlpProtocol),
+        ...exportingProcessors(packages, config.tracesExporters, config.otlpProtocol, env, say),
       ],
       instrumentations,
       // Our meter provider has the readers; an empty list keeps the SDK from building its default OTLP one.

@@ -1,8 +1,9 @@
+import type { Environment } from '../config/env.js';
 import type { SdkSpanProcessor } from '../span-processor/sdk-span.js';
-import type { SdkPackages, SdkTraceModule } from './sdk-packages.js';
+import { otlpTracesDestination, type TraceExporter, warnOnFirstFailure } from './export-failure-warning.js';
+import type { SdkPackages } from './sdk-packages.js';
 import type { OtlpProtocol, TracesExporterName } from './zero-code-config.js';
 
-type TraceExporter = ConstructorParameters<SdkTraceModule['BatchSpanProcessor']>[0]['exporter'];
 type OtlpTraceExporterModule = { OTLPTraceExporter: new () => TraceExporter };
 
 const OTLP_TRACE_PACKAGES: Record<OtlpProtocol, string> = {
@@ -15,12 +16,14 @@ const OTLP_TRACE_PACKAGES: Record<OtlpProtocol, string> = {
  * The exporting span processors for OTEL_TRACES_EXPORTER, as NodeSDK would build them (it does not when it is
  * given span processors, and we must give it ours): OTLP in a BatchSpanProcessor (which reads OTEL_BSP_* and whose
  * exporter reads OTEL_EXPORTER_OTLP_*), console in a SimpleSpanProcessor. Only the exporter of the protocol in use
- * is loaded (the gRPC one alone takes ~100 ms).
+ * is loaded (the gRPC one alone takes ~100 ms). The first failed OTLP export is said on one line (`say`).
  */
 export function exportingProcessors(
   packages: SdkPackages,
   exporters: readonly TracesExporterName[],
   protocol: OtlpProtocol,
+  env: Environment,
+  say: (message: string) => void,
 ): SdkSpanProcessor[] {
   const { sdkTrace } = packages;
   return exporters.map((name) => {
@@ -30,6 +33,7 @@ export function exportingProcessors(
     const { OTLPTraceExporter } = packages.requireFromSdk<OtlpTraceExporterModule>(
       OTLP_TRACE_PACKAGES[protocol],
     );
-    return new sdkTrace.BatchSpanProcessor({ exporter: new OTLPTraceExporter() });
+    const exporter = warnOnFirstFailure(new OTLPTraceExporter(), otlpTracesDestination(env, protocol), say);
+    return new sdkTrace.BatchSpanProcessor({ exporter });
   });
 }
