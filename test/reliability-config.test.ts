@@ -99,6 +99,7 @@ const ENVIRONMENT: Record<string, (value: string) => boolean> = {
   OTEL_RESOURCE_TRACKER_GPU_SAMPLE_INTERVAL_MS: empty,
   OTEL_RESOURCE_TRACKER_GPU_ACTIVE_SAMPLE_INTERVAL_MS: empty,
   OTEL_EXPORTER_PROMETHEUS_PORT: (value) => empty(value) || value === '0',
+  OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION: empty,
 };
 const JUNK_TEXT = ['', '  ', '-1', '0', '2.5', '1e300', 'NaN', 'abc', 'true', 'all'];
 

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { get as httpGet } from 'node:http';
-import { SpanAttributes as keys } from '../src/index.js';
+import { SpanAttributes as keys, MetricNames } from '../src/index.js';
+import { CPU_SECONDS_BUCKETS } from '../src/metrics/span-histograms.js';
 import { fakeNvmlLibrary, GiB, scratchDir, writeNvmlControl } from './helpers/fake-gpu.js';
 import type { ReceivedSpan } from './helpers/otlp-receiver.js';
 import { receiverPerTest } from './helpers/otlp-receiver.js';
@@ -170,6 +171,42 @@ describe('zero-code entry on real services: auto-instrumentation, both loaders, 
     assert.equal(gpu.resource['deployment.environment.name'], 'test');
     const paths = new Set(otlp.receiver.requests.map((request) => request.path));
     assert.ok(!paths.has('/v1/logs'), 'no logs exporter unless OTEL_LOGS_EXPORTER asks');
+  });
+
+  it('pushes the span histograms over OTLP: explicit buckets by default, base-2 exponential when the variable asks', async () => {
+    for (const aggregation of ['', 'base2_exponential_bucket_histogram']) {
+      otlp.receiver.points.length = 0;
+      const { child, done } = runNode(['--import', ENTRY, app('express-app.mjs')], {
+        ...tracing(),
+        OTEL_METRICS_EXPORTER: 'otlp',
+        OTEL_METRIC_EXPORT_INTERVAL: '200',
+        ...(aggregation === ''
+          ? {}
+          : { OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION: aggregation }),
+        EXIT_AFTER: '2',
+      });
+      const url = await waitForUrl(child);
+      await get(`${url}/cpu?ms=5`);
+      await get(`${url}/cpu?ms=5`);
+      assert.equal((await done).code, 0);
+      const cpu = otlp.receiver.points.filter(
+        (point) =>
+          point.metric === MetricNames.METRIC_SPAN_CPU_TIME && point.attributes['span.name'] === 'GET /cpu',
+      );
+      const last = cpu[cpu.length - 1];
+      assert.ok(last, `span CPU histogram pushed (${aggregation || 'default'})`);
+      assert.equal(last.value, 2);
+      if (aggregation === '') {
+        assert.equal(last.kind, 'histogram');
+        assert.deepEqual(last.bounds, CPU_SECONDS_BUCKETS);
+      } else {
+        assert.equal(last.kind, 'exponentialHistogram');
+      }
+      // Gauges and counters keep their own aggregation either way.
+      assert.ok(
+        otlp.receiver.points.some((point) => point.metric === 'process.cpu.time' && point.kind === 'sum'),
+      );
+    }
   });
 
   it("serves target_info with the environment's service name, attributes and this process's instance id", async () => {

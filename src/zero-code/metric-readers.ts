@@ -13,6 +13,20 @@ const OTLP_METRIC_PACKAGES: Record<OtlpProtocol, string> = {
   'http/protobuf': '@opentelemetry/exporter-metrics-otlp-proto',
 };
 
+type AggregationSelector = (instrumentType: string) => { type: number };
+
+/**
+ * Histograms as base-2 exponential histograms, everything else as the reader's default: what the specification's
+ * `base2_exponential_bucket_histogram` asks. Our span histograms' bucket boundaries are advice, which this replaces.
+ */
+function exponentialHistograms(sdkMetrics: SdkMetrics): AggregationSelector {
+  const { AggregationType, InstrumentType } = sdkMetrics;
+  return (instrumentType) =>
+    instrumentType === InstrumentType.HISTOGRAM
+      ? { type: AggregationType.EXPONENTIAL_HISTOGRAM }
+      : { type: AggregationType.DEFAULT };
+}
+
 export interface MetricReaders {
   readonly readers: MetricReader[];
   /** The reader our Prometheus endpoint serves, when OTEL_METRICS_EXPORTER names prometheus. */
@@ -45,9 +59,17 @@ export function metricReaders(packages: SdkPackages, config: ZeroCodeConfig): Me
       }
       case 'otlp': {
         const { OTLPMetricExporter } = packages.requireFromSdk<{
-          OTLPMetricExporter: new () => PushMetricExporter;
+          OTLPMetricExporter: new (options?: {
+            aggregationPreference?: AggregationSelector;
+          }) => PushMetricExporter;
         }>(OTLP_METRIC_PACKAGES[config.otlpMetricsProtocol]);
-        return push(new OTLPMetricExporter());
+        return push(
+          new OTLPMetricExporter(
+            config.otlpExponentialHistograms
+              ? { aggregationPreference: exponentialHistograms(sdkMetrics) }
+              : {},
+          ),
+        );
       }
       default:
         return push(new sdkMetrics.ConsoleMetricExporter());

@@ -12,6 +12,7 @@ import {
   ENV_METRIC_EXPORT_TIMEOUT,
   ENV_METRICS,
   ENV_METRICS_EXPORTER,
+  ENV_OTLP_METRICS_HISTOGRAM_AGGREGATION,
   ENV_OTLP_METRICS_PROTOCOL,
   ENV_OTLP_PROTOCOL,
   ENV_OTLP_TRACES_PROTOCOL,
@@ -104,6 +105,11 @@ export interface ZeroCodeConfig {
   readonly otlpProtocol: OtlpProtocol;
   readonly metricsExporters: readonly MetricsExporterName[];
   readonly otlpMetricsProtocol: OtlpProtocol;
+  /**
+   * OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION (the specification's variable, which the OTLP metric
+   * exporter of the 0.2xx line does not read itself): histograms pushed over OTLP as base-2 exponential histograms.
+   */
+  readonly otlpExponentialHistograms: boolean;
   readonly metricExport: MetricExportTiming;
   /** OTEL_LOGS_EXPORTER names an exporter (the SDK builds it); otherwise no logger provider at all. */
   readonly logs: boolean;
@@ -223,6 +229,13 @@ export function readZeroCodeConfig(env: Environment): ZeroCodeConfig {
     otlpProtocol: otlpProtocol(env, ENV_OTLP_TRACES_PROTOCOL),
     metricsExporters,
     otlpMetricsProtocol: otlpProtocol(env, ENV_OTLP_METRICS_PROTOCOL),
+    otlpExponentialHistograms:
+      readChoice(
+        env,
+        ENV_OTLP_METRICS_HISTOGRAM_AGGREGATION,
+        ['explicit_bucket_histogram', 'base2_exponential_bucket_histogram'],
+        'explicit_bucket_histogram',
+      ) === 'base2_exponential_bucket_histogram',
     metricExport: metricExport(env),
     logs: withoutNone(readChoices(env, ENV_LOGS_EXPORTER, LOGS_EXPORTERS, ['none'], ['none'])).length > 0,
     resourceDetectors: detectors.length === 0 ? undefined : detectors,

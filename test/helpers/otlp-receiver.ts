@@ -20,6 +20,10 @@ export interface ReceivedSpan {
 /** One metric data point as received over OTLP/JSON. */
 export interface ReceivedPoint {
   metric: string;
+  /** The OTLP data kind: gauge, sum, histogram or exponentialHistogram. */
+  kind: string;
+  /** Explicit bucket boundaries (histograms). */
+  bounds?: number[];
   scope: string;
   attributes: Record<string, unknown>;
   value: number | undefined;
@@ -35,7 +39,16 @@ interface OtlpMetricsRequest {
         name: string;
         gauge?: { dataPoints?: OtlpNumberPoint[] };
         sum?: { dataPoints?: OtlpNumberPoint[] };
-        histogram?: { dataPoints?: Array<{ attributes?: OtlpKeyValue[]; count?: string | number }> };
+        histogram?: {
+          dataPoints?: Array<{
+            attributes?: OtlpKeyValue[];
+            count?: string | number;
+            explicitBounds?: number[];
+          }>;
+        };
+        exponentialHistogram?: {
+          dataPoints?: Array<{ attributes?: OtlpKeyValue[]; count?: string | number }>;
+        };
       }>;
     }>;
   }>;
@@ -157,6 +170,7 @@ export class OtlpReceiver {
             const value = point.asDouble ?? (point.asInt === undefined ? undefined : Number(point.asInt));
             this.points.push({
               metric: metric.name,
+              kind: metric.gauge ? 'gauge' : 'sum',
               scope,
               attributes: decodeAttributes(point.attributes),
               value,
@@ -167,9 +181,21 @@ export class OtlpReceiver {
             const value = point.count === undefined ? undefined : Number(point.count);
             this.points.push({
               metric: metric.name,
+              kind: 'histogram',
+              bounds: point.explicitBounds ?? [],
               scope,
               attributes: decodeAttributes(point.attributes),
               value,
+              resource,
+            });
+          }
+          for (const point of metric.exponentialHistogram?.dataPoints ?? []) {
+            this.points.push({
+              metric: metric.name,
+              kind: 'exponentialHistogram',
+              scope,
+              attributes: decodeAttributes(point.attributes),
+              value: point.count === undefined ? undefined : Number(point.count),
               resource,
             });
           }
