@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
+import { get as httpGet } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { gunzipSync } from 'node:zlib';
 import { type MeterProvider, ROOT_CONTEXT } from '@opentelemetry/api';
 import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import { noGpuMemorySource, setGpuMemorySource } from '../src/gpu/gpu-memory-source.js';
@@ -160,6 +162,41 @@ describe('metrics: live gauges and the Prometheus endpoint', function () {
       15,
     );
     await capped.shutdown();
+  });
+
+  it('gzips a large scrape for a scraper that accepts it, and only then', async () => {
+    const big = await startPrometheusEndpoint({ port: 0, resourceMetrics: false });
+    try {
+      const tracer = new BasicTracerProvider({
+        spanProcessors: [new ResourceSpanProcessor({ meterProvider: big.meterProvider })],
+      }).getTracer('gzip');
+      for (let i = 0; i < 100; i++) tracer.startSpan(`name-${i}`, {}, ROOT_CONTEXT).end();
+      const raw = (acceptEncoding: string | undefined) =>
+        new Promise<{ encoding: string | undefined; body: Buffer }>((resolve, reject) => {
+          httpGet(
+            big.url,
+            { headers: acceptEncoding ? { 'Accept-Encoding': acceptEncoding } : {} },
+            (response) => {
+              const chunks: Buffer[] = [];
+              response.on('data', (chunk: Buffer) => chunks.push(chunk));
+              response.on('end', () =>
+                resolve({ encoding: response.headers['content-encoding'], body: Buffer.concat(chunks) }),
+              );
+            },
+          ).on('error', reject);
+        });
+      const gzipped = await raw('gzip, deflate');
+      const plain = await raw(undefined);
+      assert.equal(gzipped.encoding, 'gzip');
+      assert.equal(plain.encoding, undefined);
+      assert.equal(gunzipSync(gzipped.body).toString(), plain.body.toString());
+      assert.ok(
+        gzipped.body.length * 5 < plain.body.length,
+        `${gzipped.body.length} of ${plain.body.length} bytes`,
+      );
+    } finally {
+      await big.shutdown();
+    }
   });
 
   it('is scraped by a real Prometheus: PromQL sees the GPU memory and a span histogram quantile', async () => {
