@@ -32,17 +32,17 @@ class FloorProcessor extends NoopProcessor {
     const wall = (performance.now() - this.start) / 1000;
     const cpu = (usage.userCPUTime + usage.systemCPUTime - this.cpu) / 1e6;
     const attributes: Attributes = {
-      'process.cpu.time': cpu,
-      'process.cpu.user_time': cpu,
-      'process.cpu.system_time': 0,
-      'process.cpu.utilization': cpu / wall,
-      'process.wall_time': wall,
-      'process.cpu.attributed_time': cpu,
-      'process.concurrent_spans': 0,
-      'process.memory.start': usage.maxRSS,
-      'process.memory.end': usage.maxRSS,
-      'process.memory.delta': 0,
-      'process.memory.peak': usage.maxRSS,
+      'resource_tracker.cpu.time': cpu,
+      'resource_tracker.cpu.user_time': cpu,
+      'resource_tracker.cpu.system_time': 0,
+      'resource_tracker.cpu.average_cores': cpu / wall,
+      'resource_tracker.wall_time': wall,
+      'resource_tracker.cpu.attributed_time': cpu,
+      'resource_tracker.concurrent_spans': 0,
+      'resource_tracker.memory.start': usage.maxRSS,
+      'resource_tracker.memory.end': usage.maxRSS,
+      'resource_tracker.memory.delta': 0,
+      'resource_tracker.memory.peak': usage.maxRSS,
     };
     span.setAttributes(attributes);
   }

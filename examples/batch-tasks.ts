@@ -57,7 +57,7 @@ export async function runBatch(): Promise<void> {
   });
 
   await traced('shell-out', async () => {
-    // A child process that burns ~100 ms of CPU: process.children.cpu.time (opt-in) counts it.
+    // A child process that burns ~100 ms of CPU: resource_tracker.children.cpu.time (opt-in) counts it.
     const script =
       'const s=process.cpuUsage();let x=0;for(;;){for(let i=0;i<1e5;i++)x+=i;if(process.cpuUsage(s).user>=1e5)break}';
     await run(process.execPath, ['-e', script]);

@@ -1,6 +1,6 @@
 /**
  * Demo: measure a CPU- and memory-heavy task with the standalone API and print what it cost.
- * Run with `npm run demo`.
+ * Run with `npm run demo:standalone`.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ResourceTracker, resourceUsageToDict } from '../src/index.js';

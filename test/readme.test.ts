@@ -36,7 +36,11 @@ describe("README's quick start", function () {
       // The last line runs the batch under the zero-code entry with the console exporter.
       assert.match(output, /batch done/);
       assert.match(output, /name: 'memory-heavy'/);
-      for (const key of ['process.cpu.attributed_time', 'process.memory.peak', 'process.wall_time']) {
+      for (const key of [
+        'resource_tracker.cpu.attributed_time',
+        'resource_tracker.memory.peak',
+        'resource_tracker.wall_time',
+      ]) {
         assert.ok(output.includes(`'${key}'`), `the console shows ${key}`);
       }
     } finally {

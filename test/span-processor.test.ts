@@ -44,7 +44,7 @@ describe('ResourceSpanProcessor: figures on one span', () => {
     const outer = (performance.now() - outerStart) / 1000;
     const measured = cpuSecondsSince(before);
     const attributes = tracing.attributesOf('burn');
-    within(numberAttribute(attributes, keys.ATTR_CPU_TIME), measured, 0.1, 'process.cpu.time');
+    within(numberAttribute(attributes, keys.ATTR_CPU_TIME), measured, 0.1, 'resource_tracker.cpu.time');
     within(numberAttribute(attributes, keys.ATTR_CPU_ATTRIBUTED_TIME), measured, 0.1, 'attributed_time');
     const user = numberAttribute(attributes, keys.ATTR_CPU_USER_TIME);
     const system = numberAttribute(attributes, keys.ATTR_CPU_SYSTEM_TIME);
