@@ -43,8 +43,8 @@ const MUTANTS: Mutant[] = [
   {
     name: 'a boolean variable takes any word as true',
     file: 'config/env.js',
-    find: "    if (['true', '1', 'yes', 'on'].includes(raw))",
-    replace: "    if (raw !== 'false' && raw !== '0' && raw !== 'no' && raw !== 'off')",
+    find: '    if (TRUE_SPELLINGS.includes(raw))',
+    replace: '    if (!FALSE_SPELLINGS.includes(raw))',
     tests: ['reliability-config'],
   },
   {
