@@ -62,7 +62,7 @@ export async function benchGpu(): Promise<void> {
   const smiDir = scratchDir();
   const gpus = Array.from(
     { length: 8 },
-    (_, index) => `${index}, GPU-${index}, Fake, 81920, 1024, 80896, 5`,
+    (_, index) => `${index}, GPU-${index}, Fake, 81920, 1024, 80896, 5, 550.54.15`,
   ).join('\n');
   const smi = fakeNvidiaSmi(smiDir, { gpus: `${gpus}\n`, apps: '' });
   const sampler = await samplerOver(new NvidiaSmiProvider(2000, smi.binary));
