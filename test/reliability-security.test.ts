@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type DiagLogger, DiagLogLevel, diag, ROOT_CONTEXT } from '@opentelemetry/api';
 import {
@@ -31,19 +31,28 @@ describe('reliability: security', function () {
   it('never spawns a shell, and runs no command with interpolated input', () => {
     const files = sourceFiles(join(repoRoot, 'src'));
     const spawning = files.filter((file) => readFileSync(file, 'utf8').includes('node:child_process'));
+    assert.deepEqual(spawning.map((file) => file.slice(repoRoot.length + 1)).sort(), [
+      'src/cli/run-command.ts',
+      'src/gpu/nvidia-smi/nvidia-smi-provider.ts',
+    ]);
+    // The run command starts the user's command as given, without a shell: exactly one spawn, of that.
+    const run = readFileSync(join(repoRoot, 'src', 'cli', 'run-command.ts'), 'utf8');
     assert.deepEqual(
-      spawning.map((file) => file.slice(repoRoot.length + 1)),
-      ['src/gpu/nvidia-smi/nvidia-smi-provider.ts'],
+      [...run.matchAll(/(?<![.\w])spawn\(([^,]*),/g)].map((match) => match[1]),
+      ['options.command'],
     );
     for (const file of files) {
-      const text = readFileSync(file, 'utf8');
+      const text = readFileSync(file, 'utf8').replace(/(?<![.\w])spawn\(options\.command,/, '');
       assert.doesNotMatch(
         text,
         /(?<![.\w])(exec|execSync|spawn|spawnSync)\(|shell:\s*true|\beval\(|new Function\(/,
         file,
       );
     }
-    const provider = readFileSync(spawning[0] as string, 'utf8');
+    const provider = readFileSync(
+      join(repoRoot, 'src', 'gpu', 'nvidia-smi', 'nvidia-smi-provider.ts'),
+      'utf8',
+    );
     const calls = [...provider.matchAll(/this\.run\(([^)]*)\)/g)].map((match) => match[1]);
     assert.deepEqual(
       calls.sort(),
@@ -54,9 +63,28 @@ describe('reliability: security', function () {
       area: 'Security',
       injected: `static check of ${files.length} source files`,
       times: files.length,
-      outcome: 'one file spawns processes: execFile("nvidia-smi", fixed arguments), no shell, no eval',
+      outcome:
+        'two files spawn processes: execFile("nvidia-smi", fixed arguments), and the run command the user\'s command as given; no shell, no eval',
       lost: '–',
     });
+  });
+
+  it('the library entry reaches neither the command-line tool nor the report (nor the zero-code entry)', () => {
+    const seen = new Set<string>();
+    const visit = (file: string) => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      for (const [, target] of readFileSync(file, 'utf8').matchAll(/from '(\.{1,2}\/[^']+)\.js'/g)) {
+        visit(resolve(dirname(file), `${target}.ts`));
+      }
+    };
+    visit(join(repoRoot, 'src', 'index.ts'));
+    const reached = [...seen].map((file) => file.slice(repoRoot.length + 1));
+    assert.ok(reached.length > 20, `${reached.length} files reached`);
+    assert.deepEqual(
+      reached.filter((file) => /^src\/(cli|report|zero-code)\//.test(file)),
+      [],
+    );
   });
 
   it("puts no other process's PID or command line in any output", async () => {

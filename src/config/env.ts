@@ -126,6 +126,8 @@ export const ENV_OTLP_TRACES_PROTOCOL = 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL';
 export const ENV_PROMETHEUS_HOST = 'OTEL_EXPORTER_PROMETHEUS_HOST';
 export const ENV_PROMETHEUS_PORT = 'OTEL_EXPORTER_PROMETHEUS_PORT';
 export const ENV_SPAN_KINDS = 'OTEL_RESOURCE_TRACKER_SPAN_KINDS';
+/** Set by `otel-resource-tracker run --report` for the command: where its spans are logged for the report. */
+export const ENV_SPAN_LOG = 'OTEL_RESOURCE_TRACKER_SPAN_LOG';
 export const ENV_METRICS_EXPORTER = 'OTEL_METRICS_EXPORTER';
 export const ENV_LOGS_EXPORTER = 'OTEL_LOGS_EXPORTER';
 export const ENV_OTLP_METRICS_PROTOCOL = 'OTEL_EXPORTER_OTLP_METRICS_PROTOCOL';
@@ -155,6 +157,7 @@ export const KNOWN_VARIABLES: readonly string[] = [
   ENV_CHILD_PROCESSES,
   ENV_EXACT_MEMORY,
   ENV_SPAN_KINDS,
+  ENV_SPAN_LOG,
 ];
 
 function editDistance(a: string, b: string): number {

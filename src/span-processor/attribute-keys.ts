@@ -55,3 +55,25 @@ export const ATTR_HW_ID = 'hw.id';
 export const ATTR_GPU_IDS = 'resource_tracker.gpu.ids';
 /** The tracked GPU's model name (semconv hardware `hw.model`), comma-joined when several models. */
 export const ATTR_HW_MODEL = 'hw.model';
+
+/* The span of `otel-resource-tracker run -- <command>`: the figures above where they mean the same (the CPU, wall
+ * time and GPU keys, for the whole process tree), the process tree's own below, and semconv's process keys. */
+
+/** By: the highest sum of RSS over the process tree at one moment (sampled). */
+export const ATTR_TREE_MEMORY_PEAK = 'resource_tracker.process_tree.memory.peak';
+/** By: the largest single process's own peak RSS (its maxRSS, as GNU time reports it). */
+export const ATTR_TREE_LARGEST_PROCESS_PEAK = 'resource_tracker.process_tree.memory.largest_process_peak';
+/** {process}: processes seen in the tree, the command included. */
+export const ATTR_TREE_PROCESS_COUNT = 'resource_tracker.process_tree.process_count';
+/** By: the highest GPU memory the tree held at one moment (summed over devices). */
+export const ATTR_GPU_PROCESS_MEMORY_PEAK = 'resource_tracker.gpu.process.memory.peak';
+/** The signal that ended the command (SIGKILL, …), when one did. */
+export const ATTR_EXIT_SIGNAL = 'resource_tracker.exit.signal';
+/** The command as given (semconv `process.command`). */
+export const ATTR_PROCESS_COMMAND = 'process.command';
+/** string[]: the command and its arguments (semconv `process.command_args`); only with --record-args. */
+export const ATTR_PROCESS_COMMAND_ARGS = 'process.command_args';
+/** The command's PID (semconv `process.pid`). */
+export const ATTR_PROCESS_PID = 'process.pid';
+/** The command's exit code (semconv `process.exit.code`). */
+export const ATTR_PROCESS_EXIT_CODE = 'process.exit.code';

@@ -2,8 +2,11 @@ import { diag, metrics as metricsApi } from '@opentelemetry/api';
 import { type Environment, unknownVariableWarningsOnce } from '../config/env.js';
 import { registerResourceMetrics } from '../metrics/resource-metrics.js';
 import type { ExpositionServer } from '../prometheus/exposition-server.js';
+import { SPAN_LOG_VARIABLE } from '../report/span-log.js';
+import { SpanLogProcessor } from '../report/span-log-processor.js';
 import { processResource, type ResourcesModule } from '../resource/process-resource.js';
 import { ResourceSpanProcessor } from '../span-processor/resource-span-processor.js';
+import { environmentParentContextManager } from './environment-parent.js';
 import { type Loader, registerEsmHook } from './esm-hook.js';
 import { installExitHooks } from './exit-hooks.js';
 import { type Instrumentation, loadInstrumentations } from './instrumentations.js';
@@ -106,12 +109,16 @@ export function startZeroCode(
         ? { meterProvider, spanHistograms: config.spanHistograms }
         : {}),
     });
+    const spanLog = env[SPAN_LOG_VARIABLE];
+    const contextManager = environmentParentContextManager(env, packages);
     const nodeSdk = new packages.sdkNode.NodeSDK({
       resource,
       autoDetectResources: false,
+      ...(contextManager === undefined ? {} : { contextManager }),
       spanProcessors: [
         processor,
         ...exportingProcessors(packages, config.tracesExporters, config.otlpProtocol, env, say),
+        ...(spanLog ? [new SpanLogProcessor(spanLog)] : []),
       ],
       instrumentations,
       // Our meter provider has the readers; an empty list keeps the SDK from building its default OTLP one.

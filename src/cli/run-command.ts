@@ -1,0 +1,156 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { constants, tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { defaultGpuSampler } from '../gpu/gpu-memory-source.js';
+import { Libc } from '../probes/libc.js';
+import { readSpanLog, SPAN_LOG_VARIABLE } from '../report/span-log.js';
+import { writeReport } from '../report/write-report.js';
+import { ProcessTreeSampler, type TreeSample } from '../sampler/process-tree-sampler.js';
+import { GpuTracking } from './gpu-tracking.js';
+import { ProgressLine } from './progress-line.js';
+import { type RunFigures, spanAttributes } from './run-figures.js';
+import type { RunOptions } from './run-options.js';
+import { startRunSpan } from './run-span.js';
+import { ending, formatSummary, jsonFigures } from './summary.js';
+
+const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+const PREFIX = 'otel-resource-tracker';
+
+function say(message: string): void {
+  process.stderr.write(`${PREFIX}: ${message}\n`);
+}
+
+/** How the wrapper ends: the command's exit code, or the signal that killed it (raised again on ourselves). */
+export type RunOutcome = { readonly exitCode: number } | { readonly signal: NodeJS.Signals };
+
+/** Exit code for a command that could not be started, as shells give it: 127 not found, 126 not executable. */
+function startFailure(error: NodeJS.ErrnoException, command: string): RunOutcome {
+  if (error.code === 'ENOENT') {
+    say(`cannot run "${command}": command not found`);
+    return { exitCode: 127 };
+  }
+  if (error.code === 'EACCES' || error.code === 'EISDIR' || error.code === 'ENOEXEC') {
+    say(`cannot run "${command}": not executable (${error.code})`);
+    return { exitCode: 126 };
+  }
+  say(`cannot run "${command}": ${error.message}`);
+  return { exitCode: 126 };
+}
+
+/**
+ * `otel-resource-tracker run -- <command>`: runs the command with stdio passed through and SIGINT/SIGTERM/SIGHUP
+ * forwarded, samples its whole process tree in the background, and at its end exports one span, prints the
+ * summary, and writes the JSON and the report when asked. Resolves with how the wrapper must end.
+ */
+export async function runCommand(
+  options: RunOptions,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<RunOutcome> {
+  if (!existsSync('/proc/self/stat')) {
+    say('the process-tree figures need /proc (Linux); here only the wall time and exit code are known');
+  }
+  const startEpochMs = Date.now();
+  const startedAt = performance.now();
+  const name = options.name ?? basename(options.command);
+  const span = startRunSpan(name, name, startEpochMs, env, say);
+  const libc = Libc.load();
+  libc?.becomeSubreaper();
+  const spanLog =
+    options.reportFile === undefined
+      ? undefined
+      : join(tmpdir(), `otel-resource-tracker-spans-${process.pid}-${startEpochMs}.jsonl`);
+  const childEnv: NodeJS.ProcessEnv = {
+    ...env,
+    ...(span === undefined ? {} : { TRACEPARENT: span.traceparent }),
+    ...(spanLog === undefined ? {} : { [SPAN_LOG_VARIABLE]: spanLog }),
+  };
+  const child: ChildProcess = spawn(options.command, [...options.args], { stdio: 'inherit', env: childEnv });
+  const started = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
+    child.once('spawn', () => resolve(undefined));
+    child.once('error', (error: NodeJS.ErrnoException) => resolve(error));
+  });
+  if (started !== undefined) return startFailure(started, options.command);
+  const pid = child.pid as number;
+  const forward = (signal: NodeJS.Signals) => child.kill(signal);
+  for (const signal of FORWARDED_SIGNALS) process.on(signal, forward);
+
+  defaultGpuSampler.acquire();
+  const gpu = new GpuTracking();
+  const sampler = new ProcessTreeSampler(pid, libc, options.intervalMs);
+  const progress = options.progress && process.stderr.isTTY ? new ProgressLine(process.stderr) : undefined;
+  sampler.start((sample: TreeSample) => {
+    gpu.read(sampler.samples.length - 1);
+    progress?.update(sample, sampler.samples, gpu.latest());
+  });
+  const [exitCode, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+    child.once('exit', (code, killedBy) => resolve([code, killedBy])),
+  );
+  const wallSeconds = (performance.now() - startedAt) / 1000;
+  sampler.tick();
+  gpu.read(sampler.samples.length - 1);
+  sampler.stop();
+  progress?.clear();
+  defaultGpuSampler.release();
+  for (const forwarded of FORWARDED_SIGNALS) process.removeListener(forwarded, forward);
+
+  const reaped = libc?.childrenUsage();
+  const live = sampler.liveCpu;
+  const atStart = sampler.childrenUsageAtStart;
+  const figures: RunFigures = {
+    command: options.command,
+    pid,
+    exitCode: exitCode ?? undefined,
+    signal: signal ?? undefined,
+    wallSeconds,
+    cpuUserSeconds: (reaped?.userSeconds ?? 0) - atStart.userSeconds + live.userSeconds,
+    cpuSystemSeconds: (reaped?.systemSeconds ?? 0) - atStart.systemSeconds + live.systemSeconds,
+    peakTreeRssBytes: sampler.peakTreeRssBytes,
+    peakTreeRssAtSeconds: sampler.peakTreeRssAtMs / 1000,
+    largestProcessPeakBytes: Math.max(reaped?.maxRssBytes ?? 0, sampler.largestSampledRssBytes),
+    processesSeen: sampler.processesSeen,
+    gpus: gpu.figures(),
+  };
+  const failed = signal !== null || exitCode !== 0 ? ending(figures) : undefined;
+  const exporting = span?.end(spanAttributes(figures, options.recordArgs ? options.args : undefined), failed);
+  process.stderr.write(formatSummary(figures));
+  if (options.jsonFile !== undefined) {
+    try {
+      writeFileSync(options.jsonFile, `${JSON.stringify(jsonFigures(figures), null, 2)}\n`);
+    } catch (error) {
+      say(`cannot write ${options.jsonFile}: ${(error as Error).message}`);
+    }
+  }
+  if (options.reportFile !== undefined) {
+    try {
+      writeReport(options.reportFile, {
+        title: name,
+        figures,
+        samples: sampler.samples,
+        gpus: gpu.series(),
+        spans: spanLog === undefined ? [] : readSpanLog(spanLog, startEpochMs),
+      });
+    } catch (error) {
+      say(`cannot write ${options.reportFile}: ${(error as Error).message}`);
+    }
+  }
+  await exporting;
+  if (signal !== null) return { signal };
+  return { exitCode: exitCode ?? 1 };
+}
+
+/** Ends the wrapper as the command ended: the same exit code, or the same signal raised on ourselves. */
+export function endAs(outcome: RunOutcome): void {
+  if ('exitCode' in outcome) {
+    process.exitCode = outcome.exitCode;
+    return;
+  }
+  process.removeAllListeners(outcome.signal);
+  try {
+    process.kill(process.pid, outcome.signal);
+  } catch {
+    process.exitCode = 128 + (constants.signals[outcome.signal] ?? 0);
+  }
+  // A signal whose default action is not to end the process (rare for a killer): end as shells report it.
+  setTimeout(() => process.exit(128 + (constants.signals[outcome.signal] ?? 0)), 100).unref();
+}

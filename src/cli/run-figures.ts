@@ -1,0 +1,74 @@
+import type { Attributes } from '@opentelemetry/api';
+import * as keys from '../span-processor/attribute-keys.js';
+
+/** GPU figures of one device over the run. */
+export interface DeviceFigures {
+  readonly index: number;
+  readonly uuid: string | undefined;
+  readonly model: string | undefined;
+  /** Memory the process tree held on the device: its highest sampled value and the last one. */
+  readonly treePeakBytes: number | undefined;
+  readonly treeEndBytes: number | undefined;
+  /** Memory used on the device by every process, highest sampled, and the device's size. */
+  readonly usedPeakBytes: number;
+  readonly totalBytes: number;
+}
+
+/** What a run cost: the summary, the JSON file, the span and the report all say this. */
+export interface RunFigures {
+  readonly command: string;
+  readonly pid: number;
+  readonly exitCode: number | undefined;
+  readonly signal: string | undefined;
+  readonly wallSeconds: number;
+  readonly cpuUserSeconds: number;
+  readonly cpuSystemSeconds: number;
+  readonly peakTreeRssBytes: number;
+  readonly peakTreeRssAtSeconds: number;
+  readonly largestProcessPeakBytes: number;
+  readonly processesSeen: number;
+  readonly gpus: readonly DeviceFigures[];
+}
+
+export function cpuSeconds(figures: RunFigures): number {
+  return figures.cpuUserSeconds + figures.cpuSystemSeconds;
+}
+
+/** The GPU memory the tree held at its peak, summed over devices (0 without a GPU, as the seed API reports it). */
+export function gpuTreePeakBytes(figures: RunFigures): number {
+  return figures.gpus.reduce((sum, gpu) => sum + (gpu.treePeakBytes ?? 0), 0);
+}
+
+/** The run span's attributes: the span processor's keys where they mean the same, the tree's own otherwise. */
+export function spanAttributes(figures: RunFigures, args: readonly string[] | undefined): Attributes {
+  const attributes: Attributes = {
+    [keys.ATTR_PROCESS_COMMAND]: figures.command,
+    [keys.ATTR_PROCESS_PID]: figures.pid,
+    [keys.ATTR_CPU_TIME]: cpuSeconds(figures),
+    [keys.ATTR_CPU_USER_TIME]: figures.cpuUserSeconds,
+    [keys.ATTR_CPU_SYSTEM_TIME]: figures.cpuSystemSeconds,
+    [keys.ATTR_WALL_TIME]: figures.wallSeconds,
+    [keys.ATTR_CPU_AVERAGE_CORES]: figures.wallSeconds > 0 ? cpuSeconds(figures) / figures.wallSeconds : 0,
+    [keys.ATTR_TREE_MEMORY_PEAK]: figures.peakTreeRssBytes,
+    [keys.ATTR_TREE_LARGEST_PROCESS_PEAK]: figures.largestProcessPeakBytes,
+    [keys.ATTR_TREE_PROCESS_COUNT]: figures.processesSeen,
+  };
+  if (args !== undefined) attributes[keys.ATTR_PROCESS_COMMAND_ARGS] = [figures.command, ...args];
+  if (figures.exitCode !== undefined) attributes[keys.ATTR_PROCESS_EXIT_CODE] = figures.exitCode;
+  if (figures.signal !== undefined) attributes[keys.ATTR_EXIT_SIGNAL] = figures.signal;
+  if (figures.gpus.length > 0) {
+    const known = figures.gpus.filter((gpu) => gpu.treePeakBytes !== undefined);
+    if (known.length === figures.gpus.length) {
+      attributes[keys.ATTR_GPU_PROCESS_MEMORY_PEAK] = gpuTreePeakBytes(figures);
+      attributes[keys.ATTR_GPU_PROCESS_MEMORY] = known.reduce((sum, gpu) => sum + (gpu.treeEndBytes ?? 0), 0);
+    }
+    attributes[keys.ATTR_GPU_MEMORY_PEAK] = figures.gpus.reduce((sum, gpu) => sum + gpu.usedPeakBytes, 0);
+    attributes[keys.ATTR_GPU_MEMORY_LIMIT] = figures.gpus.reduce((sum, gpu) => sum + gpu.totalBytes, 0);
+    const uuids = figures.gpus.map((gpu) => gpu.uuid).filter((uuid): uuid is string => uuid !== undefined);
+    if (uuids.length === 1) attributes[keys.ATTR_HW_ID] = uuids[0];
+    else if (uuids.length > 1) attributes[keys.ATTR_GPU_IDS] = uuids;
+    const models = [...new Set(figures.gpus.map((gpu) => gpu.model).filter((model) => model !== undefined))];
+    if (models.length > 0) attributes[keys.ATTR_HW_MODEL] = models.join(', ');
+  }
+  return attributes;
+}

@@ -1,0 +1,63 @@
+import { appendFileSync, readFileSync, rmSync } from 'node:fs';
+import { ENV_SPAN_LOG } from '../config/env.js';
+
+/**
+ * Set by `otel-resource-tracker run --report` for the command: a file where the zero-code entry in the command (and
+ * its Node descendants) appends each span it ends, one JSON line, so that the report can draw them under the curves.
+ */
+export const SPAN_LOG_VARIABLE = ENV_SPAN_LOG;
+
+/** One span on the report's timeline. */
+export interface LoggedSpan {
+  readonly name: string;
+  readonly spanId: string;
+  readonly parentSpanId: string | undefined;
+  /** ms since the run started. */
+  readonly startMs: number;
+  readonly endMs: number;
+  readonly pid: number;
+}
+
+/** Appends one span (a few hundred bytes, one write: lines of concurrent writers do not interleave). */
+export function logSpan(
+  file: string,
+  span: Omit<LoggedSpan, 'startMs' | 'endMs'> & { startEpochMs: number; endEpochMs: number },
+): void {
+  appendFileSync(file, `${JSON.stringify(span)}\n`);
+}
+
+/** The spans logged during a run, times relative to its start; the file is removed. At most 5 000, the first ones. */
+export function readSpanLog(file: string, runStartEpochMs: number): LoggedSpan[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return [];
+  }
+  rmSync(file, { force: true });
+  const spans: LoggedSpan[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '' || spans.length >= 5000) continue;
+    try {
+      const entry = JSON.parse(line) as {
+        name: string;
+        spanId: string;
+        parentSpanId?: string;
+        startEpochMs: number;
+        endEpochMs: number;
+        pid: number;
+      };
+      spans.push({
+        name: entry.name,
+        spanId: entry.spanId,
+        parentSpanId: entry.parentSpanId,
+        startMs: entry.startEpochMs - runStartEpochMs,
+        endMs: entry.endEpochMs - runStartEpochMs,
+        pid: entry.pid,
+      });
+    } catch {
+      // a line cut short by a process killed mid-write
+    }
+  }
+  return spans;
+}

@@ -1,0 +1,186 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import type { RunFigures } from '../cli/run-figures.js';
+import { formatSummary } from '../cli/summary.js';
+import type { TreeSample } from '../sampler/process-tree-sampler.js';
+import type { LoggedSpan } from './span-log.js';
+
+/** GPU memory over the run, one value per tree sample (NaN where there was no reading). */
+export interface GpuSeries {
+  readonly label: string;
+  readonly values: readonly number[];
+}
+
+export interface ReportInput {
+  readonly title: string;
+  readonly figures: RunFigures;
+  readonly samples: readonly TreeSample[];
+  readonly gpus: readonly GpuSeries[];
+  readonly spans: readonly LoggedSpan[];
+}
+
+/** More points than a screen has pixels only slow the page: longer runs keep each window's highest value. */
+const MAX_POINTS = 4000;
+
+/** uPlot (MIT, ~50 KB): a small, well-kept canvas chart library, inlined so that the page needs no network. */
+function chartLibrary(): { script: string; style: string } {
+  const require = createRequire(import.meta.url);
+  return {
+    script: readFileSync(require.resolve('uplot/dist/uPlot.iife.min.js'), 'utf8'),
+    style: readFileSync(require.resolve('uplot/dist/uPlot.min.css'), 'utf8'),
+  };
+}
+
+interface Series {
+  seconds: number[];
+  cpuPercent: number[];
+  rssMiB: number[];
+  gpuMiB: number[][];
+}
+
+function series(input: ReportInput): Series {
+  const { samples } = input;
+  const stride = Math.max(1, Math.ceil(samples.length / MAX_POINTS));
+  const out: Series = { seconds: [], cpuPercent: [], rssMiB: [], gpuMiB: input.gpus.map(() => []) };
+  for (let start = 0; start < samples.length; start += stride) {
+    const window = samples.slice(start, start + stride);
+    const last = window[window.length - 1] as TreeSample;
+    const before = samples[start - 1];
+    const elapsed = before === undefined ? last.atMs : last.atMs - before.atMs;
+    const cpu = before === undefined ? last.cpuSeconds : last.cpuSeconds - before.cpuSeconds;
+    out.seconds.push(last.atMs / 1000);
+    out.cpuPercent.push(elapsed > 0 ? (cpu / (elapsed / 1000)) * 100 : 0);
+    out.rssMiB.push(Math.max(...window.map((sample) => sample.rssBytes)) / 1048576);
+    input.gpus.forEach((gpu, index) => {
+      const values = gpu.values.slice(start, start + stride).filter((value) => Number.isFinite(value));
+      out.gpuMiB[index]?.push(values.length === 0 ? Number.NaN : Math.max(...values) / 1048576);
+    });
+  }
+  return out;
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+/** JSON safe inside a <script> element. */
+function scriptJson(value: unknown): string {
+  return JSON.stringify(value)
+    .replace(/</g, '\\u003c')
+    .replace(/\u2028|\u2029/g, ' ');
+}
+
+const PAGE_SCRIPT = `
+const data = JSON.parse(document.getElementById('report-data').textContent);
+const width = () => Math.min(1100, document.body.clientWidth - 40);
+const drawn = {};
+function peakMarker(peakSeconds, label) {
+  return { hooks: { draw: [(u) => {
+    if (peakSeconds === null) return;
+    const x = u.valToPos(peakSeconds, 'x', true);
+    const ctx = u.ctx;
+    ctx.save(); ctx.strokeStyle = '#d6336c'; ctx.setLineDash([4, 4]); ctx.lineWidth = 1.5;
+    ctx.beginPath(); ctx.moveTo(x, u.bbox.top); ctx.lineTo(x, u.bbox.top + u.bbox.height); ctx.stroke();
+    ctx.fillStyle = '#d6336c'; ctx.font = (12 * devicePixelRatio) + 'px sans-serif';
+    ctx.fillText(label, x + 4, u.bbox.top + 14 * devicePixelRatio); ctx.restore();
+  }] } };
+}
+function chart(id, title, unit, columns, labels, peak) {
+  const colors = ['#1c7ed6', '#e8590c', '#2f9e44', '#ae3ec9', '#f08c00'];
+  const opts = {
+    title, width: width(), height: 220,
+    scales: { x: { time: false } },
+    axes: [{ label: 'seconds' }, { label: unit }],
+    series: [{ label: 's' }, ...labels.map((label, i) => ({ label, stroke: colors[i % colors.length], width: 1.5, points: { show: false } }))],
+    plugins: peak ? [peakMarker(peak.seconds, peak.label)] : [],
+  };
+  const plot = new uPlot(opts, [data.seconds, ...columns], document.getElementById(id));
+  drawn[id] = { points: data.seconds.length, series: columns.length, plot };
+}
+chart('cpu', 'CPU of the process tree', '% of one core', [data.cpuPercent], ['CPU %'], data.cpuPeak);
+chart('rss', 'Resident memory of the process tree', 'MiB', [data.rssMiB], ['tree RSS'], data.rssPeak);
+if (data.gpuMiB.length > 0) chart('gpu', 'GPU memory held by the process tree', 'MiB', data.gpuMiB, data.gpuLabels, data.gpuPeak);
+window.__report = { drawn: Object.fromEntries(Object.entries(drawn).map(([id, d]) => [id, { points: d.points, series: d.series }])) };
+`;
+
+function timeline(spans: readonly LoggedSpan[], totalSeconds: number): string {
+  if (spans.length === 0)
+    return '<p class="note">No spans from the command (a Node command started under the zero-code entry sends its spans here).</p>';
+  const rowHeight = 18;
+  const byId = new Map(spans.map((span) => [span.spanId, span]));
+  const depth = (span: LoggedSpan): number => {
+    let level = 0;
+    let parent = span.parentSpanId === undefined ? undefined : byId.get(span.parentSpanId);
+    while (parent !== undefined && level < 20) {
+      level++;
+      parent = parent.parentSpanId === undefined ? undefined : byId.get(parent.parentSpanId);
+    }
+    return level;
+  };
+  const rows = [...spans].sort((a, b) => a.startMs - b.startMs);
+  const scale = (ms: number) => ((ms / 1000 / Math.max(totalSeconds, 0.001)) * 100).toFixed(3);
+  const bars = rows
+    .map((span, index) => {
+      const x = scale(Math.max(0, span.startMs));
+      const w = Math.max(0.15, Number(scale(span.endMs - Math.max(0, span.startMs))));
+      const title = `${span.name}: ${((span.endMs - span.startMs) / 1000).toFixed(3)} s (pid ${span.pid})`;
+      return `<g><title>${escapeHtml(title)}</title><rect x="${x}%" y="${index * rowHeight}" width="${w}%" height="${rowHeight - 4}" rx="2" class="d${depth(span) % 4}"></rect><text x="${x}%" dx="3" y="${index * rowHeight + 11}">${escapeHtml(span.name)}</text></g>`;
+    })
+    .join('');
+  return `<svg id="timeline" width="100%" height="${rows.length * rowHeight}">${bars}</svg>`;
+}
+
+/** A self-contained HTML page: the curves (peaks marked), the summary, and the command's spans on a timeline. */
+export function renderReport(input: ReportInput): string {
+  const { script, style } = chartLibrary();
+  const data = series(input);
+  const figures = input.figures;
+  const gpuPeakIndex = data.gpuMiB.length === 0 ? -1 : 0;
+  const payload = {
+    ...data,
+    gpuLabels: input.gpus.map((gpu) => gpu.label),
+    cpuPeak: null,
+    rssPeak: {
+      seconds: figures.peakTreeRssAtSeconds,
+      label: `peak ${(figures.peakTreeRssBytes / 1048576).toFixed(1)} MiB`,
+    },
+    gpuPeak: gpuPeakIndex < 0 ? null : peakOf(data.seconds, data.gpuMiB[gpuPeakIndex] ?? []),
+  };
+  const cpuPeak = peakOf(data.seconds, data.cpuPercent);
+  if (cpuPeak !== null)
+    payload.cpuPeak = { seconds: cpuPeak.seconds, label: `peak ${cpuPeak.value.toFixed(0)} %` } as never;
+  const total = figures.wallSeconds;
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(input.title)} — otel-resource-tracker</title>
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'">
+<style>${style}
+body{font:14px/1.4 system-ui,sans-serif;margin:20px;color:#212529}
+h1{font-size:20px;margin:0 0 4px}pre.summary{background:#f8f9fa;padding:10px;border-radius:4px;overflow:auto}
+.note{color:#868e96}#timeline rect.d0{fill:#1c7ed6}#timeline rect.d1{fill:#4dabf7}#timeline rect.d2{fill:#74c0fc}#timeline rect.d3{fill:#a5d8ff}
+#timeline text{font-size:11px;fill:#212529}.charts>div{margin-bottom:8px}</style></head>
+<body><h1>${escapeHtml(input.title)}</h1>
+<p class="note">${input.samples.length} samples over ${total.toFixed(2)} s, written by otel-resource-tracker run</p>
+<pre class="summary">${escapeHtml(formatSummary(figures))}</pre>
+<div class="charts"><div id="cpu"></div><div id="rss"></div><div id="gpu"></div></div>
+<h2>Spans of the command</h2>${timeline(input.spans, total)}
+<script id="report-data" type="application/json">${scriptJson(payload)}</script>
+<script>${script}</script>
+<script>${PAGE_SCRIPT}</script>
+</body></html>
+`;
+}
+
+function peakOf(
+  seconds: readonly number[],
+  values: readonly number[],
+): { seconds: number; value: number } | null {
+  let best = -1;
+  values.forEach((value, index) => {
+    if (Number.isFinite(value) && (best < 0 || value > (values[best] as number))) best = index;
+  });
+  return best < 0 ? null : { seconds: seconds[best] as number, value: values[best] as number };
+}
+
+export function writeReport(file: string, input: ReportInput): void {
+  writeFileSync(file, renderReport(input));
+}

@@ -1,0 +1,203 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { readClockTicksPerSecond, readPageSize } from '../probes/auxv.js';
+import type { Libc } from '../probes/libc.js';
+
+/** One reading of the tree. */
+export interface TreeSample {
+  /** ms since the sampler started. */
+  readonly atMs: number;
+  /** CPU seconds of the whole tree so far (user + system; live processes and reaped ones). */
+  readonly cpuSeconds: number;
+  /** Sum of the live processes' RSS at this moment. */
+  readonly rssBytes: number;
+  readonly processCount: number;
+}
+
+interface ProcessStat {
+  readonly state: string;
+  readonly parent: number;
+  /** user + system of the process itself, seconds. */
+  readonly ownSeconds: number;
+  /** cutime + cstime: its children it waited for. */
+  readonly childrenSeconds: number;
+  readonly userSeconds: number;
+  readonly systemSeconds: number;
+  readonly rssBytes: number;
+}
+
+/** The fields of /proc/<pid>/stat counted after the ")" that closes the command name (field 3 is index 0). */
+const STATE = 0;
+const PARENT = 1;
+const UTIME = 11;
+const STIME = 12;
+const CUTIME = 13;
+const CSTIME = 14;
+const RSS = 21;
+
+/**
+ * Samples a process tree from /proc: the root, every descendant found through /proc/<pid>/task/<tid>/children, and
+ * orphans re-parented to this process (which makes itself a child subreaper, so that a grandchild whose parent
+ * exits stays ours rather than init's). CPU: RUSAGE_CHILDREN of this process (every descendant already waited for,
+ * the root included once it ended) plus the live processes' own and waited-for-children's CPU; the running total
+ * never goes back (a process between its exit and its parent's wait is briefly in neither). RSS: the sum over live
+ * processes at one moment, and each process's highest reading. Ticks on an unref()'d timer, never in a loop.
+ */
+export class ProcessTreeSampler {
+  readonly samples: TreeSample[] = [];
+  private readonly clockTicks = readClockTicksPerSecond();
+  private readonly pageSize = readPageSize();
+  private readonly seen = new Set<number>();
+  private readonly startedAt = performance.now();
+  /** RUSAGE_CHILDREN before the run (other children this process had), taken off every figure. */
+  readonly childrenUsageAtStart: { readonly userSeconds: number; readonly systemSeconds: number };
+  private timer: NodeJS.Timeout | undefined;
+  private cpuSeconds = 0;
+  private liveUserSeconds = 0;
+  private liveSystemSeconds = 0;
+  /** Highest sum of RSS over the tree at one moment, and when. */
+  peakTreeRssBytes = 0;
+  peakTreeRssAtMs = 0;
+  /** Highest RSS of one process seen by sampling (maxRSS of reaped ones comes from the kernel, see largestProcess). */
+  largestSampledRssBytes = 0;
+  /** Processes seen in the tree, the root included. */
+  get processesSeen(): number {
+    return this.seen.size;
+  }
+
+  constructor(
+    private readonly rootPid: number,
+    private readonly libc: Libc | undefined,
+    private readonly intervalMs: number,
+    private readonly procRoot = '/proc',
+  ) {
+    const usage = libc?.childrenUsage();
+    this.childrenUsageAtStart = {
+      userSeconds: usage?.userSeconds ?? 0,
+      systemSeconds: usage?.systemSeconds ?? 0,
+    };
+  }
+
+  start(onTick?: (sample: TreeSample) => void): void {
+    const tick = () => {
+      const sample = this.tick();
+      onTick?.(sample);
+    };
+    tick();
+    this.timer = setInterval(tick, this.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** One reading now (the timer calls it; the end of a run calls it once more). */
+  tick(): TreeSample {
+    const atMs = performance.now() - this.startedAt;
+    let live = 0;
+    let liveUser = 0;
+    let liveSystem = 0;
+    let rss = 0;
+    let count = 0;
+    for (const pid of this.treePids()) {
+      const stat = this.stat(pid);
+      if (stat === undefined) continue;
+      if (stat.state === 'Z') {
+        // Ended: an adopted orphan is ours to reap (its CPU then lands in RUSAGE_CHILDREN); any other zombie is
+        // its parent's to wait for, and its figures move into the parent's cutime then.
+        if (stat.parent === process.pid && pid !== this.rootPid) this.libc?.reap(pid);
+        continue;
+      }
+      this.seen.add(pid);
+      count++;
+      live += stat.ownSeconds + stat.childrenSeconds;
+      liveUser += stat.userSeconds;
+      liveSystem += stat.systemSeconds;
+      rss += stat.rssBytes;
+      if (stat.rssBytes > this.largestSampledRssBytes) this.largestSampledRssBytes = stat.rssBytes;
+    }
+    const reaped = this.libc?.childrenUsage();
+    const reapedSeconds =
+      reaped === undefined
+        ? 0
+        : reaped.userSeconds +
+          reaped.systemSeconds -
+          this.childrenUsageAtStart.userSeconds -
+          this.childrenUsageAtStart.systemSeconds;
+    this.cpuSeconds = Math.max(this.cpuSeconds, reapedSeconds + live);
+    this.liveUserSeconds = liveUser;
+    this.liveSystemSeconds = liveSystem;
+    if (rss > this.peakTreeRssBytes) {
+      this.peakTreeRssBytes = rss;
+      this.peakTreeRssAtMs = atMs;
+    }
+    const sample = { atMs, cpuSeconds: this.cpuSeconds, rssBytes: rss, processCount: count };
+    this.samples.push(sample);
+    return sample;
+  }
+
+  /** CPU of the live processes' own work at the last tick (user, system): what is not reaped yet at the end. */
+  get liveCpu(): { userSeconds: number; systemSeconds: number } {
+    return { userSeconds: this.liveUserSeconds, systemSeconds: this.liveSystemSeconds };
+  }
+
+  /** The root, its descendants, and adopted orphans (children of this process that were once in the tree). */
+  private treePids(): number[] {
+    const roots = [this.rootPid];
+    for (const pid of this.childrenOf(process.pid))
+      if (pid !== this.rootPid && this.seen.has(pid)) roots.push(pid);
+    const found: number[] = [];
+    const queue = [...roots];
+    const visited = new Set<number>();
+    while (queue.length > 0) {
+      const pid = queue.shift() as number;
+      if (visited.has(pid)) continue;
+      visited.add(pid);
+      found.push(pid);
+      for (const child of this.childrenOf(pid)) queue.push(child);
+    }
+    return found;
+  }
+
+  private childrenOf(pid: number): number[] {
+    const children: number[] = [];
+    let tasks: string[];
+    try {
+      tasks = readdirSync(`${this.procRoot}/${pid}/task`);
+    } catch {
+      return children;
+    }
+    for (const task of tasks) {
+      try {
+        const text = readFileSync(`${this.procRoot}/${pid}/task/${task}/children`, 'latin1');
+        for (const entry of text.split(' ')) if (entry !== '') children.push(Number(entry));
+      } catch {
+        // the thread or the process ended meanwhile
+      }
+    }
+    return children;
+  }
+
+  private stat(pid: number): ProcessStat | undefined {
+    let text: string;
+    try {
+      text = readFileSync(`${this.procRoot}/${pid}/stat`, 'latin1');
+    } catch {
+      return undefined;
+    }
+    // The command name may hold spaces and parentheses: count fields from the last ")".
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    const number = (index: number) => Number(fields[index] ?? 0);
+    const ticks = this.clockTicks;
+    return {
+      state: fields[STATE] ?? '?',
+      parent: number(PARENT),
+      ownSeconds: (number(UTIME) + number(STIME)) / ticks,
+      childrenSeconds: (number(CUTIME) + number(CSTIME)) / ticks,
+      userSeconds: (number(UTIME) + number(CUTIME)) / ticks,
+      systemSeconds: (number(STIME) + number(CSTIME)) / ticks,
+      rssBytes: number(RSS) * this.pageSize,
+    };
+  }
+}

@@ -1,0 +1,253 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fakeNvmlLibrary, GiB, scratchDir, writeNvmlControl } from './helpers/fake-gpu.js';
+import { receiverPerTest } from './helpers/otlp-receiver.js';
+import { repoRoot } from './helpers/zero-code.js';
+
+const CLI = join(repoRoot, 'dist', 'cli', 'main.js');
+const FIXTURES = join(repoRoot, 'test', 'fixtures', 'cli');
+const MiB = 1024 * 1024;
+
+interface Finished {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** `otel-resource-tracker run <args>` as a user runs it (the built bin), with a bare environment plus `env`. */
+function run(
+  args: readonly string[],
+  env: Record<string, string> = {},
+): { child: ChildProcess; done: Promise<Finished> } {
+  const child = spawn(process.execPath, [CLI, 'run', ...args], {
+    cwd: repoRoot,
+    env: {
+      PATH: process.env.PATH ?? '',
+      OTEL_TRACES_EXPORTER: 'none',
+      OTEL_RESOURCE_TRACKER_GPU_PROVIDER: 'none',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const done = new Promise<Finished>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr })),
+  );
+  return { child, done };
+}
+
+/** What each fixture process wrote about itself, by kind (cpu, maxrss): its own measurement. */
+function reported(dir: string, kind: string): number[] {
+  return readdirSync(dir)
+    .filter((name) => name.startsWith(`${kind}-`))
+    .map((name) => Number(readFileSync(join(dir, name), 'utf8')));
+}
+
+describe('otel-resource-tracker run -- <command>', function () {
+  this.timeout(60_000);
+  const otlp = receiverPerTest();
+
+  it('measures the whole tree: CPU of two parallel children, peak RSS, the largest process as GNU time does', async () => {
+    const dir = scratchDir('cli-tree-');
+    const json = join(dir, 'run.json');
+    const { done } = run(['--json', json, '--interval', '20', '--', join(FIXTURES, 'tree.sh')], {
+      NODE: process.execPath,
+      FIXTURES,
+      BURN_MS: '400',
+      ALLOC_MIB: '160',
+      REPORT_DIR: dir,
+    });
+    const finished = await done;
+    assert.equal(finished.code, 0, finished.stderr);
+    const figures = JSON.parse(readFileSync(json, 'utf8')) as Record<string, number>;
+    // Independent measurements: each Node process's own CPU (process.cpuUsage at its end) and maxRSS.
+    const cpu = reported(dir, 'cpu');
+    assert.equal(cpu.length, 3, 'two burners and the allocating grandchild reported');
+    const expected = cpu.reduce((sum, seconds) => sum + seconds, 0);
+    const measured = (figures.cpu_user_seconds ?? 0) + (figures.cpu_system_seconds ?? 0);
+    assert.ok(
+      Math.abs(measured - expected) <= 0.1 * expected,
+      `tree CPU ${measured.toFixed(3)} s, the processes' own sum ${expected.toFixed(3)} s`,
+    );
+    assert.equal(figures.cpu_time_seconds, Number(measured.toFixed(3)), 'the seed key');
+    assert.ok(
+      (figures.peak_tree_rss_bytes ?? 0) >= 160 * MiB,
+      `peak tree RSS ${figures.peak_tree_rss_bytes}`,
+    );
+    const [grandchildMaxRss] = reported(dir, 'maxrss');
+    assert.ok(grandchildMaxRss !== undefined && grandchildMaxRss >= 160 * MiB);
+    // GNU time's figure: the kernel's maxRSS of the largest waited-for descendant, here the grandchild.
+    assert.ok(
+      Math.abs((figures.largest_process_peak_rss_bytes ?? 0) - grandchildMaxRss) <= 2 * MiB,
+      `largest process ${figures.largest_process_peak_rss_bytes}, the grandchild's own maxRSS ${grandchildMaxRss}`,
+    );
+    assert.ok((figures.processes_seen ?? 0) >= 4, `${figures.processes_seen} processes seen`);
+    for (const key of ['cpu_time_seconds', 'wall_clock_seconds', 'peak_memory_mb', 'gpu_vram_used_mb']) {
+      assert.equal(typeof figures[key], 'number', key);
+    }
+    assert.match(finished.stderr, /peak tree RSS +\d+\.\d MiB/);
+    assert.match(finished.stderr, /largest process +\d+\.\d MiB/);
+  });
+
+  it('passes stdio through and exits as the command did: 0, 3, killed by SIGKILL', async () => {
+    const ok = await run(['--', 'sh', '-c', 'echo out; echo err >&2; exit 0']).done;
+    assert.equal(ok.code, 0);
+    assert.equal(ok.stdout, 'out\n');
+    assert.match(ok.stderr, /^err\n/);
+    assert.equal((await run(['--', 'sh', '-c', 'exit 3']).done).code, 3);
+    const killed = await run(['--', 'sh', '-c', 'kill -9 $$']).done;
+    assert.equal(killed.signal, 'SIGKILL', `the wrapper ends by the same signal (code ${killed.code})`);
+    assert.match(killed.stderr, /killed by SIGKILL/);
+  });
+
+  it('forwards SIGTERM to the command and exits with its code', async () => {
+    const dir = scratchDir('cli-term-');
+    const marker = join(dir, 'marker');
+    const ready = join(dir, 'ready');
+    const { child, done } = run(['--', process.execPath, join(FIXTURES, 'wait-term.cjs')], {
+      MARKER: marker,
+      READY: ready,
+    });
+    for (let i = 0; i < 200 && !existsSync(ready); i++) await sleep(25);
+    child.kill('SIGTERM');
+    const finished = await done;
+    assert.equal(readFileSync(marker, 'utf8'), 'SIGTERM');
+    assert.equal(finished.code, 0, 'the command handled it and exited 0');
+  });
+
+  it('a command that does not exist or cannot be run: 127 / 126, a clear message, nothing else', async () => {
+    const missing = await run(['--json', join(scratchDir(), 'never.json'), '--', 'no-such-command-here'], {
+      OTEL_TRACES_EXPORTER: 'otlp',
+      OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+    }).done;
+    assert.equal(missing.code, 127);
+    assert.equal(
+      missing.stderr,
+      'otel-resource-tracker: cannot run "no-such-command-here": command not found\n',
+    );
+    const dir = scratchDir();
+    const script = join(dir, 'not-executable.sh');
+    writeFileSync(script, '#!/bin/sh\necho never\n');
+    chmodSync(script, 0o644);
+    const denied = await run(['--', script]).done;
+    assert.equal(denied.code, 126);
+    assert.match(denied.stderr, /cannot run ".*not-executable\.sh": not executable/);
+    await sleep(200);
+    assert.equal(otlp.receiver.spans.length, 0, 'no span for a command that never ran');
+  });
+
+  it('refuses bad options by name, before running anything', async () => {
+    const bad = await run(['--interval', '5', '--', 'true']).done;
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--interval must be a whole number of milliseconds from 10 to 60000, got "5"/);
+    const unknown = await run(['--nmae', 'x', '--', 'true']).done;
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /unknown option "--nmae"/);
+  });
+
+  it('exports one span with the figures, semconv process keys (arguments only when asked), and the status', async () => {
+    const env = {
+      OTEL_TRACES_EXPORTER: 'otlp',
+      OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_SERVICE_NAME: 'nightly',
+    };
+    assert.equal((await run(['--', 'sh', '-c', 'exit 0', 'secret-token'], env).done).code, 0);
+    assert.equal(
+      (await run(['--name', 'with-args', '--record-args', '--', 'sh', '-c', 'exit 4'], env).done).code,
+      4,
+    );
+    const plain = otlp.receiver.span('sh');
+    assert.equal(plain.attributes['process.command'], 'sh');
+    assert.equal(plain.attributes['process.command_args'], undefined, 'no arguments unless --record-args');
+    assert.equal(plain.attributes['process.exit.code'], 0);
+    assert.equal(typeof plain.attributes['resource_tracker.cpu.time'], 'number');
+    assert.equal(typeof plain.attributes['resource_tracker.process_tree.memory.peak'], 'number');
+    assert.equal(plain.resource['service.name'], 'nightly');
+    const named = otlp.receiver.span('with-args');
+    assert.deepEqual(named.attributes['process.command_args'], ['sh', '-c', 'exit 4']);
+    assert.equal(named.attributes['process.exit.code'], 4);
+  });
+
+  it("puts a Node child's spans under the run span (TRACEPARENT to the zero-code entry)", async () => {
+    // Inside the repository, so that the child resolves @opentelemetry/api as an application would.
+    const script = join(repoRoot, 'build', 'cli-trace-child.mjs');
+    writeFileSync(
+      script,
+      "import { trace } from '@opentelemetry/api';\ntrace.getTracer('child').startSpan('child-work').end();\n",
+    );
+    const finished = await run(
+      ['--name', 'parent-run', '--', process.execPath, '--import', 'otel-resource-tracker/register', script],
+      {
+        OTEL_TRACES_EXPORTER: 'otlp',
+        OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint,
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+        OTEL_RESOURCE_TRACKER_METRICS: 'false',
+      },
+    ).done;
+    assert.equal(finished.code, 0, finished.stderr);
+    const parent = otlp.receiver.span('parent-run');
+    const child = otlp.receiver.span('child-work');
+    assert.equal(child.traceId, parent.traceId);
+    assert.equal(child.parentSpanId, parent.spanId);
+  });
+
+  it("reports a grandchild's GPU memory (fake NVML): the tree's peak per device", async () => {
+    const dir = scratchDir('cli-gpu-');
+    const control = join(dir, 'control');
+    const pidFile = join(dir, 'pid');
+    const go = join(dir, 'go');
+    const json = join(dir, 'run.json');
+    const device = (processes: Array<{ pid: number; bytes: number }>) => ({
+      devices: [{ name: 'Fake H100', uuid: 'GPU-cli', totalBytes: 80 * GiB, used: [10 * GiB], processes }],
+    });
+    writeNvmlControl(control, device([]));
+    const { done } = run(
+      ['--json', json, '--', 'sh', '-c', `sh -c '"${process.execPath}" "${join(FIXTURES, 'alloc.cjs')}" 8'`],
+      {
+        OTEL_RESOURCE_TRACKER_GPU_PROVIDER: 'nvml',
+        OTEL_RESOURCE_TRACKER_NVML_LIBRARY: fakeNvmlLibrary(),
+        FAKE_NVML_CONTROL: control,
+        PID_FILE: pidFile,
+        GO_FILE: go,
+        REPORT_DIR: dir,
+      },
+    );
+    for (let i = 0; i < 200 && !existsSync(pidFile); i++) await sleep(25);
+    const grandchild = Number(readFileSync(pidFile, 'utf8'));
+    writeNvmlControl(
+      control,
+      device([
+        { pid: grandchild, bytes: 3 * GiB },
+        { pid: 1, bytes: 5 * GiB },
+      ]),
+    );
+    await sleep(600); // several GPU samples (100 ms while a run measures)
+    writeNvmlControl(control, device([]));
+    await sleep(300);
+    writeFileSync(go, 'go');
+    const finished = await done;
+    assert.equal(finished.code, 0, finished.stderr);
+    const figures = JSON.parse(readFileSync(json, 'utf8')) as {
+      gpus: Array<{ tree_peak_bytes: number; tree_end_bytes: number; uuid: string; total_bytes: number }>;
+      gpu_vram_used_mb: number;
+    };
+    assert.equal(figures.gpus[0]?.uuid, 'GPU-cli');
+    assert.equal(figures.gpus[0]?.tree_peak_bytes, 3 * GiB, "the grandchild's 3 GiB, not PID 1's 5 GiB");
+    assert.equal(figures.gpus[0]?.tree_end_bytes, 0);
+    assert.equal(figures.gpu_vram_used_mb, 3 * 1024);
+    assert.match(finished.stderr, /GPU 0 +tree peak 3072\.0 MiB/);
+  });
+});
