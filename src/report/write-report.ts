@@ -93,6 +93,7 @@ function chart(id, title, unit, columns, labels, peak) {
     axes: [{ label: 'seconds' }, { label: unit }],
     series: [{ label: 's' }, ...labels.map((label, i) => ({ label, stroke: colors[i % colors.length], width: 1.5, points: { show: false } }))],
     plugins: peak ? [peakMarker(peak.seconds, peak.label)] : [],
+    hooks: id === 'cpu' ? { ready: [(u) => { drawSpans(u); finish(); }] } : {},
   };
   const plot = new uPlot(opts, [data.seconds, ...columns], document.getElementById(id));
   drawn[id] = { points: data.seconds.length, series: columns.length, plot };
@@ -100,35 +101,44 @@ function chart(id, title, unit, columns, labels, peak) {
 chart('cpu', 'CPU of the process tree', '% of one core', [data.cpuPercent], ['CPU %'], data.cpuPeak);
 chart('rss', 'Resident memory of the process tree', 'MiB', [data.rssMiB], ['tree RSS'], data.rssPeak);
 if (data.gpuMiB.length > 0) chart('gpu', 'GPU memory held by the process tree', 'MiB', data.gpuMiB, data.gpuLabels, data.gpuPeak);
-window.__report = { drawn: Object.fromEntries(Object.entries(drawn).map(([id, d]) => [id, { points: d.points, series: d.series }])) };
-`;
-
-function timeline(spans: readonly LoggedSpan[], totalSeconds: number): string {
-  if (spans.length === 0)
-    return '<p class="note">No spans from the command (a Node command started under the zero-code entry sends its spans here).</p>';
+function drawSpans(plot) {
+  const holder = document.getElementById('spans');
+  if (data.spans.length === 0) {
+    holder.innerHTML = '<p class="note">No spans from the command: a Node command started under the zero-code entry (node --import otel-resource-tracker/register …) sends its spans here.</p>';
+    return;
+  }
+  const left = plot.over.getBoundingClientRect().left - holder.getBoundingClientRect().left;
   const rowHeight = 18;
-  const byId = new Map(spans.map((span) => [span.spanId, span]));
-  const depth = (span: LoggedSpan): number => {
-    let level = 0;
-    let parent = span.parentSpanId === undefined ? undefined : byId.get(span.parentSpanId);
-    while (parent !== undefined && level < 20) {
-      level++;
-      parent = parent.parentSpanId === undefined ? undefined : byId.get(parent.parentSpanId);
-    }
-    return level;
-  };
-  const rows = [...spans].sort((a, b) => a.startMs - b.startMs);
-  const scale = (ms: number) => ((ms / 1000 / Math.max(totalSeconds, 0.001)) * 100).toFixed(3);
-  const bars = rows
-    .map((span, index) => {
-      const x = scale(Math.max(0, span.startMs));
-      const w = Math.max(0.15, Number(scale(span.endMs - Math.max(0, span.startMs))));
-      const title = `${span.name}: ${((span.endMs - span.startMs) / 1000).toFixed(3)} s (pid ${span.pid})`;
-      return `<g><title>${escapeHtml(title)}</title><rect x="${x}%" y="${index * rowHeight}" width="${w}%" height="${rowHeight - 4}" rx="2" class="d${depth(span) % 4}"></rect><text x="${x}%" dx="3" y="${index * rowHeight + 11}">${escapeHtml(span.name)}</text></g>`;
-    })
-    .join('');
-  return `<svg id="timeline" width="100%" height="${rows.length * rowHeight}">${bars}</svg>`;
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('id', 'timeline');
+  svg.setAttribute('width', String(left + plot.over.clientWidth + 10));
+  svg.setAttribute('height', String(data.spans.length * rowHeight));
+  data.spans.forEach((span, row) => {
+    const x0 = left + plot.valToPos(Math.max(0, span.start), 'x');
+    const x1 = left + plot.valToPos(span.end, 'x');
+    const group = document.createElementNS(ns, 'g');
+    const title = document.createElementNS(ns, 'title');
+    title.textContent = span.name + ': ' + (span.end - span.start).toFixed(3) + ' s (pid ' + span.pid + ')';
+    const rect = document.createElementNS(ns, 'rect');
+    rect.setAttribute('x', String(x0)); rect.setAttribute('y', String(row * rowHeight));
+    rect.setAttribute('width', String(Math.max(2, x1 - x0))); rect.setAttribute('height', String(rowHeight - 4));
+    rect.setAttribute('class', 'd' + (span.depth % 4));
+    const text = document.createElementNS(ns, 'text');
+    text.setAttribute('x', String(x0 + 3)); text.setAttribute('y', String(row * rowHeight + 11));
+    text.textContent = span.name;
+    group.append(title, rect, text);
+    svg.append(group);
+  });
+  holder.append(svg);
 }
+// Set once the first chart is ready and the spans are drawn against its scale: the tests wait for it.
+function finish() {
+  setTimeout(() => {
+    window.__report = { drawn: Object.fromEntries(Object.entries(drawn).map(([id, d]) => [id, { points: d.points, series: d.series }])) };
+  }, 0);
+}
+`;
 
 /** A self-contained HTML page: the curves (peaks marked), the summary, and the command's spans on a timeline. */
 export function renderReport(input: ReportInput): string {
@@ -138,6 +148,7 @@ export function renderReport(input: ReportInput): string {
   const gpuPeakIndex = data.gpuMiB.length === 0 ? -1 : 0;
   const payload = {
     ...data,
+    spans: spanRows(input.spans),
     gpuLabels: input.gpus.map((gpu) => gpu.label),
     cpuPeak: null,
     rssPeak: {
@@ -162,12 +173,35 @@ h1{font-size:20px;margin:0 0 4px}pre.summary{background:#f8f9fa;padding:10px;bor
 <p class="note">${input.samples.length} samples over ${total.toFixed(2)} s, written by otel-resource-tracker run</p>
 <pre class="summary">${escapeHtml(formatSummary(figures))}</pre>
 <div class="charts"><div id="cpu"></div><div id="rss"></div><div id="gpu"></div></div>
-<h2>Spans of the command</h2>${timeline(input.spans, total)}
+<h2>Spans of the command</h2><div id="spans"></div>
 <script id="report-data" type="application/json">${scriptJson(payload)}</script>
 <script>${script}</script>
 <script>${PAGE_SCRIPT}</script>
 </body></html>
 `;
+}
+
+/** The spans in start order, times in seconds since the run started, with their depth under the run's root. */
+function spanRows(
+  spans: readonly LoggedSpan[],
+): Array<{ name: string; start: number; end: number; depth: number; pid: number }> {
+  const byId = new Map(spans.map((span) => [span.spanId, span]));
+  const depth = (span: LoggedSpan): number => {
+    let level = 0;
+    for (let parent = byId.get(span.parentSpanId ?? ''); parent !== undefined && level < 20; level++) {
+      parent = byId.get(parent.parentSpanId ?? '');
+    }
+    return level;
+  };
+  return [...spans]
+    .sort((a, b) => a.startMs - b.startMs)
+    .map((span) => ({
+      name: span.name,
+      start: span.startMs / 1000,
+      end: span.endMs / 1000,
+      depth: depth(span),
+      pid: span.pid,
+    }));
 }
 
 function peakOf(
