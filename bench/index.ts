@@ -5,6 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { format } from 'node:util';
 import { benchAttribution, benchSamplerCost } from './attribution.bench.js';
+import { benchCli } from './cli.bench.js';
 import { benchGpu } from './gpu.bench.js';
 import { benchHistograms } from './histograms.bench.js';
 import { benchMetrics } from './metrics.bench.js';
@@ -42,6 +43,7 @@ if (only === undefined || only === 'gpu') await benchGpu();
 if (only === undefined || only === 'metrics') await benchMetrics();
 if (only === undefined || only === 'histograms') await benchHistograms();
 if (only === undefined || only === 'zero-code') await benchZeroCode(repoRoot);
+if (only === undefined || only === 'cli') benchCli(repoRoot);
 
 if (only === undefined) {
   const page = [

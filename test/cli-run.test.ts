@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fakeNvmlLibrary, GiB, scratchDir, writeNvmlControl } from './helpers/fake-gpu.js';
 import { receiverPerTest } from './helpers/otlp-receiver.js';
+import { freePort } from './helpers/prometheus.js';
 import { repoRoot } from './helpers/zero-code.js';
 
 const CLI = join(repoRoot, 'dist', 'cli', 'main.js');
@@ -179,6 +180,44 @@ describe('otel-resource-tracker run -- <command>', function () {
     const named = otlp.receiver.span('with-args');
     assert.deepEqual(named.attributes['process.command_args'], ['sh', '-c', 'exit 4']);
     assert.equal(named.attributes['process.exit.code'], 4);
+  });
+
+  it('never waits long for a receiver that is not there: the span is given up after 3 s, the exit code stays', async () => {
+    const started = Date.now();
+    const finished = await run(['--', 'sh', '-c', 'exit 5'], {
+      OTEL_TRACES_EXPORTER: 'otlp',
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${await freePort()}`,
+    }).done;
+    assert.equal(finished.code, 5);
+    assert.ok(Date.now() - started < 8000, `${Date.now() - started} ms`);
+    assert.match(
+      finished.stderr,
+      /the run's span was not exported to http:\/\/127\.0\.0\.1:\d+\/v1\/traces within 3 s/,
+    );
+  });
+
+  it('--progress: a live line on a terminal, nothing of it when stderr is a pipe', async () => {
+    const piped = await run(['--progress', '--interval', '50', '--', 'sleep', '0.5']).done;
+    assert.equal(piped.code, 0);
+    assert.doesNotMatch(piped.stderr, /\r/);
+    // On a terminal (a pseudo-terminal from util-linux `script`): the line is rewritten in place, then cleared.
+    const tty = spawnSync(
+      'script',
+      ['-qec', `${process.execPath} ${CLI} run --progress --interval 50 -- sleep 0.6`, '/dev/null'],
+      {
+        cwd: repoRoot,
+        env: {
+          PATH: process.env.PATH ?? '',
+          OTEL_TRACES_EXPORTER: 'none',
+          OTEL_RESOURCE_TRACKER_GPU_PROVIDER: 'none',
+          TERM: 'dumb',
+        },
+        encoding: 'utf8',
+      },
+    );
+    assert.equal(tty.status, 0, tty.stderr);
+    assert.match(tty.stdout, /\r {2}0\.\d s {2}CPU \d+ % {2}RSS \d+ MiB/);
+    assert.ok(tty.stdout.includes('\r\u001b[K'), 'the line is cleared at the end');
   });
 
   it("puts a Node child's spans under the run span (TRACEPARENT to the zero-code entry)", async () => {

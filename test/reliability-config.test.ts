@@ -91,6 +91,8 @@ const ENVIRONMENT: Record<string, (value: string) => boolean> = {
   OTEL_RESOURCE_TRACKER_EXACT_MEMORY: booleanText,
   OTEL_RESOURCE_TRACKER_SPAN_NAMES: () => true,
   OTEL_RESOURCE_TRACKER_SPAN_KINDS: (value) => empty(value) || value === 'all',
+  OTEL_RESOURCE_TRACKER_SPAN_LOG: () => true,
+  OTEL_RESOURCE_TRACKER_REPORT: empty,
   OTEL_RESOURCE_TRACKER_CPU_ATTRIBUTION: empty,
   OTEL_RESOURCE_TRACKER_GPU_DEVICES: (value) => empty(value) || value === '0' || value === 'all',
   OTEL_RESOURCE_TRACKER_GPU_PROVIDER: empty,

@@ -108,4 +108,49 @@ describe('the run report in a real browser (Debian chromium, DevTools protocol)'
       await browser.close();
     }
   });
+
+  it('OTEL_RESOURCE_TRACKER_REPORT: the zero-code entry writes the same report for a Node application at exit', async () => {
+    requireBinary('chromium');
+    const report = join(scratchDir('app-report-'), 'app.html');
+    const result = spawnSync(
+      process.execPath,
+      [
+        '--expose-gc',
+        '--import',
+        'otel-resource-tracker/register',
+        join(repoRoot, 'build', 'examples', 'batch.js'),
+      ],
+      {
+        cwd: repoRoot,
+        env: {
+          PATH: process.env.PATH ?? '',
+          OTEL_TRACES_EXPORTER: 'none',
+          OTEL_RESOURCE_TRACKER_METRICS: 'false',
+          OTEL_RESOURCE_TRACKER_GPU_PROVIDER: 'none',
+          OTEL_RESOURCE_TRACKER_REPORT: report,
+        },
+        encoding: 'utf8',
+      },
+    );
+    assert.equal(result.status, 0, result.stderr);
+    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+    try {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (error) => errors.push(error.message));
+      page.on('console', (message) => {
+        if (message.type() === 'error') errors.push(message.text());
+      });
+      await page.goto(`file://${report}`);
+      await page.waitForFunction('window.__report !== undefined');
+      assert.deepEqual(errors, []);
+      const spanNames = new Set(await page.locator('#timeline text').allTextContents());
+      for (const name of ['cpu-heavy', 'memory-heavy', 'concurrent-a', 'concurrent-b', 'nested-parent']) {
+        assert.ok(spanNames.has(name), `${name} on the timeline; got ${[...spanNames].join(', ')}`);
+      }
+      assert.match((await page.locator('pre.summary').textContent()) ?? '', /batch\.js \(exit code 0\)/);
+    } finally {
+      await browser.close();
+    }
+  });
 });

@@ -4,15 +4,15 @@ import { constants, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { defaultGpuSampler } from '../gpu/gpu-memory-source.js';
 import { Libc } from '../probes/libc.js';
+import { type RunFigures, spanAttributes } from '../report/run-figures.js';
 import { readSpanLog, SPAN_LOG_VARIABLE } from '../report/span-log.js';
+import { ending, formatSummary, jsonFigures } from '../report/summary.js';
 import { writeReport } from '../report/write-report.js';
+import { GpuTracking } from '../sampler/gpu-tracking.js';
 import { ProcessTreeSampler, type TreeSample } from '../sampler/process-tree-sampler.js';
-import { GpuTracking } from './gpu-tracking.js';
 import { ProgressLine } from './progress-line.js';
-import { type RunFigures, spanAttributes } from './run-figures.js';
 import type { RunOptions } from './run-options.js';
 import { startRunSpan } from './run-span.js';
-import { ending, formatSummary, jsonFigures } from './summary.js';
 
 const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 const PREFIX = 'otel-resource-tracker';
@@ -116,7 +116,11 @@ export async function runCommand(
   process.stderr.write(formatSummary(figures));
   if (options.jsonFile !== undefined) {
     try {
-      writeFileSync(options.jsonFile, `${JSON.stringify(jsonFigures(figures), null, 2)}\n`);
+      const own = process.cpuUsage();
+      writeFileSync(
+        options.jsonFile,
+        `${JSON.stringify(jsonFigures(figures, (own.user + own.system) / 1e6), null, 2)}\n`,
+      );
     } catch (error) {
       say(`cannot write ${options.jsonFile}: ${(error as Error).message}`);
     }
@@ -141,16 +145,15 @@ export async function runCommand(
 
 /** Ends the wrapper as the command ended: the same exit code, or the same signal raised on ourselves. */
 export function endAs(outcome: RunOutcome): void {
-  if ('exitCode' in outcome) {
-    process.exitCode = outcome.exitCode;
-    return;
-  }
+  // process.exit, not exitCode: an exporter still retrying a dead receiver must not keep the wrapper alive (the
+  // wait for it is bounded in run-span.ts); stderr is written synchronously before this.
+  if ('exitCode' in outcome) process.exit(outcome.exitCode);
   process.removeAllListeners(outcome.signal);
   try {
     process.kill(process.pid, outcome.signal);
   } catch {
-    process.exitCode = 128 + (constants.signals[outcome.signal] ?? 0);
+    // cannot raise it: end as shells report a death by signal
   }
-  // A signal whose default action is not to end the process (rare for a killer): end as shells report it.
-  setTimeout(() => process.exit(128 + (constants.signals[outcome.signal] ?? 0)), 100).unref();
+  // A signal whose default action does not end the process (rare for a killer): end as shells report it.
+  setTimeout(() => process.exit(128 + (constants.signals[outcome.signal] ?? 0)), 100);
 }

@@ -10,6 +10,7 @@ import {
 import type { Environment } from '../config/env.js';
 import { METER_NAME, METER_VERSION } from '../metrics/meter-scope.js';
 import { processResource, type ResourcesModule } from '../resource/process-resource.js';
+import { otlpTracesDestination } from '../zero-code/export-failure-warning.js';
 import { loadSdkPackages } from '../zero-code/sdk-packages.js';
 import { exportingProcessors } from '../zero-code/trace-exporters.js';
 import { readZeroCodeConfig } from '../zero-code/zero-code-config.js';
@@ -20,6 +21,9 @@ export interface RunSpan {
   readonly traceparent: string;
   end(attributes: Attributes, failed: string | undefined): Promise<void>;
 }
+
+/** The longest the wrapper waits for its span to be exported before it exits. */
+const EXPORT_WAIT_MS = 3000;
 
 function hrTime(epochMs: number): HrTime {
   const seconds = Math.floor(epochMs / 1000);
@@ -44,6 +48,7 @@ export function startRunSpan(
     shutdown(): Promise<void>;
   };
   let span: Span;
+  let destination = '';
   try {
     const config = readZeroCodeConfig(env);
     if (config.tracesExporters.length === 0) return undefined;
@@ -57,6 +62,9 @@ export function startRunSpan(
       resource: named,
       spanProcessors: exportingProcessors(packages, config.tracesExporters, config.otlpProtocol, env, say),
     });
+    destination = config.tracesExporters.includes('otlp')
+      ? `to ${otlpTracesDestination(env, config.otlpProtocol)}`
+      : '';
     span = provider
       .getTracer(METER_NAME, METER_VERSION)
       .startSpan(name, { kind: SpanKind.INTERNAL, startTime: hrTime(startEpochMs) }, ROOT_CONTEXT);
@@ -71,9 +79,24 @@ export function startRunSpan(
       span.setAttributes(attributes);
       if (failed !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: failed });
       span.end();
-      await provider
-        .shutdown()
-        .catch((error: unknown) => say(`exporting the run's span failed: ${String(error)}`));
+      // The exporter retries an unreachable receiver for up to OTEL_EXPORTER_OTLP_TIMEOUT (10 s by default): a
+      // wrapper must not hold up a shell script that long, so the wait is bounded (the exporter has said why).
+      let timer: NodeJS.Timeout | undefined;
+      const gaveUp = new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), EXPORT_WAIT_MS);
+      });
+      const outcome = await Promise.race([
+        provider.shutdown().then(
+          () => 'done' as const,
+          () => 'done' as const,
+        ),
+        gaveUp,
+      ]);
+      clearTimeout(timer);
+      if (outcome === 'timeout')
+        say(
+          `the run's span was not exported ${destination} within ${EXPORT_WAIT_MS / 1000} s; exiting without it`,
+        );
     },
   };
 }

@@ -128,6 +128,8 @@ export const ENV_PROMETHEUS_PORT = 'OTEL_EXPORTER_PROMETHEUS_PORT';
 export const ENV_SPAN_KINDS = 'OTEL_RESOURCE_TRACKER_SPAN_KINDS';
 /** Set by `otel-resource-tracker run --report` for the command: where its spans are logged for the report. */
 export const ENV_SPAN_LOG = 'OTEL_RESOURCE_TRACKER_SPAN_LOG';
+/** With the zero-code entry: write the run report of this process to this .html file at exit. */
+export const ENV_REPORT = 'OTEL_RESOURCE_TRACKER_REPORT';
 export const ENV_METRICS_EXPORTER = 'OTEL_METRICS_EXPORTER';
 export const ENV_LOGS_EXPORTER = 'OTEL_LOGS_EXPORTER';
 export const ENV_OTLP_METRICS_PROTOCOL = 'OTEL_EXPORTER_OTLP_METRICS_PROTOCOL';
@@ -158,6 +160,7 @@ export const KNOWN_VARIABLES: readonly string[] = [
   ENV_EXACT_MEMORY,
   ENV_SPAN_KINDS,
   ENV_SPAN_LOG,
+  ENV_REPORT,
 ];
 
 function editDistance(a: string, b: string): number {

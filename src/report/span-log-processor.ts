@@ -1,6 +1,6 @@
 import type { Context, HrTime, SpanContext } from '@opentelemetry/api';
 import type { SdkSpanProcessor, WritableSpan } from '../span-processor/sdk-span.js';
-import { logSpan } from './span-log.js';
+import { type LoggedSpanEntry, logSpan } from './span-log.js';
 
 /** What the processor reads of an ended span (ReadableSpan of either SDK line). */
 interface EndedSpan {
@@ -18,14 +18,21 @@ function epochMs(time: HrTime): number {
 }
 
 /**
- * Appends every ended span to the run's span log (OTEL_RESOURCE_TRACKER_SPAN_LOG, set by `otel-resource-tracker run
- * --report` for the command), for the report's timeline: one small synchronous append per span, only in a process
- * started under `run --report`.
+ * Hands every ended span to `sink`, for a report's timeline: the run's span log file (OTEL_RESOURCE_TRACKER_SPAN_LOG,
+ * set by `otel-resource-tracker run --report` for the command: one small synchronous append per span), or the
+ * process's own report (OTEL_RESOURCE_TRACKER_REPORT: kept in memory). Only in a process that asked for a report.
  */
 export class SpanLogProcessor implements SdkSpanProcessor {
   private failed = false;
+  private readonly sink: (entry: LoggedSpanEntry) => void;
 
-  constructor(private readonly file: string) {}
+  /** `onShutdown`: called when the SDK shuts down (every flush path of the zero-code entry ends there). */
+  constructor(
+    sink: string | ((entry: LoggedSpanEntry) => void),
+    private readonly onShutdown: () => void = () => undefined,
+  ) {
+    this.sink = typeof sink === 'string' ? (entry) => logSpan(sink, entry) : sink;
+  }
 
   onStart(_span: WritableSpan, _parentContext: Context): void {}
 
@@ -33,7 +40,7 @@ export class SpanLogProcessor implements SdkSpanProcessor {
     if (this.failed) return;
     const ended = span as EndedSpan;
     try {
-      logSpan(this.file, {
+      this.sink({
         name: ended.name,
         spanId: ended.spanContext().spanId,
         parentSpanId: ended.parentSpanContext?.spanId ?? ended.parentSpanId,
@@ -52,6 +59,7 @@ export class SpanLogProcessor implements SdkSpanProcessor {
   }
 
   shutdown(): Promise<void> {
+    this.onShutdown();
     return Promise.resolve();
   }
 }

@@ -18,12 +18,27 @@ export interface LoggedSpan {
   readonly pid: number;
 }
 
+/** A span as logged: wall-clock times (epoch ms), made relative to the run's start when read. */
+export type LoggedSpanEntry = Omit<LoggedSpan, 'startMs' | 'endMs'> & {
+  readonly startEpochMs: number;
+  readonly endEpochMs: number;
+};
+
 /** Appends one span (a few hundred bytes, one write: lines of concurrent writers do not interleave). */
-export function logSpan(
-  file: string,
-  span: Omit<LoggedSpan, 'startMs' | 'endMs'> & { startEpochMs: number; endEpochMs: number },
-): void {
+export function logSpan(file: string, span: LoggedSpanEntry): void {
   appendFileSync(file, `${JSON.stringify(span)}\n`);
+}
+
+/** A logged span, times relative to the start of the run or process. */
+export function relativeSpan(entry: LoggedSpanEntry, startEpochMs: number): LoggedSpan {
+  return {
+    name: entry.name,
+    spanId: entry.spanId,
+    parentSpanId: entry.parentSpanId,
+    startMs: entry.startEpochMs - startEpochMs,
+    endMs: entry.endEpochMs - startEpochMs,
+    pid: entry.pid,
+  };
 }
 
 /** The spans logged during a run, times relative to its start; the file is removed. At most 5 000, the first ones. */
@@ -39,22 +54,7 @@ export function readSpanLog(file: string, runStartEpochMs: number): LoggedSpan[]
   for (const line of text.split('\n')) {
     if (line === '' || spans.length >= 5000) continue;
     try {
-      const entry = JSON.parse(line) as {
-        name: string;
-        spanId: string;
-        parentSpanId?: string;
-        startEpochMs: number;
-        endEpochMs: number;
-        pid: number;
-      };
-      spans.push({
-        name: entry.name,
-        spanId: entry.spanId,
-        parentSpanId: entry.parentSpanId,
-        startMs: entry.startEpochMs - runStartEpochMs,
-        endMs: entry.endEpochMs - runStartEpochMs,
-        pid: entry.pid,
-      });
+      spans.push(relativeSpan(JSON.parse(line) as LoggedSpanEntry, runStartEpochMs));
     } catch {
       // a line cut short by a process killed mid-write
     }

@@ -1,9 +1,9 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import type { RunFigures } from '../cli/run-figures.js';
-import { formatSummary } from '../cli/summary.js';
 import type { TreeSample } from '../sampler/process-tree-sampler.js';
+import type { RunFigures } from './run-figures.js';
 import type { LoggedSpan } from './span-log.js';
+import { formatSummary } from './summary.js';
 
 /** GPU memory over the run, one value per tree sample (NaN where there was no reading). */
 export interface GpuSeries {

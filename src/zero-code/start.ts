@@ -2,6 +2,7 @@ import { diag, metrics as metricsApi } from '@opentelemetry/api';
 import { type Environment, unknownVariableWarningsOnce } from '../config/env.js';
 import { registerResourceMetrics } from '../metrics/resource-metrics.js';
 import type { ExpositionServer } from '../prometheus/exposition-server.js';
+import { startProcessReport } from '../report/process-report.js';
 import { SPAN_LOG_VARIABLE } from '../report/span-log.js';
 import { SpanLogProcessor } from '../report/span-log-processor.js';
 import { processResource, type ResourcesModule } from '../resource/process-resource.js';
@@ -119,6 +120,7 @@ export function startZeroCode(
         processor,
         ...exportingProcessors(packages, config.tracesExporters, config.otlpProtocol, env, say),
         ...(spanLog ? [new SpanLogProcessor(spanLog)] : []),
+        ...(config.reportFile === undefined ? [] : [startProcessReport(config.reportFile, say)]),
       ],
       instrumentations,
       // Our meter provider has the readers; an empty list keeps the SDK from building its default OTLP one.

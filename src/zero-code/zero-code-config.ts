@@ -16,6 +16,7 @@ import {
   ENV_OTLP_METRICS_PROTOCOL,
   ENV_OTLP_PROTOCOL,
   ENV_OTLP_TRACES_PROTOCOL,
+  ENV_REPORT,
   ENV_RESOURCE_DETECTORS,
   ENV_SPAN_HISTOGRAMS,
   ENV_SPAN_KINDS,
@@ -117,6 +118,8 @@ export interface ZeroCodeConfig {
   readonly resourceDetectors: readonly ResourceDetectorName[] | undefined;
   /** The span histograms to record (none: empty). */
   readonly spanHistograms: readonly SpanHistogramKind[];
+  /** OTEL_RESOURCE_TRACKER_REPORT: the HTML report of this process to write at exit. */
+  readonly reportFile: string | undefined;
   readonly processor: ResourceSpanProcessorOptions;
 }
 
@@ -136,6 +139,14 @@ function spanHistograms(env: Environment): readonly SpanHistogramKind[] {
       `${ENV_SPAN_HISTOGRAMS} must be ${BOOLEAN_SPELLINGS}, or a comma list of ${SPAN_HISTOGRAM_KINDS.join(', ')}; got ${describe(env[ENV_SPAN_HISTOGRAMS])}`,
     );
   }
+}
+
+function reportFile(env: Environment): string | undefined {
+  const file = readString(env, ENV_REPORT);
+  if (file !== undefined && !/\.html?$/i.test(file)) {
+    throw new ConfigError(`${ENV_REPORT} must name an .html file; got ${describe(env[ENV_REPORT])}`);
+  }
+  return file;
 }
 
 function spanNames(env: Environment): Array<string | RegExp> | undefined {
@@ -240,6 +251,7 @@ export function readZeroCodeConfig(env: Environment): ZeroCodeConfig {
     logs: withoutNone(readChoices(env, ENV_LOGS_EXPORTER, LOGS_EXPORTERS, ['none'], ['none'])).length > 0,
     resourceDetectors: detectors.length === 0 ? undefined : detectors,
     spanHistograms: metricsExporters.length > 0 ? spanHistograms(env) : [],
+    reportFile: reportFile(env),
     processor: {
       ...(kinds === undefined ? {} : { spanKinds: kinds }),
       cpuAttribution,

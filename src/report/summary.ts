@@ -39,7 +39,7 @@ export function formatSummary(figures: RunFigures): string {
 }
 
 /** The machine-readable figures: the seed API's four keys (same rounding) first, then everything else. */
-export function jsonFigures(figures: RunFigures): Record<string, unknown> {
+export function jsonFigures(figures: RunFigures, wrapperCpuSeconds?: number): Record<string, unknown> {
   return {
     cpu_time_seconds: Number(cpuSeconds(figures).toFixed(3)),
     wall_clock_seconds: Number(figures.wallSeconds.toFixed(3)),
@@ -55,6 +55,7 @@ export function jsonFigures(figures: RunFigures): Record<string, unknown> {
     peak_tree_rss_at_seconds: figures.peakTreeRssAtSeconds,
     largest_process_peak_rss_bytes: figures.largestProcessPeakBytes,
     processes_seen: figures.processesSeen,
+    ...(wrapperCpuSeconds === undefined ? {} : { wrapper_cpu_seconds: wrapperCpuSeconds }),
     gpus: figures.gpus.map((gpu) => ({
       index: gpu.index,
       uuid: gpu.uuid ?? null,

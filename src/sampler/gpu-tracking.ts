@@ -1,6 +1,6 @@
 import { getGpuMemorySource, readGpuMemory } from '../gpu/gpu-memory-source.js';
+import type { DeviceFigures } from '../report/run-figures.js';
 import type { GpuSeries } from '../report/write-report.js';
-import type { DeviceFigures } from './run-figures.js';
 
 interface DeviceState {
   uuid: string | undefined;

@@ -1,0 +1,74 @@
+import { basename } from 'node:path';
+import { GpuTracking } from '../sampler/gpu-tracking.js';
+import { ProcessTreeSampler } from '../sampler/process-tree-sampler.js';
+import type { SdkSpanProcessor } from '../span-processor/sdk-span.js';
+import type { RunFigures } from './run-figures.js';
+import { type LoggedSpan, relativeSpan } from './span-log.js';
+import { SpanLogProcessor } from './span-log-processor.js';
+import { writeReport } from './write-report.js';
+
+const MAX_SPANS = 5000;
+
+/**
+ * OTEL_RESOURCE_TRACKER_REPORT=FILE.html with the zero-code entry: the same report as `otel-resource-tracker run
+ * --report`, for this Node process and its children, written synchronously when the process exits. Samples every
+ * 100 ms on an unref'd timer; keeps the first 5 000 spans (name, ids, times) in memory for the timeline. Returns the
+ * span processor that collects them.
+ */
+export function startProcessReport(file: string, say: (message: string) => void): SdkSpanProcessor {
+  const startEpochMs = Date.now();
+  // No libc: this process must not become a subreaper, nor reap the application's children.
+  const sampler = new ProcessTreeSampler(process.pid, undefined, 100);
+  const gpu = new GpuTracking();
+  const spans: LoggedSpan[] = [];
+  sampler.start(() => gpu.read(sampler.samples.length - 1));
+  let written = false;
+  // Registered before the zero-code exit hooks, so it is known at the SDK's shutdown whether the process is ending
+  // by itself (exit code 0 unless set) or by a signal (the code is not known then).
+  let endingByItself = false;
+  process.once('beforeExit', () => {
+    endingByItself = true;
+  });
+  // At the SDK's shutdown (the end of the event loop, SIGTERM / SIGINT, a crash), or at 'exit' for a process that
+  // calls process.exit() itself: whichever comes first.
+  const write = (code: number | undefined) => {
+    if (written) return;
+    written = true;
+    try {
+      sampler.tick();
+      gpu.read(sampler.samples.length - 1);
+      sampler.stop();
+      const last = sampler.samples[sampler.samples.length - 1];
+      const live = sampler.liveCpu;
+      const command = basename(process.argv[1] ?? process.argv0);
+      const figures: RunFigures = {
+        command,
+        pid: process.pid,
+        exitCode:
+          code ?? (typeof process.exitCode === 'number' ? process.exitCode : endingByItself ? 0 : undefined),
+        signal: undefined,
+        wallSeconds: (last?.atMs ?? 0) / 1000,
+        cpuUserSeconds: live.userSeconds,
+        cpuSystemSeconds: live.systemSeconds,
+        peakTreeRssBytes: sampler.peakTreeRssBytes,
+        peakTreeRssAtSeconds: sampler.peakTreeRssAtMs / 1000,
+        largestProcessPeakBytes: Math.max(
+          process.resourceUsage().maxRSS * 1024,
+          sampler.largestSampledRssBytes,
+        ),
+        processesSeen: sampler.processesSeen,
+        gpus: gpu.figures(),
+      };
+      writeReport(file, { title: command, figures, samples: sampler.samples, gpus: gpu.series(), spans });
+    } catch (error) {
+      say(`cannot write the report ${file}: ${(error as Error).message}`);
+    }
+  };
+  process.once('exit', (code) => write(code));
+  return new SpanLogProcessor(
+    (entry) => {
+      if (spans.length < MAX_SPANS) spans.push(relativeSpan(entry, startEpochMs));
+    },
+    () => write(undefined),
+  );
+}
