@@ -1,22 +1,20 @@
 import type { Attributes, MeterProvider as MeterProviderApi } from '@opentelemetry/api';
-import {
-  ConfigError,
-  ENV_PROMETHEUS_HOST,
-  ENV_PROMETHEUS_PORT,
-  type Environment,
-  readNumber,
-} from '../config/env.js';
+import { ConfigError, type Environment } from '../config/env.js';
 import { importPeers } from '../internal/optional-peer.js';
 import { assertPlainOptions, booleanOption, describe, orDefault } from '../internal/validate.js';
 import { type ResourceMetricsOptions, registerResourceMetrics } from '../metrics/resource-metrics.js';
 import { processResource, type ResourcesModule, type SdkResource } from '../resource/process-resource.js';
+import { resolveHost, resolvePort } from './endpoint-address.js';
 import type { ExpositionOptions } from './exposition.js';
 import { type ExpositionServer, serveExposition } from './exposition-server.js';
 
-export const DEFAULT_PROMETHEUS_HOST = '127.0.0.1';
-export const DEFAULT_PROMETHEUS_PORT = 9464;
+export {
+  DEFAULT_PROMETHEUS_HOST,
+  DEFAULT_PROMETHEUS_PORT,
+  resolveHost,
+  resolvePort,
+} from './endpoint-address.js';
 
-/** An OpenTelemetry Resource (from @opentelemetry/resources, either line), described by what the endpoint uses. */
 export interface EndpointResource {
   readonly attributes: Attributes;
   merge(other: EndpointResource | null): EndpointResource;
@@ -54,44 +52,6 @@ export interface PrometheusEndpoint {
 }
 
 const WHAT = 'startPrometheusEndpoint';
-
-/** The interface to bind: options, else OTEL_EXPORTER_PROMETHEUS_HOST, else 127.0.0.1; a bad one is a ConfigError. */
-export function resolveHost(options: PrometheusEndpointOptions, env: Environment): string {
-  const fromEnv = env[ENV_PROMETHEUS_HOST]?.trim();
-  const host = orDefault(
-    options.host,
-    fromEnv === undefined || fromEnv === '' ? DEFAULT_PROMETHEUS_HOST : fromEnv,
-  );
-  if (typeof host !== 'string' || host === '' || /[\s/]/.test(host)) {
-    const from = options.host === undefined ? ENV_PROMETHEUS_HOST : `${WHAT} options.host`;
-    throw new ConfigError(`${from} must be a host name or IP address, got ${describe(host)}`);
-  }
-  return host;
-}
-
-/** The port: options, else OTEL_EXPORTER_PROMETHEUS_PORT, else 9464; a bad one is a ConfigError. */
-export function resolvePort(options: PrometheusEndpointOptions, env: Environment): number {
-  if (options.port === undefined) {
-    const port = readNumber(env, ENV_PROMETHEUS_PORT, 0, 65535, DEFAULT_PROMETHEUS_PORT);
-    if (!Number.isInteger(port)) {
-      throw new ConfigError(
-        `${ENV_PROMETHEUS_PORT} must be an integer from 0 to 65535; got ${describe(env[ENV_PROMETHEUS_PORT])}`,
-      );
-    }
-    return port;
-  }
-  if (
-    typeof options.port !== 'number' ||
-    !Number.isInteger(options.port) ||
-    options.port < 0 ||
-    options.port > 65535
-  ) {
-    throw new ConfigError(
-      `${WHAT} options.port must be an integer from 0 to 65535, got ${describe(options.port)}`,
-    );
-  }
-  return options.port;
-}
 
 /** The exposition options, checked: booleans and a RegExp, each refused by name otherwise. */
 function expositionOptions(options: PrometheusEndpointOptions): ExpositionOptions {

@@ -38,7 +38,7 @@ import {
   SPAN_HISTOGRAM_KINDS,
   type SpanHistogramKind,
 } from '../metrics/span-histograms.js';
-import { resolveHost, resolvePort } from '../prometheus/prometheus-endpoint.js';
+import { resolveHost, resolvePort } from '../prometheus/endpoint-address.js';
 import {
   CPU_ATTRIBUTIONS,
   type CpuAttribution,
