@@ -244,6 +244,47 @@ if (LINE === 'lib') {
 
 let passed = 0;
 let failed = 0;
+check(
+  'the bin: otel-resource-tracker run measures a command from the installed package, JSON and report',
+  async () => {
+    const { existsSync, readFileSync } = await import('node:fs');
+    const bin = join(process.cwd(), 'node_modules', '.bin', 'otel-resource-tracker');
+    assert.ok(existsSync(bin), 'npm linked the bin');
+    const child = spawn(
+      process.execPath,
+      [
+        bin,
+        'run',
+        '--json',
+        'run.json',
+        '--report',
+        'run.html',
+        '--',
+        process.execPath,
+        '-e',
+        'const s=process.cpuUsage();while(process.cpuUsage(s).user<200000);process.exit(4)',
+      ],
+      {
+        env: {
+          PATH: process.env.PATH,
+          OTEL_TRACES_EXPORTER: 'none',
+          OTEL_RESOURCE_TRACKER_GPU_PROVIDER: 'none',
+        },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    let stderr = '';
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    const [code] = await once(child, 'exit');
+    assert.equal(code, 4, stderr);
+    const figures = JSON.parse(readFileSync('run.json', 'utf8'));
+    assert.ok(figures.cpu_time_seconds >= 0.2, `cpu ${figures.cpu_time_seconds}`);
+    assert.match(readFileSync('run.html', 'utf8'), /uPlot/);
+  },
+);
+
 for (const { name, run } of checks) {
   try {
     await run();
