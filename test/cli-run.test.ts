@@ -1,51 +1,20 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fakeNvmlLibrary, GiB, scratchDir, writeNvmlControl } from './helpers/fake-gpu.js';
 import { receiverPerTest } from './helpers/otlp-receiver.js';
 import { freePort } from './helpers/prometheus.js';
-import { repoRoot } from './helpers/zero-code.js';
+import { repoRoot, runNode } from './helpers/zero-code.js';
 
 const CLI = join(repoRoot, 'dist', 'cli', 'main.js');
 const FIXTURES = join(repoRoot, 'test', 'fixtures', 'cli');
 const MiB = 1024 * 1024;
 
-interface Finished {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** `otel-resource-tracker run <args>` as a user runs it (the built bin), with a bare environment plus `env`. */
-function run(
-  args: readonly string[],
-  env: Record<string, string> = {},
-): { child: ChildProcess; done: Promise<Finished> } {
-  const child = spawn(process.execPath, [CLI, 'run', ...args], {
-    cwd: repoRoot,
-    env: {
-      PATH: process.env.PATH ?? '',
-      OTEL_TRACES_EXPORTER: 'none',
-      OTEL_RESOURCE_TRACKER_GPU_PROVIDER: 'none',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const done = new Promise<Finished>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr })),
-  );
-  return { child, done };
+function run(args: readonly string[], env: Record<string, string> = {}) {
+  return runNode([CLI, 'run', ...args], { OTEL_TRACES_EXPORTER: 'none', ...env });
 }
 
 /** What each fixture process wrote about itself, by kind (cpu, maxrss): its own measurement. */

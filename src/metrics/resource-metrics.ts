@@ -31,10 +31,17 @@ function isMeter(value: unknown): value is Meter {
   return typeof (value as Meter | undefined)?.createObservableGauge === 'function';
 }
 
-/** Unit and description as the one definition of the metric has them. */
-function instrumentOptions(name: string): { unit: string; description: string } {
-  const { unit, description } = names.metricDefinition(name);
-  return { unit, description };
+/** The observable instrument of one of our metrics, of the kind, unit and description its one definition gives. */
+function observable(meter: Meter, name: string): Observable {
+  const { unit, description, instrument } = names.metricDefinition(name);
+  switch (instrument) {
+    case 'counter':
+      return meter.createObservableCounter(name, { unit, description });
+    case 'updowncounter':
+      return meter.createObservableUpDownCounter(name, { unit, description });
+    default:
+      return meter.createObservableGauge(name, { unit, description });
+  }
 }
 
 /** The hardware conventions' GPU attributes (model/hardware/registry.yaml, gpu-metrics.yaml), plus the CUDA index. */
@@ -88,31 +95,13 @@ export function registerResourceMetrics(
 
   if (gpu && sampler !== undefined) {
     sampler.ensureStarted();
-    const usage = meter.createObservableUpDownCounter(
-      names.METRIC_GPU_MEMORY_USAGE,
-      instrumentOptions(names.METRIC_GPU_MEMORY_USAGE),
-    );
-    const limit = meter.createObservableUpDownCounter(
-      names.METRIC_GPU_MEMORY_LIMIT,
-      instrumentOptions(names.METRIC_GPU_MEMORY_LIMIT),
-    );
-    const memoryUtilization = meter.createObservableGauge(
-      names.METRIC_GPU_MEMORY_UTILIZATION,
-      instrumentOptions(names.METRIC_GPU_MEMORY_UTILIZATION),
-    );
-    const utilization = meter.createObservableGauge(
-      names.METRIC_GPU_UTILIZATION,
-      instrumentOptions(names.METRIC_GPU_UTILIZATION),
-    );
-    const processUsage = meter.createObservableUpDownCounter(
-      names.METRIC_PROCESS_GPU_MEMORY_USAGE,
-      instrumentOptions(names.METRIC_PROCESS_GPU_MEMORY_USAGE),
-    );
-    const up = meter.createObservableGauge(names.METRIC_GPU_UP, instrumentOptions(names.METRIC_GPU_UP));
-    const lastSuccess = meter.createObservableGauge(
-      names.METRIC_GPU_LAST_SUCCESS,
-      instrumentOptions(names.METRIC_GPU_LAST_SUCCESS),
-    );
+    const usage = observable(meter, names.METRIC_GPU_MEMORY_USAGE);
+    const limit = observable(meter, names.METRIC_GPU_MEMORY_LIMIT);
+    const memoryUtilization = observable(meter, names.METRIC_GPU_MEMORY_UTILIZATION);
+    const utilization = observable(meter, names.METRIC_GPU_UTILIZATION);
+    const processUsage = observable(meter, names.METRIC_PROCESS_GPU_MEMORY_USAGE);
+    const up = observable(meter, names.METRIC_GPU_UP);
+    const lastSuccess = observable(meter, names.METRIC_GPU_LAST_SUCCESS);
     const observables: Observable[] = [
       usage,
       limit,
@@ -153,18 +142,9 @@ export function registerResourceMetrics(
   }
 
   if (processMetrics) {
-    const cpu = meter.createObservableCounter(
-      names.METRIC_PROCESS_CPU_TIME,
-      instrumentOptions(names.METRIC_PROCESS_CPU_TIME),
-    );
-    const memory = meter.createObservableUpDownCounter(
-      names.METRIC_PROCESS_MEMORY_USAGE,
-      instrumentOptions(names.METRIC_PROCESS_MEMORY_USAGE),
-    );
-    const virtual = meter.createObservableUpDownCounter(
-      names.METRIC_PROCESS_MEMORY_VIRTUAL,
-      instrumentOptions(names.METRIC_PROCESS_MEMORY_VIRTUAL),
-    );
+    const cpu = observable(meter, names.METRIC_PROCESS_CPU_TIME);
+    const memory = observable(meter, names.METRIC_PROCESS_MEMORY_USAGE);
+    const virtual = observable(meter, names.METRIC_PROCESS_MEMORY_VIRTUAL);
     const observables: Observable[] = [cpu, memory, virtual];
     const callback = (result: BatchObservableResult) => {
       const usage = process.resourceUsage();
