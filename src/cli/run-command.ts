@@ -50,21 +50,22 @@ export async function runCommand(
   if (!existsSync('/proc/self/stat')) {
     say('the process-tree figures need /proc (Linux); here only the wall time and exit code are known');
   }
-  const startEpochMs = Date.now();
-  const startedAt = performance.now();
   const name = options.name ?? basename(options.command);
-  const span = startRunSpan(name, name, startEpochMs, env, say);
+  const span = startRunSpan(name, name, Date.now(), env, say);
   const libc = Libc.load();
   libc?.becomeSubreaper();
   const spanLog =
     options.reportFile === undefined
       ? undefined
-      : join(tmpdir(), `otel-resource-tracker-spans-${process.pid}-${startEpochMs}.jsonl`);
+      : join(tmpdir(), `otel-resource-tracker-spans-${process.pid}-${Date.now()}.jsonl`);
   const childEnv: NodeJS.ProcessEnv = {
     ...env,
     ...(span === undefined ? {} : { TRACEPARENT: span.traceparent }),
     ...(spanLog === undefined ? {} : { [SPAN_LOG_VARIABLE]: spanLog }),
   };
+  // The command's wall time starts here, not before the SDK and GPU modules were loaded.
+  const startEpochMs = Date.now();
+  const startedAt = performance.now();
   const child: ChildProcess = spawn(options.command, [...options.args], { stdio: 'inherit', env: childEnv });
   const started = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
     child.once('spawn', () => resolve(undefined));
