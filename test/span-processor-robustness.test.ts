@@ -95,7 +95,11 @@ describe('ResourceSpanProcessor: selection, faults and bounds', () => {
   it('sets its attributes before every exporter sees the span, whatever the processor order', async () => {
     const tracing = createTracing(undefined, 'last');
     await inSpan(tracing.tracer, 'ordered', async () => burnCpu(10));
-    assert.ok(numberAttribute(tracing.attributesOf('ordered'), keys.ATTR_CPU_TIME) >= 0.009);
+    // Set and non-trivial is what this test is about; accuracy is span-processor.test.ts's and attribution.test.ts's.
+    // (A span starting within 5 ms of a kernel reading starts on the CPU clock's estimate, docs/attribution.md: about
+    // 1 such 10 ms span in 150 reads 7–9 ms here, one read 6.9 ms — and tripped a bound of 9 ms on CI.)
+    const cpu = numberAttribute(tracing.attributesOf('ordered'), keys.ATTR_CPU_TIME);
+    assert.ok(cpu >= 0.005, `cpu.time ${cpu} s for a 10 ms burn`);
     await tracing.shutdown();
   });
 
