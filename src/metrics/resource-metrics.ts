@@ -62,7 +62,7 @@ function deviceAttributes(state: GpuDeviceState): Attributes {
  * Observable instruments for live GPU memory and process CPU/memory. Every callback answers from caches — the GPU
  * sampler's readings, one getrusage, one `pread` of /proc/self/statm — so that a scrape never forks a process and
  * never waits on a device. A GPU reading older than the sampler's staleness limit is left out (no series), and
- * `otel_resource_tracker.gpu.last_success` says how old the last good one is.
+ * `resource_tracker.gpu.last_success_timestamp` says how old the last good one is.
  *
  * Memory usage and limit are observable up-down counters, as the semantic conventions define them (their sum across
  * devices means something); utilization and health are gauges. Both reach Prometheus as gauges.
