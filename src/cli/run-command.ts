@@ -7,9 +7,8 @@ import { Libc } from '../probes/libc.js';
 import { type RunFigures, spanAttributes } from '../report/run-figures.js';
 import { readSpanLog, SPAN_LOG_VARIABLE } from '../report/span-log.js';
 import { ending, formatSummary, jsonFigures } from '../report/summary.js';
+import { TreeMeasurement } from '../report/tree-measurement.js';
 import { writeReport } from '../report/write-report.js';
-import { GpuTracking } from '../sampler/gpu-tracking.js';
-import { ProcessTreeSampler, type TreeSample } from '../sampler/process-tree-sampler.js';
 import { ProgressLine } from './progress-line.js';
 import type { RunOptions } from './run-options.js';
 import { startRunSpan } from './run-span.js';
@@ -77,40 +76,25 @@ export async function runCommand(
   for (const signal of FORWARDED_SIGNALS) process.on(signal, forward);
 
   defaultGpuSampler.acquire();
-  const gpu = new GpuTracking();
-  const sampler = new ProcessTreeSampler(pid, libc, options.intervalMs);
+  const measurement = new TreeMeasurement(pid, libc, options.intervalMs);
   const progress = options.progress && process.stderr.isTTY ? new ProgressLine(process.stderr) : undefined;
-  sampler.start((sample: TreeSample) => {
-    gpu.read(sampler.samples.length - 1);
-    progress?.update(sample, sampler.samples, gpu.latest());
-  });
+  measurement.start((sample) => progress?.update(sample, measurement.samples, measurement.gpu.latest()));
   const [exitCode, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
     child.once('exit', (code, killedBy) => resolve([code, killedBy])),
   );
   const wallSeconds = (performance.now() - startedAt) / 1000;
-  sampler.tick();
-  gpu.read(sampler.samples.length - 1);
-  sampler.stop();
+  const measured = measurement.finish();
   progress?.clear();
   defaultGpuSampler.release();
   for (const forwarded of FORWARDED_SIGNALS) process.removeListener(forwarded, forward);
 
-  const reaped = libc?.childrenUsage();
-  const live = sampler.liveCpu;
-  const atStart = sampler.childrenUsageAtStart;
   const figures: RunFigures = {
+    ...measured,
     command: options.command,
     pid,
     exitCode: exitCode ?? undefined,
     signal: signal ?? undefined,
     wallSeconds,
-    cpuUserSeconds: (reaped?.userSeconds ?? 0) - atStart.userSeconds + live.userSeconds,
-    cpuSystemSeconds: (reaped?.systemSeconds ?? 0) - atStart.systemSeconds + live.systemSeconds,
-    peakTreeRssBytes: sampler.peakTreeRssBytes,
-    peakTreeRssAtSeconds: sampler.peakTreeRssAtMs / 1000,
-    largestProcessPeakBytes: Math.max(reaped?.maxRssBytes ?? 0, sampler.largestSampledRssBytes),
-    processesSeen: sampler.processesSeen,
-    gpus: gpu.figures(),
   };
   const failed = signal !== null || exitCode !== 0 ? ending(figures) : undefined;
   const exporting = span?.end(spanAttributes(figures, options.recordArgs ? options.args : undefined), failed);
@@ -131,8 +115,8 @@ export async function runCommand(
       writeReport(options.reportFile, {
         title: name,
         figures,
-        samples: sampler.samples,
-        gpus: gpu.series(),
+        samples: measurement.samples,
+        gpus: measurement.gpuSeries,
         spans: spanLog === undefined ? [] : readSpanLog(spanLog, startEpochMs),
       });
     } catch (error) {

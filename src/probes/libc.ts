@@ -14,13 +14,6 @@ export interface Rusage {
   readonly maxRssBytes: number;
 }
 
-/** A reaped process: its wait status and resource usage. */
-export interface Reaped {
-  readonly pid: number;
-  readonly status: number;
-  readonly usage: Rusage;
-}
-
 interface LibcFunctions {
   prctl(option: number, arg2: number, arg3: number, arg4: number, arg5: number): number;
   getrusage(who: number, usage: Buffer): number;
@@ -41,7 +34,7 @@ function decode(buffer: Buffer): Rusage {
  * The three libc calls Node does not expose, through koffi (already our dependency, for NVML): become a child
  * subreaper (descendants whose parent dies are re-parented to us, not to init, so they stay in the tree and are
  * reaped by us), read RUSAGE_CHILDREN (CPU and the largest maxRSS of every waited-for descendant: what GNU time
- * reports), and reap an adopted orphan with its own rusage. Linux only; `undefined` where libc cannot be loaded.
+ * reports), and reap an adopted orphan. Linux only; `undefined` where libc cannot be loaded.
  */
 export class Libc {
   private readonly buffer = Buffer.alloc(RUSAGE_BYTES);
@@ -80,11 +73,10 @@ export class Libc {
   }
 
   /**
-   * Reaps `pid` if it has ended (never blocks). Only for adopted orphans: the child libuv spawned is libuv's to
-   * reap, or its exit would never be seen.
+   * Reaps `pid` if it has ended (never blocks): its CPU and maxRSS then count in RUSAGE_CHILDREN. Only for adopted
+   * orphans: the child libuv spawned is libuv's to reap, or its exit would never be seen.
    */
-  reap(pid: number): Reaped | undefined {
-    const reaped = this.functions.wait4(pid, this.status, WNOHANG, this.buffer.fill(0));
-    return reaped === pid ? { pid, status: this.status[0], usage: decode(this.buffer) } : undefined;
+  reap(pid: number): boolean {
+    return this.functions.wait4(pid, this.status, WNOHANG, this.buffer) === pid;
   }
 }

@@ -1,10 +1,9 @@
 import { basename } from 'node:path';
-import { GpuTracking } from '../sampler/gpu-tracking.js';
-import { ProcessTreeSampler } from '../sampler/process-tree-sampler.js';
 import type { SdkSpanProcessor } from '../span-processor/sdk-span.js';
 import type { RunFigures } from './run-figures.js';
 import { type LoggedSpan, relativeSpan } from './span-log.js';
 import { SpanLogProcessor } from './span-log-processor.js';
+import { TreeMeasurement } from './tree-measurement.js';
 import { writeReport } from './write-report.js';
 
 const MAX_SPANS = 5000;
@@ -18,10 +17,9 @@ const MAX_SPANS = 5000;
 export function startProcessReport(file: string, say: (message: string) => void): SdkSpanProcessor {
   const startEpochMs = Date.now();
   // No libc: this process must not become a subreaper, nor reap the application's children.
-  const sampler = new ProcessTreeSampler(process.pid, undefined, 100);
-  const gpu = new GpuTracking();
+  const measurement = new TreeMeasurement(process.pid, undefined, 100);
   const spans: LoggedSpan[] = [];
-  sampler.start(() => gpu.read(sampler.samples.length - 1));
+  measurement.start();
   let written = false;
   // Registered before the zero-code exit hooks, so it is known at the SDK's shutdown whether the process is ending
   // by itself (exit code 0 unless set) or by a signal (the code is not known then).
@@ -35,31 +33,30 @@ export function startProcessReport(file: string, say: (message: string) => void)
     if (written) return;
     written = true;
     try {
-      sampler.tick();
-      gpu.read(sampler.samples.length - 1);
-      sampler.stop();
-      const last = sampler.samples[sampler.samples.length - 1];
-      const live = sampler.liveCpu;
+      const measured = measurement.finish();
+      const last = measurement.samples[measurement.samples.length - 1];
       const command = basename(process.argv[1] ?? process.argv0);
       const figures: RunFigures = {
+        ...measured,
         command,
         pid: process.pid,
         exitCode:
           code ?? (typeof process.exitCode === 'number' ? process.exitCode : endingByItself ? 0 : undefined),
         signal: undefined,
         wallSeconds: (last?.atMs ?? 0) / 1000,
-        cpuUserSeconds: live.userSeconds,
-        cpuSystemSeconds: live.systemSeconds,
-        peakTreeRssBytes: sampler.peakTreeRssBytes,
-        peakTreeRssAtSeconds: sampler.peakTreeRssAtMs / 1000,
+        // This process is the tree's root: its own maxRSS is not among its waited-for children's.
         largestProcessPeakBytes: Math.max(
           process.resourceUsage().maxRSS * 1024,
-          sampler.largestSampledRssBytes,
+          measured.largestProcessPeakBytes,
         ),
-        processesSeen: sampler.processesSeen,
-        gpus: gpu.figures(),
       };
-      writeReport(file, { title: command, figures, samples: sampler.samples, gpus: gpu.series(), spans });
+      writeReport(file, {
+        title: command,
+        figures,
+        samples: measurement.samples,
+        gpus: measurement.gpuSeries,
+        spans,
+      });
     } catch (error) {
       say(`cannot write the report ${file}: ${(error as Error).message}`);
     }

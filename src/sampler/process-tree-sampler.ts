@@ -1,6 +1,6 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { readClockTicksPerSecond, readPageSize } from '../probes/auxv.js';
-import type { Libc } from '../probes/libc.js';
+import type { Libc, Rusage } from '../probes/libc.js';
 
 /** One reading of the tree. */
 export interface TreeSample {
@@ -16,11 +16,9 @@ export interface TreeSample {
 interface ProcessStat {
   readonly state: string;
   readonly parent: number;
-  /** user + system of the process itself, seconds. */
-  readonly ownSeconds: number;
-  /** cutime + cstime: its children it waited for. */
-  readonly childrenSeconds: number;
+  /** utime + cutime: the process's own user CPU and that of the children it waited for, seconds. */
   readonly userSeconds: number;
+  /** stime + cstime. */
   readonly systemSeconds: number;
   readonly rssBytes: number;
 }
@@ -49,7 +47,9 @@ export class ProcessTreeSampler {
   private readonly seen = new Set<number>();
   private readonly startedAt = performance.now();
   /** RUSAGE_CHILDREN before the run (other children this process had), taken off every figure. */
-  readonly childrenUsageAtStart: { readonly userSeconds: number; readonly systemSeconds: number };
+  private readonly reapedAtStart: Rusage | undefined;
+  /** RUSAGE_CHILDREN at the last tick. */
+  private reaped: Rusage | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly descriptors = new Map<string, number>();
   private readonly buffer = Buffer.alloc(64 * 1024);
@@ -59,8 +59,8 @@ export class ProcessTreeSampler {
   /** Highest sum of RSS over the tree at one moment, and when. */
   peakTreeRssBytes = 0;
   peakTreeRssAtMs = 0;
-  /** Highest RSS of one process seen by sampling (maxRSS of reaped ones comes from the kernel, see largestProcess). */
-  largestSampledRssBytes = 0;
+  /** Highest RSS of one process seen by sampling. */
+  private largestSampledRssBytes = 0;
   /** Processes seen in the tree, the root included. */
   get processesSeen(): number {
     return this.seen.size;
@@ -72,11 +72,7 @@ export class ProcessTreeSampler {
     private readonly intervalMs: number,
     private readonly procRoot = '/proc',
   ) {
-    const usage = libc?.childrenUsage();
-    this.childrenUsageAtStart = {
-      userSeconds: usage?.userSeconds ?? 0,
-      systemSeconds: usage?.systemSeconds ?? 0,
-    };
+    this.reapedAtStart = libc?.childrenUsage();
   }
 
   start(onTick?: (sample: TreeSample) => void): void {
@@ -105,7 +101,6 @@ export class ProcessTreeSampler {
   /** One reading now (the timer calls it; the end of a run calls it once more). */
   tick(): TreeSample {
     const atMs = performance.now() - this.startedAt;
-    let live = 0;
     let liveUser = 0;
     let liveSystem = 0;
     let rss = 0;
@@ -122,23 +117,16 @@ export class ProcessTreeSampler {
       }
       this.seen.add(pid);
       count++;
-      live += stat.ownSeconds + stat.childrenSeconds;
       liveUser += stat.userSeconds;
       liveSystem += stat.systemSeconds;
       rss += stat.rssBytes;
       if (stat.rssBytes > this.largestSampledRssBytes) this.largestSampledRssBytes = stat.rssBytes;
     }
-    const reaped = this.libc?.childrenUsage();
-    const reapedSeconds =
-      reaped === undefined
-        ? 0
-        : reaped.userSeconds +
-          reaped.systemSeconds -
-          this.childrenUsageAtStart.userSeconds -
-          this.childrenUsageAtStart.systemSeconds;
-    this.cpuSeconds = Math.max(this.cpuSeconds, reapedSeconds + live);
+    this.reaped = this.libc?.childrenUsage();
     this.liveUserSeconds = liveUser;
     this.liveSystemSeconds = liveSystem;
+    const { userSeconds, systemSeconds } = this.cpu;
+    this.cpuSeconds = Math.max(this.cpuSeconds, userSeconds + systemSeconds);
     if (rss > this.peakTreeRssBytes) {
       this.peakTreeRssBytes = rss;
       this.peakTreeRssAtMs = atMs;
@@ -148,9 +136,22 @@ export class ProcessTreeSampler {
     return sample;
   }
 
-  /** CPU of the live processes' own work at the last tick (user, system): what is not reaped yet at the end. */
-  get liveCpu(): { userSeconds: number; systemSeconds: number } {
-    return { userSeconds: this.liveUserSeconds, systemSeconds: this.liveSystemSeconds };
+  /**
+   * The tree's CPU at the last tick: what was reaped since the start (RUSAGE_CHILDREN, less what this process's
+   * other children had used before) plus the live processes' own and their waited-for children's.
+   */
+  get cpu(): { userSeconds: number; systemSeconds: number } {
+    const since = (field: 'userSeconds' | 'systemSeconds') =>
+      (this.reaped?.[field] ?? 0) - (this.reapedAtStart?.[field] ?? 0);
+    return {
+      userSeconds: since('userSeconds') + this.liveUserSeconds,
+      systemSeconds: since('systemSeconds') + this.liveSystemSeconds,
+    };
+  }
+
+  /** The largest single process's peak RSS: the kernel's maxRSS of the waited-for ones, or the highest sampled. */
+  get largestProcessPeakBytes(): number {
+    return Math.max(this.reaped?.maxRssBytes ?? 0, this.largestSampledRssBytes);
   }
 
   /** The root, its descendants, and adopted orphans (children of this process that were once in the tree). */
@@ -228,8 +229,6 @@ export class ProcessTreeSampler {
     return {
       state: fields[STATE] ?? '?',
       parent: number(PARENT),
-      ownSeconds: (number(UTIME) + number(STIME)) / ticks,
-      childrenSeconds: (number(CUTIME) + number(CSTIME)) / ticks,
       userSeconds: (number(UTIME) + number(CUTIME)) / ticks,
       systemSeconds: (number(STIME) + number(CSTIME)) / ticks,
       rssBytes: number(RSS) * this.pageSize,
