@@ -145,21 +145,17 @@ export function renderReport(input: ReportInput): string {
   const { script, style } = chartLibrary();
   const data = series(input);
   const figures = input.figures;
-  const gpuPeakIndex = data.gpuMiB.length === 0 ? -1 : 0;
   const payload = {
     ...data,
     spans: spanRows(input.spans),
     gpuLabels: input.gpus.map((gpu) => gpu.label),
-    cpuPeak: null,
+    cpuPeak: peakMarker(data.seconds, data.cpuPercent, (value) => `${value.toFixed(0)} %`),
     rssPeak: {
       seconds: figures.peakTreeRssAtSeconds,
       label: `peak ${(figures.peakTreeRssBytes / 1048576).toFixed(1)} MiB`,
     },
-    gpuPeak: gpuPeakIndex < 0 ? null : peakOf(data.seconds, data.gpuMiB[gpuPeakIndex] ?? []),
+    gpuPeak: peakMarker(data.seconds, data.gpuMiB[0] ?? [], (value) => `${value.toFixed(1)} MiB`),
   };
-  const cpuPeak = peakOf(data.seconds, data.cpuPercent);
-  if (cpuPeak !== null)
-    payload.cpuPeak = { seconds: cpuPeak.seconds, label: `peak ${cpuPeak.value.toFixed(0)} %` } as never;
   const total = figures.wallSeconds;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(input.title)} — otel-resource-tracker</title>
@@ -204,15 +200,19 @@ function spanRows(
     }));
 }
 
-function peakOf(
+/** Where a curve peaks and a label with its value, for the chart's marker; null for a curve with no value. */
+function peakMarker(
   seconds: readonly number[],
   values: readonly number[],
-): { seconds: number; value: number } | null {
+  format: (value: number) => string,
+): { seconds: number; label: string } | null {
   let best = -1;
   values.forEach((value, index) => {
     if (Number.isFinite(value) && (best < 0 || value > (values[best] as number))) best = index;
   });
-  return best < 0 ? null : { seconds: seconds[best] as number, value: values[best] as number };
+  return best < 0
+    ? null
+    : { seconds: seconds[best] as number, label: `peak ${format(values[best] as number)}` };
 }
 
 export function writeReport(file: string, input: ReportInput): void {
