@@ -8,13 +8,7 @@ import { resolveHost, resolvePort } from './endpoint-address.js';
 import type { ExpositionOptions } from './exposition.js';
 import { type ExpositionServer, serveExposition } from './exposition-server.js';
 
-export {
-  DEFAULT_PROMETHEUS_HOST,
-  DEFAULT_PROMETHEUS_PORT,
-  resolveHost,
-  resolvePort,
-} from './endpoint-address.js';
-
+/** An OpenTelemetry Resource (from @opentelemetry/resources, either line), described by what the endpoint uses. */
 export interface EndpointResource {
   readonly attributes: Attributes;
   merge(other: EndpointResource | null): EndpointResource;
