@@ -2,10 +2,11 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { ENV_SPAN_LOG } from '../config/env.js';
 import { defaultGpuSampler } from '../gpu/gpu-memory-source.js';
 import { Libc } from '../probes/libc.js';
 import { type RunFigures, spanAttributes } from '../report/run-figures.js';
-import { readSpanLog, SPAN_LOG_VARIABLE } from '../report/span-log.js';
+import { readSpanLog } from '../report/span-log.js';
 import { ending, formatSummary, jsonFigures } from '../report/summary.js';
 import { TreeMeasurement } from '../report/tree-measurement.js';
 import { writeReport } from '../report/write-report.js';
@@ -60,7 +61,7 @@ export async function runCommand(
   const childEnv: NodeJS.ProcessEnv = {
     ...env,
     ...(span === undefined ? {} : { TRACEPARENT: span.traceparent }),
-    ...(spanLog === undefined ? {} : { [SPAN_LOG_VARIABLE]: spanLog }),
+    ...(spanLog === undefined ? {} : { [ENV_SPAN_LOG]: spanLog }),
   };
   // The command's wall time starts here, not before the SDK and GPU modules were loaded.
   const startEpochMs = Date.now();

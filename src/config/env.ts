@@ -126,7 +126,10 @@ export const ENV_OTLP_TRACES_PROTOCOL = 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL';
 export const ENV_PROMETHEUS_HOST = 'OTEL_EXPORTER_PROMETHEUS_HOST';
 export const ENV_PROMETHEUS_PORT = 'OTEL_EXPORTER_PROMETHEUS_PORT';
 export const ENV_SPAN_KINDS = 'OTEL_RESOURCE_TRACKER_SPAN_KINDS';
-/** Set by `otel-resource-tracker run --report` for the command: where its spans are logged for the report. */
+/**
+ * Set by `otel-resource-tracker run --report` for the command: a file where the zero-code entry in the command (and
+ * its Node descendants) appends each span it ends, one JSON line, for the report's timeline.
+ */
 export const ENV_SPAN_LOG = 'OTEL_RESOURCE_TRACKER_SPAN_LOG';
 /** With the zero-code entry: write the run report of this process to this .html file at exit. */
 export const ENV_REPORT = 'OTEL_RESOURCE_TRACKER_REPORT';

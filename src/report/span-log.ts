@@ -1,11 +1,4 @@
 import { appendFileSync, readFileSync, rmSync } from 'node:fs';
-import { ENV_SPAN_LOG } from '../config/env.js';
-
-/**
- * Set by `otel-resource-tracker run --report` for the command: a file where the zero-code entry in the command (and
- * its Node descendants) appends each span it ends, one JSON line, so that the report can draw them under the curves.
- */
-export const SPAN_LOG_VARIABLE = ENV_SPAN_LOG;
 
 /** One span on the report's timeline. */
 export interface LoggedSpan {

@@ -3,7 +3,6 @@ import { type Environment, unknownVariableWarningsOnce } from '../config/env.js'
 import { registerResourceMetrics } from '../metrics/resource-metrics.js';
 import type { ExpositionServer } from '../prometheus/exposition-server.js';
 import { startProcessReport } from '../report/process-report.js';
-import { SPAN_LOG_VARIABLE } from '../report/span-log.js';
 import { SpanLogProcessor } from '../report/span-log-processor.js';
 import { processResource, type ResourcesModule } from '../resource/process-resource.js';
 import { ResourceSpanProcessor } from '../span-processor/resource-span-processor.js';
@@ -110,7 +109,6 @@ export function startZeroCode(
         ? { meterProvider, spanHistograms: config.spanHistograms }
         : {}),
     });
-    const spanLog = env[SPAN_LOG_VARIABLE];
     const contextManager = environmentParentContextManager(env, packages);
     const nodeSdk = new packages.sdkNode.NodeSDK({
       resource,
@@ -119,7 +117,7 @@ export function startZeroCode(
       spanProcessors: [
         processor,
         ...exportingProcessors(packages, config.tracesExporters, config.otlpProtocol, env, say),
-        ...(spanLog ? [new SpanLogProcessor(spanLog)] : []),
+        ...(config.spanLogFile === undefined ? [] : [new SpanLogProcessor(config.spanLogFile)]),
         ...(config.reportFile === undefined ? [] : [startProcessReport(config.reportFile, say)]),
       ],
       instrumentations,

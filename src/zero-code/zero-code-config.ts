@@ -20,6 +20,7 @@ import {
   ENV_RESOURCE_DETECTORS,
   ENV_SPAN_HISTOGRAMS,
   ENV_SPAN_KINDS,
+  ENV_SPAN_LOG,
   ENV_SPAN_NAMES,
   ENV_TRACES_EXPORTER,
   type Environment,
@@ -120,6 +121,8 @@ export interface ZeroCodeConfig {
   readonly spanHistograms: readonly SpanHistogramKind[];
   /** OTEL_RESOURCE_TRACKER_REPORT: the HTML report of this process to write at exit. */
   readonly reportFile: string | undefined;
+  /** OTEL_RESOURCE_TRACKER_SPAN_LOG (set by `run --report`): where to append each ended span for its report. */
+  readonly spanLogFile: string | undefined;
   readonly processor: ResourceSpanProcessorOptions;
 }
 
@@ -252,6 +255,7 @@ export function readZeroCodeConfig(env: Environment): ZeroCodeConfig {
     resourceDetectors: detectors.length === 0 ? undefined : detectors,
     spanHistograms: metricsExporters.length > 0 ? spanHistograms(env) : [],
     reportFile: reportFile(env),
+    spanLogFile: readString(env, ENV_SPAN_LOG),
     processor: {
       ...(kinds === undefined ? {} : { spanKinds: kinds }),
       cpuAttribution,
