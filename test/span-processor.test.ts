@@ -4,7 +4,11 @@ import { performance } from 'node:perf_hooks';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { SpanAttributes as keys } from '../src/index.js';
+import { ROOT_CONTEXT } from '@opentelemetry/api';
+import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { type HistogramMetricData, MeterProvider } from '@opentelemetry/sdk-metrics';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { SpanAttributes as keys, MetricNames, ResourceSpanProcessor } from '../src/index.js';
 import { createTracing, inSpan, numberAttribute, type TestTracing } from './helpers/tracing.js';
 import {
   allocateTouched,
@@ -161,5 +165,45 @@ describe('ResourceSpanProcessor: figures on one span', () => {
       (key) => key.startsWith('resource_tracker.gpu.') || key.startsWith('hw.'),
     );
     assert.deepEqual(gpuKeys, []);
+  });
+});
+
+describe('ResourceSpanProcessor: two processors in one provider', () => {
+  it('keeps each processor its own state: both publish their figures, and the histogram gets its point', async () => {
+    const reader = new PrometheusExporter({ preventServerStart: true });
+    const meterProvider = new MeterProvider({ readers: [reader] });
+    const exporter = new InMemorySpanExporter();
+    // As a user configures it twice: one processor for span histograms (memory figures only), one plain.
+    const provider = new BasicTracerProvider({
+      spanProcessors: [
+        new ResourceSpanProcessor({ meterProvider, attributeGroups: ['memory'] }),
+        new ResourceSpanProcessor({ attributeGroups: ['cpu', 'attribution'] }),
+        new SimpleSpanProcessor(exporter),
+      ],
+    });
+    try {
+      const span = provider.getTracer('twice').startSpan('measured twice', {}, ROOT_CONTEXT);
+      burnCpu(5);
+      span.end();
+      const attributes = exporter.getFinishedSpans()[0]?.attributes ?? {};
+      // The first processor's figures…
+      assert.ok(numberAttribute(attributes, keys.ATTR_MEMORY_PEAK) > 0, JSON.stringify(attributes));
+      // …and the second's.
+      assert.ok(numberAttribute(attributes, keys.ATTR_CPU_TIME) > 0, JSON.stringify(attributes));
+      const { resourceMetrics } = await reader.collect();
+      const histogram = resourceMetrics.scopeMetrics
+        .flatMap((scope) => scope.metrics)
+        .find((metric) => metric.descriptor.name === MetricNames.METRIC_SPAN_MEMORY_PEAK) as
+        | HistogramMetricData
+        | undefined;
+      const point = histogram?.dataPoints.find(
+        (candidate) => candidate.attributes[MetricNames.ATTR_SPAN_NAME] === 'measured twice',
+      );
+      assert.equal(point?.value.count, 1, 'one histogram point for the span');
+      assert.equal(point?.value.sum, attributes[keys.ATTR_MEMORY_PEAK]);
+    } finally {
+      await provider.shutdown();
+      await meterProvider.shutdown();
+    }
   });
 });

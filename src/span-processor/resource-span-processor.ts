@@ -24,21 +24,10 @@ import {
   type SpanSelector,
 } from './options.js';
 import type { SdkSpanProcessor, WritableSpan } from './sdk-span.js';
-import {
-  MEASURED_ANCESTOR,
-  measuredStateOf,
-  SPAN_STATE,
-  type SpanState,
-  type WithSpanState,
-} from './span-state.js';
+import { type SpanState, SpanStateSlots } from './span-state.js';
 
 /** The sampler is given back after this long without an open span (avoids timer churn between requests). */
 const SAMPLER_IDLE_RELEASE_MS = 1000;
-
-function stateOf(span: unknown, owner: object): SpanState | undefined {
-  const state = (span as WithSpanState | undefined)?.[SPAN_STATE];
-  return state?.owner === owner ? state : undefined;
-}
 
 /**
  * A SpanProcessor that measures what each span cost — CPU (the process's and the span's share of it), wall
@@ -53,6 +42,8 @@ function stateOf(span: unknown, owner: object): SpanState | undefined {
  */
 export class ResourceSpanProcessor implements SdkSpanProcessor {
   private readonly options: ResolvedOptions;
+  /** This processor's own fields on each span: other processors in the provider keep theirs apart. */
+  private readonly slots = new SpanStateSlots();
   /** The attribute groups as plain flags: checked on every span. */
   private readonly sets: Readonly<Record<AttributeGroup, boolean>>;
   private readonly fairShare: FairShareLedger | undefined;
@@ -93,7 +84,7 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
       this.fairShare = new FairShareLedger(this.options.maxSpanOpenMs);
     } else {
       this.asyncContext = new AsyncContextAttribution(
-        (active: Context) => measuredStateOf(trace.getSpan(active), this)?.context?.node,
+        (active: Context) => this.slots.measured(trace.getSpan(active))?.context?.node,
         memorySampler,
       );
     }
@@ -114,8 +105,8 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
     try {
       const parentSpan = trace.getSpan(parentContext);
       if (this.options.selects !== undefined && !this.selects(span)) {
-        const ancestor = measuredStateOf(parentSpan, this);
-        if (ancestor !== undefined) (span as WithSpanState)[MEASURED_ANCESTOR] = ancestor;
+        const ancestor = this.slots.measured(parentSpan);
+        if (ancestor !== undefined) this.slots.setAncestor(span, ancestor);
         return;
       }
       const wallMs = performance.now();
@@ -128,7 +119,7 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
         : memorySampler.currentRssBytes(wallMs);
       const gpu = this.sets.gpu ? readTrackedGpus(this.options.gpuDevices) : undefined;
       const childrenCpuSeconds = this.childrenCpu?.readSeconds();
-      const parent = measuredStateOf(parentSpan, this);
+      const parent = this.slots.measured(parentSpan);
       const contextStart = this.asyncContext?.start(parent?.context?.node, wallMs);
       const cpu = kernel ?? contextStart?.cpu ?? readKernelCpu();
       let share: SpanState['share'];
@@ -140,7 +131,6 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
       const tree = this.trees.open(parent?.tree, wallMs);
       this.openSpans++;
       const state: SpanState = {
-        owner: this,
         cpuUserMicros: cpu.userMicros,
         cpuSystemMicros: cpu.systemMicros,
         maxRssKb: kernel?.maxRssKb ?? this.asyncContext?.lastMaxRssKb ?? 0,
@@ -155,7 +145,7 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
         childrenCpuSeconds,
         ended: false,
       };
-      (span as WithSpanState)[SPAN_STATE] = state;
+      this.slots.setOwn(span, state);
     } catch (error) {
       this.reportOnce(
         'onStart',
@@ -167,7 +157,7 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
 
   onEnding(span: WritableSpan): void {
     this.sawOnEnding = true;
-    const state = stateOf(span, this);
+    const state = this.slots.own(span);
     if (state === undefined || state.ended) return;
     try {
       const attributes = this.measure(state);
@@ -184,7 +174,7 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
   }
 
   onEnd(span: object): void {
-    const state = stateOf(span, this);
+    const state = this.slots.own(span);
     if (state === undefined || state.ended) return;
     // Only an SDK without onEnding gets here: close the span's accounting, but the span is read-only now.
     if (!this.sawOnEnding) {
