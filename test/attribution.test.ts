@@ -1,7 +1,19 @@
 import assert from 'node:assert/strict';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
-import { type CpuAttribution, SpanAttributes as keys } from '../src/index.js';
-import { createTracing, inSpan, numberAttribute, type TestTracing } from './helpers/tracing.js';
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
+import { type CpuAttribution, SpanAttributes as keys, ResourceSpanProcessor } from '../src/index.js';
+import { captureDiag } from './helpers/diag-capture.js';
+import {
+  createTracing,
+  inSpan,
+  numberAttribute,
+  type TestTracing,
+  withoutContextManager,
+} from './helpers/tracing.js';
 import { burnCpu, cpuSecondsSince } from './helpers/workload.js';
 
 /** Burns `chunks` × `chunkMs` of CPU, yielding to the event loop between chunks so that spans interleave. */
@@ -116,6 +128,44 @@ for (const mode of ['async-context', 'fair-share'] as CpuAttribution[]) {
       close(attributed(tracing, 'server'), cpuSecondsSince(before), 0.15, 'the handler');
     });
 
+    it('never charges a span the work before its start: the shares in its window add up to at most its CPU', async () => {
+      await nextTurn();
+      // A timer of no span burns 40 ms, then starts `flush` (2 ms of CPU, then 40 ms asleep); `busy`, another
+      // timer's span, starts inside flush's window and burns 20 ms.
+      const flushWindowCpu = await new Promise<number>((resolve) => {
+        setTimeout(() => {
+          burnCpu(40);
+          const flush = tracing.tracer.startSpan('flush', {}, ROOT_CONTEXT);
+          const before = process.cpuUsage();
+          void context.with(trace.setSpan(ROOT_CONTEXT, flush), async () => {
+            burnCpu(2);
+            await sleep(40);
+            flush.end();
+            resolve(cpuSecondsSince(before));
+          });
+        }, 1);
+        setTimeout(() => {
+          tracing.tracer.startActiveSpan('busy', {}, ROOT_CONTEXT, (span) => {
+            burnCpu(20);
+            span.end();
+          });
+        }, 2);
+      });
+      const flush = tracing.attributesOf('flush');
+      const flushCpu = numberAttribute(flush, keys.ATTR_CPU_TIME);
+      const flushShare = attributed(tracing, 'flush');
+      const busyShare = attributed(tracing, 'busy');
+      const figures = `flush: window ${flushWindowCpu} s, cpu.time ${flushCpu} s, share ${flushShare} s; busy share ${busyShare} s`;
+      // flush's window starts at its start: the 40 ms burnt before it are in neither its time nor its share.
+      assert.ok(flushCpu <= flushWindowCpu * 1.1 + 0.002, figures);
+      // busy's window lies inside flush's: the two shares together are at most flush's window CPU.
+      assert.ok(flushShare + busyShare <= flushCpu * 1.02 + 0.001, figures);
+      if (mode === 'async-context') {
+        assert.ok(flushShare < 0.01, `flush ran 2 ms of its own; ${figures}`);
+        close(busyShare, 0.02, 0.2, 'busy');
+      }
+    });
+
     it('splits a parent between concurrent children, never beyond it', async () => {
       await inSpan(tracing.tracer, 'fan-out', () =>
         Promise.all([
@@ -132,6 +182,46 @@ for (const mode of ['async-context', 'fair-share'] as CpuAttribution[]) {
     });
   });
 }
+
+describe('CPU attribution without a context manager (a BasicTracerProvider used as is)', () => {
+  it('splits by fair share, the only honest figure there, and says so once', async () => {
+    const diag = captureDiag();
+    const exporter = new InMemorySpanExporter();
+    const provider = new BasicTracerProvider({
+      spanProcessors: [new ResourceSpanProcessor(), new SimpleSpanProcessor(exporter)],
+    });
+    let total = 0;
+    try {
+      await withoutContextManager(async () => {
+        const tracer = provider.getTracer('manual');
+        // Two manual spans (never made active: nothing could), then equal chunks of work for each, interleaved.
+        const before = process.cpuUsage();
+        const a = tracer.startSpan('a', {}, ROOT_CONTEXT);
+        const b = tracer.startSpan('b', {}, ROOT_CONTEXT);
+        await Promise.all([
+          burnInChunks(10, 10).then(() => a.end()),
+          burnInChunks(10, 10).then(() => b.end()),
+        ]);
+        total = cpuSecondsSince(before);
+      });
+    } finally {
+      diag.restore();
+    }
+    const share = (name: string) =>
+      numberAttribute(
+        exporter.getFinishedSpans().find((span) => span.name === name)?.attributes ?? {},
+        keys.ATTR_CPU_ATTRIBUTED_TIME,
+      );
+    const a = share('a');
+    const b = share('b');
+    await provider.shutdown();
+    close(a, total / 2, 0.15, 'span a');
+    close(b, total / 2, 0.15, 'span b');
+    close(a + b, total, 0.1, 'a + b');
+    const notes = diag.lines.filter((line) => /no OpenTelemetry context manager/.test(line.message));
+    assert.equal(notes.length, 1, JSON.stringify(diag.lines));
+  });
+});
 
 function rootContext() {
   return ROOT_CONTEXT;

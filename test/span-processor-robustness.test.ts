@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api';
 import type { Span } from '@opentelemetry/sdk-trace-base';
 import { noGpuMemorySource, setGpuMemorySource } from '../src/gpu/gpu-memory-source.js';
@@ -178,6 +181,21 @@ describe('ResourceSpanProcessor: selection, faults and bounds', () => {
     assert.ok(withSpans - baseline > 20 * MiB, 'the spans themselves took room (the test can see a leak)');
     assert.ok(after - baseline < 4 * MiB, `heap grew by ${((after - baseline) / MiB).toFixed(1)} MiB`);
     await tracing.shutdown();
+  });
+
+  it('lets the samplers go idle once leaked spans are garbage: a leak does not keep the process waking', async () => {
+    const fixture = fileURLToPath(new URL('./fixtures/leaked-spans-idle.js', import.meta.url));
+    const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', fixture]);
+    const result = JSON.parse(stdout) as {
+      count: number;
+      heldWhileReferenced: number;
+      ticks: number;
+      leases: number;
+    };
+    assert.equal(result.count, 1000);
+    assert.ok(result.heldWhileReferenced > 0, `the sampler ran while the spans were referenced: ${stdout}`);
+    assert.equal(result.leases, 0, `nothing holds the sampler once the spans are garbage: ${stdout}`);
+    assert.equal(result.ticks, 0, `no sampler wake-up in 2 s of idleness: ${stdout}`);
   });
 
   it('forgets 100 000 leaked spans once they are garbage: a span alone after them is alone again', async () => {

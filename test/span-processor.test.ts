@@ -7,7 +7,11 @@ import { promisify } from 'node:util';
 import { ROOT_CONTEXT } from '@opentelemetry/api';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { type HistogramMetricData, MeterProvider } from '@opentelemetry/sdk-metrics';
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
 import { SpanAttributes as keys, MetricNames, ResourceSpanProcessor } from '../src/index.js';
 import { createTracing, inSpan, numberAttribute, type TestTracing } from './helpers/tracing.js';
 import {

@@ -15,6 +15,7 @@ import { processMemoryProbe } from '../probes/process-memory.js';
 import { memorySampler } from '../sampler/memory-sampler.js';
 import { peakRssInWindow } from '../sampler/window-peak.js';
 import * as keys from './attribute-keys.js';
+import { contextsAreFollowed } from './context-following.js';
 import { addGpuAttributes, readTrackedGpus } from './gpu-figures.js';
 import {
   type AttributeGroup,
@@ -46,16 +47,19 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
   private readonly slots = new SpanStateSlots();
   /** The attribute groups as plain flags: checked on every span. */
   private readonly sets: Readonly<Record<AttributeGroup, boolean>>;
-  private readonly fairShare: FairShareLedger | undefined;
+  /** Made on first use: in fair-share mode, or in async-context mode while no context manager follows contexts. */
+  private fairShare: FairShareLedger | undefined;
   private readonly asyncContext: AsyncContextAttribution | undefined;
-  /** Fair-share splits the kernel's figures and exactMemory wants a fresh maxRSS: one getrusage at each end. */
-  private readonly readsKernelPerSpan: boolean;
+  /**
+   * Whether a context manager follows contexts (async-context mode): checked when the sampler starts for spans
+   * and at its ticks, not per span. While none does, spans are split by fair share.
+   */
+  private followsContexts = true;
   private readonly trees: SpanTrees;
   private readonly stopSettlingTrees: () => void;
   private readonly childrenCpu: ChildrenCpuProbe | undefined;
   private readonly reported = new Set<string>();
   private readonly histograms: SpanHistograms | undefined;
-  private openSpans = 0;
   private sampling = false;
   private lastBusyMs = 0;
   private sawOnEnding = false;
@@ -72,7 +76,7 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
       gpu: groups.has('gpu'),
     };
     this.trees = new SpanTrees(this.options.maxSpanOpenMs);
-    this.stopSettlingTrees = memorySampler.addTickListener(() => this.trees.settle());
+    this.stopSettlingTrees = memorySampler.addTickListener(() => this.trees.settle(performance.now()));
     if (this.options.meterProvider !== undefined) {
       this.histograms = new SpanHistograms(
         this.options.meterProvider,
@@ -80,15 +84,12 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
         this.options.spanHistograms,
       );
     }
-    if (this.options.cpuAttribution === 'fair-share') {
-      this.fairShare = new FairShareLedger(this.options.maxSpanOpenMs);
-    } else {
+    if (this.options.cpuAttribution === 'async-context') {
       this.asyncContext = new AsyncContextAttribution(
         (active: Context) => this.slots.measured(trace.getSpan(active))?.context?.node,
         memorySampler,
       );
     }
-    this.readsKernelPerSpan = this.fairShare !== undefined || this.options.exactMemory;
     if (this.options.childProcesses) {
       this.childrenCpu = new ChildrenCpuProbe();
       if (!this.childrenCpu.available) {
@@ -112,7 +113,9 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
       const wallMs = performance.now();
       // The sampler's first tick anchors the CPU clock: before any estimate is taken.
       this.ensureSampling(wallMs);
-      const kernel = this.readsKernelPerSpan ? readKernelCpu() : undefined;
+      const byContext = this.asyncContext !== undefined && this.followsContexts;
+      // Fair-share splits the kernel's figures and exactMemory wants a fresh maxRSS: one getrusage at each end.
+      const kernel = !byContext || this.options.exactMemory ? readKernelCpu() : undefined;
       // Every read first, the ledgers last: a read that fails must not leave a span counted anywhere.
       const rssBytes = this.options.exactMemory
         ? processMemoryProbe.read().rssBytes
@@ -120,16 +123,18 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
       const gpu = this.sets.gpu ? readTrackedGpus(this.options.gpuDevices) : undefined;
       const childrenCpuSeconds = this.childrenCpu?.readSeconds();
       const parent = this.slots.measured(parentSpan);
-      const contextStart = this.asyncContext?.start(parent?.context?.node, wallMs);
+      const contextStart = byContext
+        ? this.asyncContext?.start(parent?.context?.node, wallMs, rssBytes)
+        : undefined;
       const cpu = kernel ?? contextStart?.cpu ?? readKernelCpu();
       let share: SpanState['share'];
-      if (this.fairShare !== undefined) {
+      if (!byContext) {
+        const fairShare = this.fairShareLedger();
         const cpuMicros = cpu.userMicros + cpu.systemMicros;
-        this.fairShare.expire(wallMs, cpuMicros);
-        share = this.fairShare.start(parent?.ended ? undefined : parent?.share, cpuMicros, wallMs);
+        fairShare.expire(wallMs, cpuMicros);
+        share = fairShare.start(parent?.ended ? undefined : parent?.share, cpuMicros, wallMs);
       }
       const tree = this.trees.open(parent?.tree, wallMs);
-      this.openSpans++;
       const state: SpanState = {
         cpuUserMicros: cpu.userMicros,
         cpuSystemMicros: cpu.systemMicros,
@@ -216,11 +221,10 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
   /** Closes the span's accounting (once) and returns its attributes. */
   private measure(state: SpanState): Attributes {
     state.ended = true;
-    this.openSpans--;
     const wallMs = performance.now();
     const concurrent = this.trees.othersSince(state.concurrencyMoment);
     this.trees.close(state.tree);
-    const kernel = this.readsKernelPerSpan ? readKernelCpu() : undefined;
+    const kernel = state.context === undefined || this.options.exactMemory ? readKernelCpu() : undefined;
     let userMicros: number;
     let systemMicros: number;
     let attributedMicros: number | undefined;
@@ -282,18 +286,44 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
     attributes[keys.ATTR_MEMORY_PEAK] = peak.bytes;
   }
 
-  /** Keeps the memory sampler running while spans are open, and for a second after the last one. */
+  private fairShareLedger(): FairShareLedger {
+    if (this.fairShare === undefined) this.fairShare = new FairShareLedger(this.options.maxSpanOpenMs);
+    return this.fairShare;
+  }
+
+  /** In async-context mode: finds out (again) whether a context manager follows contexts. */
+  private checkContextFollowing(): void {
+    if (this.asyncContext === undefined) return;
+    this.followsContexts = contextsAreFollowed();
+    if (this.followsContexts) return;
+    this.reportOnce(
+      'no-context-manager',
+      'no OpenTelemetry context manager is registered (a BasicTracerProvider used as is?), so no span is ever ' +
+        'active and async contexts cannot be followed: CPU is attributed by fair share (as cpuAttribution ' +
+        '"fair-share") until one is. NodeTracerProvider.register() and the NodeSDK install one.',
+      undefined,
+      'warn',
+    );
+  }
+
+  /**
+   * Keeps the memory sampler running while span trees are open, and for a second after the last one. Trees,
+   * not spans: a span that is never ended stops counting once it is garbage (or older than maxSpanOpenSeconds),
+   * so a leak cannot keep the samplers at their busy rate for the life of the process.
+   */
   private ensureSampling(nowMs: number): void {
     this.lastBusyMs = nowMs;
     if (this.sampling) return;
     this.sampling = true;
+    this.checkContextFollowing();
     // The samplers' timers are made in the root context: their ticks are nobody's work, not the span's that
     // happened to start them.
     context.with(ROOT_CONTEXT, () => {
       memorySampler.acquireWhile(() => {
         const now = performance.now();
-        if (this.openSpans > 0) this.lastBusyMs = now;
+        if (this.trees.openCount > 0) this.lastBusyMs = now;
         this.sampling = !this.isShutdown && now - this.lastBusyMs < SAMPLER_IDLE_RELEASE_MS;
+        if (this.sampling) this.checkContextFollowing();
         return this.sampling;
       });
       // GPU readings tick faster (100 ms) for as long as the memory sampler is kept for spans.
