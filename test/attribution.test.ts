@@ -5,6 +5,7 @@ import {
   InMemorySpanExporter,
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
+import { cpuBetween } from '../src/attribution/cpu-clock.js';
 import { type CpuAttribution, SpanAttributes as keys, ResourceSpanProcessor } from '../src/index.js';
 import { captureDiag } from './helpers/diag-capture.js';
 import {
@@ -220,6 +221,33 @@ describe('CPU attribution without a context manager (a BasicTracerProvider used 
     close(a + b, total, 0.1, 'a + b');
     const notes = diag.lines.filter((line) => /no OpenTelemetry context manager/.test(line.message));
     assert.equal(notes.length, 1, JSON.stringify(diag.lines));
+  });
+});
+
+describe('CPU between two readings', () => {
+  it('keeps user + system equal to the total when a part moved back (an estimated split), never below 0', () => {
+    // Clamping each part at 0 on its own gave user 0 + system 5 µs for a total of 2 µs.
+    assert.deepEqual(
+      cpuBetween({ userMicros: 1000, systemMicros: 500 }, { userMicros: 997, systemMicros: 505 }),
+      {
+        userMicros: 0,
+        systemMicros: 2,
+      },
+    );
+    assert.deepEqual(
+      cpuBetween({ userMicros: 1000, systemMicros: 500 }, { userMicros: 1010, systemMicros: 480 }),
+      {
+        userMicros: 0,
+        systemMicros: 0,
+      },
+    );
+    assert.deepEqual(
+      cpuBetween({ userMicros: 1000, systemMicros: 500 }, { userMicros: 1010, systemMicros: 496 }),
+      {
+        userMicros: 6,
+        systemMicros: 0,
+      },
+    );
   });
 });
 

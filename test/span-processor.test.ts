@@ -4,7 +4,8 @@ import { performance } from 'node:perf_hooks';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { ROOT_CONTEXT } from '@opentelemetry/api';
+import { Worker } from 'node:worker_threads';
+import { type Attributes, ROOT_CONTEXT } from '@opentelemetry/api';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { type HistogramMetricData, MeterProvider } from '@opentelemetry/sdk-metrics';
 import {
@@ -17,10 +18,12 @@ import { createTracing, inSpan, numberAttribute, type TestTracing } from './help
 import {
   allocateTouched,
   burnCpu,
+  burnThreadCpu,
   collectGarbage,
   cpuSecondsSince,
   MiB,
   maxRssBytes,
+  threadCpuMsReader,
   waitForRssBelow,
 } from './helpers/workload.js';
 
@@ -208,6 +211,36 @@ describe('ResourceSpanProcessor: two processors in one provider', () => {
     } finally {
       await provider.shutdown();
       await meterProvider.shutdown();
+    }
+  });
+});
+
+describe('ResourceSpanProcessor in a worker thread', () => {
+  it("gives a worker's span its own thread's CPU, not the busy main thread's as well", async function () {
+    if (threadCpuMsReader() === undefined) this.skip(); // neither threadCpuUsage nor /proc: process figures there
+    const worker = new Worker(fileURLToPath(new URL('./fixtures/span-in-busy-process.js', import.meta.url)));
+    try {
+      await new Promise((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+      });
+      const result = new Promise<{ attributes: Attributes; ownMs: number }>((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+      });
+      worker.postMessage('go');
+      burnThreadCpu(150); // the main thread is busy while the worker's span runs
+      const { attributes, ownMs } = await result;
+      const figures = `${JSON.stringify(attributes)}; the worker thread used ${ownMs} ms`;
+      assert.equal(attributes[keys.ATTR_CPU_SCOPE], 'thread', figures);
+      const cpuMs = numberAttribute(attributes, keys.ATTR_CPU_TIME) * 1000;
+      assert.ok(Math.abs(cpuMs - ownMs) <= 0.15 * ownMs + 2, figures);
+      const parts =
+        numberAttribute(attributes, keys.ATTR_CPU_USER_TIME) +
+        numberAttribute(attributes, keys.ATTR_CPU_SYSTEM_TIME);
+      assert.ok(Math.abs(parts * 1000 - cpuMs) < 1e-6, `user + system = cpu.time; ${figures}`);
+    } finally {
+      await worker.terminate();
     }
   });
 });

@@ -5,7 +5,7 @@ import { readKernelCpu } from '../probes/kernel-cpu.js';
 import { ThreadCpuProbe } from '../probes/thread-cpu.js';
 import type { MemorySampler } from '../sampler/memory-sampler.js';
 import { AsyncContextLedger, type ContextNode } from './async-context-ledger.js';
-import { CpuClock, type CpuTotals } from './cpu-clock.js';
+import { CpuClock, type CpuTotals, cpuBetween } from './cpu-clock.js';
 
 /**
  * A span start or end further than this from the last reconciliation reconciles first: the estimate is only
@@ -84,12 +84,9 @@ export class AsyncContextAttribution {
     if (nowMs - this.lastReconcileMs >= RECONCILE_HORIZON_MS) this.reconcile();
     const busyMs = this.ledger.busyMs(nowMs);
     const cpu = this.clock.estimate(busyMs, nowMs);
-    // A reconciliation between the ends can move the estimate back by the last interval's error: the total is
-    // clamped at 0, and its parts inside it, so that user + system is always the span's CPU time.
-    const userDelta = cpu.userMicros - start.cpu.userMicros;
-    const totalMicros = Math.max(0, userDelta + cpu.systemMicros - start.cpu.systemMicros);
-    const userMicros = Math.min(totalMicros, Math.max(0, userDelta));
-    const systemMicros = totalMicros - userMicros;
+    // A reconciliation between the ends can move the estimate back by the last interval's error.
+    const { userMicros, systemMicros } = cpuBetween(start.cpu, cpu);
+    const totalMicros = userMicros + systemMicros;
     const windowBusyMs = busyMs - start.busyMs;
     // The span's part of the process CPU in its window: its share of the thread's busy time there.
     const share = windowBusyMs > 0 ? Math.min(1, Math.max(0, spanBusyMs / windowBusyMs)) : 0;

@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { isMainThread } from 'node:worker_threads';
 import { type Attributes, type Context, context, diag, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import { AsyncContextAttribution } from '../attribution/async-context-attribution.js';
+import { cpuBetween } from '../attribution/cpu-clock.js';
 import { FairShareLedger } from '../attribution/fair-share-ledger.js';
 import { SpanTrees } from '../attribution/span-trees.js';
 import { unknownVariableWarningsOnce } from '../config/env.js';
@@ -232,8 +233,10 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
       ({ userMicros, systemMicros, attributedMicros } = this.asyncContext.end(state.context, wallMs));
     } else {
       const now = kernel ?? readKernelCpu();
-      userMicros = now.userMicros - state.cpuUserMicros;
-      systemMicros = now.systemMicros - state.cpuSystemMicros;
+      ({ userMicros, systemMicros } = cpuBetween(
+        { userMicros: state.cpuUserMicros, systemMicros: state.cpuSystemMicros },
+        now,
+      ));
       if (state.share !== undefined)
         attributedMicros = this.fairShare?.end(state.share, now.userMicros + now.systemMicros);
     }
