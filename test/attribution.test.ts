@@ -121,12 +121,25 @@ for (const mode of ['async-context', 'fair-share'] as CpuAttribution[]) {
 
     it("charges a span the synchronous work in its context right after its start (the http SERVER span's handler)", async () => {
       await nextTurn();
+      // Another request's span, open and idle all along: the split has to decide who gets the handler's CPU.
+      const bystander = tracing.tracer.startSpan('bystander', {}, ROOT_CONTEXT);
       const before = process.cpuUsage();
       // As the http instrumentation does: start the span, then run the request's handlers in its context.
       const span = tracing.tracer.startSpan('server', {}, ROOT_CONTEXT);
       context.with(trace.setSpan(ROOT_CONTEXT, span), () => burnCpu(30));
       span.end();
-      close(attributed(tracing, 'server'), cpuSecondsSince(before), 0.15, 'the handler');
+      const handler = cpuSecondsSince(before);
+      bystander.end();
+      const server = attributed(tracing, 'server');
+      const idle = attributed(tracing, 'bystander');
+      if (mode === 'fair-share') {
+        // Two independent spans open together while the handler ran: half each.
+        close(server, handler / 2, 0.2, 'the server span');
+        close(idle, handler / 2, 0.2, 'the bystander');
+      } else {
+        close(server, handler, 0.15, 'the handler');
+        assert.ok(idle < 0.1 * handler, `the bystander got ${idle} s of ${handler} s`);
+      }
     });
 
     it('never charges a span the work before its start: the shares in its window add up to at most its CPU', async () => {
