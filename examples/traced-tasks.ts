@@ -55,7 +55,8 @@ console.log(line(columns.map(([title]) => title)));
 console.log(widths.map((width) => '-'.repeat(width)).join('  '));
 for (const row of rows) console.log(line(row));
 console.log(
-  "\nprocess CPU: everything the process used while the span was open; attributed CPU: the span's fair share " +
-    'of it (concurrent spans split it; a parent includes its children).',
+  '\nprocess CPU: everything the process used while the span was open; attributed CPU: the part of it that ran ' +
+    "in the span's async context (its own code and its children's; concurrent spans each get what they ran, a " +
+    'parent includes its children).',
 );
 await provider.shutdown();

@@ -157,6 +157,19 @@ describe('async-context attribution on an auto-instrumented Express service (rea
       });
       assert.ok(outlived.length > 0, 'children that end after their SERVER span');
       for (const span of servers) assert.equal(typeof span.attributes[keys.ATTR_CONCURRENT_SPANS], 'number');
+      // Every span, SERVER or not: its share is at most the CPU of its own window, and that window's CPU is its
+      // user plus its system time (a share holding work from before the span's start, or parts clamped apart,
+      // break these).
+      for (const span of otlp.receiver.spans) {
+        const cpu = span.attributes[keys.ATTR_CPU_TIME];
+        if (typeof cpu !== 'number') continue;
+        const share = span.attributes[keys.ATTR_CPU_ATTRIBUTED_TIME] as number;
+        const user = span.attributes[keys.ATTR_CPU_USER_TIME] as number;
+        const system = span.attributes[keys.ATTR_CPU_SYSTEM_TIME] as number;
+        const figures = `${span.name}: share ${share}, cpu.time ${cpu}, user ${user}, system ${system}`;
+        assert.ok(share <= cpu * (1 + 1e-9) + 1e-9, figures);
+        assert.ok(Math.abs(user + system - cpu) <= 1e-9, figures);
+      }
     });
   }
 });

@@ -1,7 +1,20 @@
 import assert from 'node:assert/strict';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
-import { type CpuAttribution, SpanAttributes as keys } from '../src/index.js';
-import { createTracing, inSpan, numberAttribute, type TestTracing } from './helpers/tracing.js';
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
+import { cpuBetween } from '../src/attribution/cpu-clock.js';
+import { type CpuAttribution, SpanAttributes as keys, ResourceSpanProcessor } from '../src/index.js';
+import { captureDiag } from './helpers/diag-capture.js';
+import {
+  createTracing,
+  inSpan,
+  numberAttribute,
+  type TestTracing,
+  withoutContextManager,
+} from './helpers/tracing.js';
 import { burnCpu, cpuSecondsSince } from './helpers/workload.js';
 
 /** Burns `chunks` × `chunkMs` of CPU, yielding to the event loop between chunks so that spans interleave. */
@@ -108,12 +121,63 @@ for (const mode of ['async-context', 'fair-share'] as CpuAttribution[]) {
 
     it("charges a span the synchronous work in its context right after its start (the http SERVER span's handler)", async () => {
       await nextTurn();
+      // Another request's span, open and idle all along: the split has to decide who gets the handler's CPU.
+      const bystander = tracing.tracer.startSpan('bystander', {}, ROOT_CONTEXT);
       const before = process.cpuUsage();
       // As the http instrumentation does: start the span, then run the request's handlers in its context.
       const span = tracing.tracer.startSpan('server', {}, ROOT_CONTEXT);
       context.with(trace.setSpan(ROOT_CONTEXT, span), () => burnCpu(30));
       span.end();
-      close(attributed(tracing, 'server'), cpuSecondsSince(before), 0.15, 'the handler');
+      const handler = cpuSecondsSince(before);
+      bystander.end();
+      const server = attributed(tracing, 'server');
+      const idle = attributed(tracing, 'bystander');
+      if (mode === 'fair-share') {
+        // Two independent spans open together while the handler ran: half each.
+        close(server, handler / 2, 0.2, 'the server span');
+        close(idle, handler / 2, 0.2, 'the bystander');
+      } else {
+        close(server, handler, 0.15, 'the handler');
+        assert.ok(idle < 0.1 * handler, `the bystander got ${idle} s of ${handler} s`);
+      }
+    });
+
+    it('never charges a span the work before its start: the shares in its window add up to at most its CPU', async () => {
+      await nextTurn();
+      // A timer of no span burns 40 ms, then starts `flush` (2 ms of CPU, then 40 ms asleep); `busy`, another
+      // timer's span, starts inside flush's window and burns 20 ms.
+      const flushWindowCpu = await new Promise<number>((resolve) => {
+        setTimeout(() => {
+          burnCpu(40);
+          const flush = tracing.tracer.startSpan('flush', {}, ROOT_CONTEXT);
+          const before = process.cpuUsage();
+          void context.with(trace.setSpan(ROOT_CONTEXT, flush), async () => {
+            burnCpu(2);
+            await sleep(40);
+            flush.end();
+            resolve(cpuSecondsSince(before));
+          });
+        }, 1);
+        setTimeout(() => {
+          tracing.tracer.startActiveSpan('busy', {}, ROOT_CONTEXT, (span) => {
+            burnCpu(20);
+            span.end();
+          });
+        }, 2);
+      });
+      const flush = tracing.attributesOf('flush');
+      const flushCpu = numberAttribute(flush, keys.ATTR_CPU_TIME);
+      const flushShare = attributed(tracing, 'flush');
+      const busyShare = attributed(tracing, 'busy');
+      const figures = `flush: window ${flushWindowCpu} s, cpu.time ${flushCpu} s, share ${flushShare} s; busy share ${busyShare} s`;
+      // flush's window starts at its start: the 40 ms burnt before it are in neither its time nor its share.
+      assert.ok(flushCpu <= flushWindowCpu * 1.1 + 0.002, figures);
+      // busy's window lies inside flush's: the two shares together are at most flush's window CPU.
+      assert.ok(flushShare + busyShare <= flushCpu * 1.02 + 0.001, figures);
+      if (mode === 'async-context') {
+        assert.ok(flushShare < 0.01, `flush ran 2 ms of its own; ${figures}`);
+        close(busyShare, 0.02, 0.2, 'busy');
+      }
     });
 
     it('splits a parent between concurrent children, never beyond it', async () => {
@@ -132,6 +196,73 @@ for (const mode of ['async-context', 'fair-share'] as CpuAttribution[]) {
     });
   });
 }
+
+describe('CPU attribution without a context manager (a BasicTracerProvider used as is)', () => {
+  it('splits by fair share, the only honest figure there, and says so once', async () => {
+    const diag = captureDiag();
+    const exporter = new InMemorySpanExporter();
+    const provider = new BasicTracerProvider({
+      spanProcessors: [new ResourceSpanProcessor(), new SimpleSpanProcessor(exporter)],
+    });
+    let total = 0;
+    try {
+      await withoutContextManager(async () => {
+        const tracer = provider.getTracer('manual');
+        // Two manual spans (never made active: nothing could), then equal chunks of work for each, interleaved.
+        const before = process.cpuUsage();
+        const a = tracer.startSpan('a', {}, ROOT_CONTEXT);
+        const b = tracer.startSpan('b', {}, ROOT_CONTEXT);
+        await Promise.all([
+          burnInChunks(10, 10).then(() => a.end()),
+          burnInChunks(10, 10).then(() => b.end()),
+        ]);
+        total = cpuSecondsSince(before);
+      });
+    } finally {
+      diag.restore();
+    }
+    const share = (name: string) =>
+      numberAttribute(
+        exporter.getFinishedSpans().find((span) => span.name === name)?.attributes ?? {},
+        keys.ATTR_CPU_ATTRIBUTED_TIME,
+      );
+    const a = share('a');
+    const b = share('b');
+    await provider.shutdown();
+    close(a, total / 2, 0.15, 'span a');
+    close(b, total / 2, 0.15, 'span b');
+    close(a + b, total, 0.1, 'a + b');
+    const notes = diag.lines.filter((line) => /no OpenTelemetry context manager/.test(line.message));
+    assert.equal(notes.length, 1, JSON.stringify(diag.lines));
+  });
+});
+
+describe('CPU between two readings', () => {
+  it('keeps user + system equal to the total when a part moved back (an estimated split), never below 0', () => {
+    // Clamping each part at 0 on its own gave user 0 + system 5 µs for a total of 2 µs.
+    assert.deepEqual(
+      cpuBetween({ userMicros: 1000, systemMicros: 500 }, { userMicros: 997, systemMicros: 505 }),
+      {
+        userMicros: 0,
+        systemMicros: 2,
+      },
+    );
+    assert.deepEqual(
+      cpuBetween({ userMicros: 1000, systemMicros: 500 }, { userMicros: 1010, systemMicros: 480 }),
+      {
+        userMicros: 0,
+        systemMicros: 0,
+      },
+    );
+    assert.deepEqual(
+      cpuBetween({ userMicros: 1000, systemMicros: 500 }, { userMicros: 1010, systemMicros: 496 }),
+      {
+        userMicros: 6,
+        systemMicros: 0,
+      },
+    );
+  });
+});
 
 function rootContext() {
   return ROOT_CONTEXT;

@@ -4,15 +4,26 @@ import { performance } from 'node:perf_hooks';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { SpanAttributes as keys } from '../src/index.js';
+import { Worker } from 'node:worker_threads';
+import { type Attributes, ROOT_CONTEXT } from '@opentelemetry/api';
+import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { type HistogramMetricData, MeterProvider } from '@opentelemetry/sdk-metrics';
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
+import { SpanAttributes as keys, MetricNames, ResourceSpanProcessor } from '../src/index.js';
 import { createTracing, inSpan, numberAttribute, type TestTracing } from './helpers/tracing.js';
 import {
   allocateTouched,
   burnCpu,
+  burnThreadCpu,
   collectGarbage,
   cpuSecondsSince,
   MiB,
   maxRssBytes,
+  threadCpuMsReader,
   waitForRssBelow,
 } from './helpers/workload.js';
 
@@ -161,5 +172,75 @@ describe('ResourceSpanProcessor: figures on one span', () => {
       (key) => key.startsWith('resource_tracker.gpu.') || key.startsWith('hw.'),
     );
     assert.deepEqual(gpuKeys, []);
+  });
+});
+
+describe('ResourceSpanProcessor: two processors in one provider', () => {
+  it('keeps each processor its own state: both publish their figures, and the histogram gets its point', async () => {
+    const reader = new PrometheusExporter({ preventServerStart: true });
+    const meterProvider = new MeterProvider({ readers: [reader] });
+    const exporter = new InMemorySpanExporter();
+    // As a user configures it twice: one processor for span histograms (memory figures only), one plain.
+    const provider = new BasicTracerProvider({
+      spanProcessors: [
+        new ResourceSpanProcessor({ meterProvider, attributeGroups: ['memory'] }),
+        new ResourceSpanProcessor({ attributeGroups: ['cpu', 'attribution'] }),
+        new SimpleSpanProcessor(exporter),
+      ],
+    });
+    try {
+      const span = provider.getTracer('twice').startSpan('measured twice', {}, ROOT_CONTEXT);
+      burnCpu(5);
+      span.end();
+      const attributes = exporter.getFinishedSpans()[0]?.attributes ?? {};
+      // The first processor's figures…
+      assert.ok(numberAttribute(attributes, keys.ATTR_MEMORY_PEAK) > 0, JSON.stringify(attributes));
+      // …and the second's.
+      assert.ok(numberAttribute(attributes, keys.ATTR_CPU_TIME) > 0, JSON.stringify(attributes));
+      const { resourceMetrics } = await reader.collect();
+      const histogram = resourceMetrics.scopeMetrics
+        .flatMap((scope) => scope.metrics)
+        .find((metric) => metric.descriptor.name === MetricNames.METRIC_SPAN_MEMORY_PEAK) as
+        | HistogramMetricData
+        | undefined;
+      const point = histogram?.dataPoints.find(
+        (candidate) => candidate.attributes[MetricNames.ATTR_SPAN_NAME] === 'measured twice',
+      );
+      assert.equal(point?.value.count, 1, 'one histogram point for the span');
+      assert.equal(point?.value.sum, attributes[keys.ATTR_MEMORY_PEAK]);
+    } finally {
+      await provider.shutdown();
+      await meterProvider.shutdown();
+    }
+  });
+});
+
+describe('ResourceSpanProcessor in a worker thread', () => {
+  it("gives a worker's span its own thread's CPU, not the busy main thread's as well", async function () {
+    if (threadCpuMsReader() === undefined) this.skip(); // neither threadCpuUsage nor /proc: process figures there
+    const worker = new Worker(fileURLToPath(new URL('./fixtures/span-in-busy-process.js', import.meta.url)));
+    try {
+      await new Promise((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+      });
+      const result = new Promise<{ attributes: Attributes; ownMs: number }>((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+      });
+      worker.postMessage('go');
+      burnThreadCpu(150); // the main thread is busy while the worker's span runs
+      const { attributes, ownMs } = await result;
+      const figures = `${JSON.stringify(attributes)}; the worker thread used ${ownMs} ms`;
+      assert.equal(attributes[keys.ATTR_CPU_SCOPE], 'thread', figures);
+      const cpuMs = numberAttribute(attributes, keys.ATTR_CPU_TIME) * 1000;
+      assert.ok(Math.abs(cpuMs - ownMs) <= 0.15 * ownMs + 2, figures);
+      const parts =
+        numberAttribute(attributes, keys.ATTR_CPU_USER_TIME) +
+        numberAttribute(attributes, keys.ATTR_CPU_SYSTEM_TIME);
+      assert.ok(Math.abs(parts * 1000 - cpuMs) < 1e-6, `user + system = cpu.time; ${figures}`);
+    } finally {
+      await worker.terminate();
+    }
   });
 });

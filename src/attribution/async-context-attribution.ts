@@ -5,7 +5,7 @@ import { readKernelCpu } from '../probes/kernel-cpu.js';
 import { ThreadCpuProbe } from '../probes/thread-cpu.js';
 import type { MemorySampler } from '../sampler/memory-sampler.js';
 import { AsyncContextLedger, type ContextNode } from './async-context-ledger.js';
-import { CpuClock, type CpuTotals } from './cpu-clock.js';
+import { CpuClock, type CpuTotals, cpuBetween } from './cpu-clock.js';
 
 /**
  * A span start or end further than this from the last reconciliation reconciles first: the estimate is only
@@ -36,8 +36,9 @@ export interface ContextCpu {
 
 /**
  * The default attribution: the ledger marks who ran with the clock, the CPU clock turns busy time into CPU, and
- * kernel readings (at the memory sampler's ticks, at span starts and ends far from the last one, and at the end
- * of spans of 5 ms or more) keep the estimate honest: no getrusage on short spans near a reading.
+ * kernel readings (at the memory sampler's ticks, and at span starts and ends 5 ms or more from the last one)
+ * keep the estimate honest: the span path does at most one getrusage per 5 ms, whatever the number or the
+ * length of spans, and none on spans near a reading.
  */
 export class AsyncContextAttribution {
   private readonly ledger: AsyncContextLedger;
@@ -63,8 +64,14 @@ export class AsyncContextAttribution {
     return this.maxRssKb;
   }
 
-  start(parent: ContextNode | undefined, nowMs: number): ContextStart {
-    if (nowMs - this.lastReconcileMs >= RECONCILE_HORIZON_MS) this.reconcile();
+  /**
+   * `rssBytes`: the RSS at the start, when known. RSS above the last reading's maxRSS means the process set a new
+   * high since that reading: the start then reads the kernel, so that the span's maxRSS baseline is not stale
+   * (a stale one would credit the span with a high set before it started).
+   */
+  start(parent: ContextNode | undefined, nowMs: number, rssBytes = 0): ContextStart {
+    if (nowMs - this.lastReconcileMs >= RECONCILE_HORIZON_MS || rssBytes > this.maxRssKb * 1024)
+      this.reconcile();
     const node = this.ledger.start(parent, nowMs);
     const busyMs = this.ledger.busyMs(nowMs);
     return { node, wallMs: nowMs, busyMs, cpu: this.clock.estimate(busyMs, nowMs) };
@@ -72,19 +79,18 @@ export class AsyncContextAttribution {
 
   end(start: ContextStart, nowMs: number): ContextCpu {
     const spanBusyMs = this.ledger.end(start.node, nowMs);
-    // A span of 5 ms or more ends on a kernel reading whatever the last one was: its CPU and maxRSS (a new
-    // high set inside it) are then exact at that end, for at most one getrusage per 5 ms of span.
-    if (nowMs - this.lastReconcileMs >= RECONCILE_HORIZON_MS || nowMs - start.wallMs >= RECONCILE_HORIZON_MS)
-      this.reconcile();
+    // One getrusage per 5 ms at most, whatever the length or number of spans: the estimate at this end is then
+    // at most 5 ms of learned rates away from a kernel reading.
+    if (nowMs - this.lastReconcileMs >= RECONCILE_HORIZON_MS) this.reconcile();
     const busyMs = this.ledger.busyMs(nowMs);
     const cpu = this.clock.estimate(busyMs, nowMs);
-    // A reconciliation between the ends can move the estimate back by the last interval's error: never below 0.
-    const userMicros = Math.max(0, cpu.userMicros - start.cpu.userMicros);
-    const systemMicros = Math.max(0, cpu.systemMicros - start.cpu.systemMicros);
+    // A reconciliation between the ends can move the estimate back by the last interval's error.
+    const { userMicros, systemMicros } = cpuBetween(start.cpu, cpu);
+    const totalMicros = userMicros + systemMicros;
     const windowBusyMs = busyMs - start.busyMs;
     // The span's part of the process CPU in its window: its share of the thread's busy time there.
     const share = windowBusyMs > 0 ? Math.min(1, Math.max(0, spanBusyMs / windowBusyMs)) : 0;
-    return { userMicros, systemMicros, attributedMicros: (userMicros + systemMicros) * share };
+    return { userMicros, systemMicros, attributedMicros: totalMicros * share };
   }
 
   shutdown(): void {

@@ -62,9 +62,9 @@ export class AsyncContextLedger {
     this.hook = createHook({
       before: () => {
         const owner = this.activeNode();
-        // A callback of no span is marked all the same: a span that starts inside it (the http SERVER span, once
-        // the request is parsed) takes what the callback did so far.
-        if (owner === this.current && owner !== undefined) return;
+        // Same owner, nothing to mark (a run of callbacks of no span included: their time is nobody's, and a
+        // span that starts inside one takes only what follows its start).
+        if (owner === this.current) return;
         this.chargeUntil(performance.now());
         this.current = owner;
       },
@@ -84,10 +84,9 @@ export class AsyncContextLedger {
 
   start(parent: ContextNode | undefined, nowMs: number): ContextNode {
     const node: ContextNode = { parent, busyMs: 0 };
-    // What ran up to a span start belongs to whoever was running; what follows, to the new span. Code of no
-    // span since the current callback began (reading and parsing the request the span stands for) is the new
-    // span's too.
-    if (this.current === undefined) this.current = node;
+    // What ran up to a span start belongs to whoever was running (nobody, in a callback of no span); what
+    // follows, to the new span. Never the work before the start: that is outside the span's window, and a share
+    // holding it would be charged on top of the CPU the window's other spans are charged.
     this.chargeUntil(nowMs);
     this.current = node;
     return node;

@@ -4,6 +4,18 @@ export interface CpuTotals {
   systemMicros: number;
 }
 
+/**
+ * The CPU used between two readings, never negative, and with user + system always equal to the total: the total
+ * is clamped at 0 and the user part inside it. (Parts can move back where the split is estimated: the CPU clock's
+ * recent proportion, or a worker thread's /proc tick counts.)
+ */
+export function cpuBetween(start: CpuTotals, end: CpuTotals): CpuTotals {
+  const userDelta = end.userMicros - start.userMicros;
+  const totalMicros = Math.max(0, userDelta + end.systemMicros - start.systemMicros);
+  const userMicros = Math.min(totalMicros, Math.max(0, userDelta));
+  return { userMicros, systemMicros: totalMicros - userMicros };
+}
+
 /** What a reconciliation reads: the kernel's totals, and the JS thread's own CPU where it can be read. */
 export interface CpuReading extends CpuTotals {
   /** CPU of the thread that runs JavaScript, µs; undefined where it cannot be read cheaply. */

@@ -64,8 +64,22 @@ export class SpanTrees {
     return tree;
   }
 
-  /** Has the finalizer watch the trees opened since the last settle that are still open; lets go of the rest. */
-  settle(): void {
+  /** Trees counted as open now: garbage and over-age ones (never ended) no longer are once they are noticed. */
+  get openCount(): number {
+    return this.openTrees;
+  }
+
+  /**
+   * Has the finalizer watch the trees opened since the last settle that are still open, and lets go of the rest;
+   * stops counting the trees that outlived the bound even when no span opens (a lease on the samplers depends on
+   * the count).
+   */
+  settle(nowMs: number): void {
+    this.expire(nowMs);
+    this.watchPending();
+  }
+
+  private watchPending(): void {
     const trees = this.pending;
     this.pending = [];
     for (const tree of trees) {
@@ -101,7 +115,7 @@ export class SpanTrees {
 
   private hold(tree: SpanTree): void {
     this.pending.push(tree);
-    if (this.pending.length >= MAX_PENDING) this.settle();
+    if (this.pending.length >= MAX_PENDING) this.watchPending();
   }
 
   private uncount(presence: Presence): void {

@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { isMainThread } from 'node:worker_threads';
 import { type Attributes, type Context, context, diag, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import { AsyncContextAttribution } from '../attribution/async-context-attribution.js';
+import { cpuBetween } from '../attribution/cpu-clock.js';
 import { FairShareLedger } from '../attribution/fair-share-ledger.js';
 import { SpanTrees } from '../attribution/span-trees.js';
 import { unknownVariableWarningsOnce } from '../config/env.js';
@@ -15,6 +16,7 @@ import { processMemoryProbe } from '../probes/process-memory.js';
 import { memorySampler } from '../sampler/memory-sampler.js';
 import { peakRssInWindow } from '../sampler/window-peak.js';
 import * as keys from './attribute-keys.js';
+import { contextsAreFollowed } from './context-following.js';
 import { addGpuAttributes, readTrackedGpus } from './gpu-figures.js';
 import {
   type AttributeGroup,
@@ -24,21 +26,10 @@ import {
   type SpanSelector,
 } from './options.js';
 import type { SdkSpanProcessor, WritableSpan } from './sdk-span.js';
-import {
-  MEASURED_ANCESTOR,
-  measuredStateOf,
-  SPAN_STATE,
-  type SpanState,
-  type WithSpanState,
-} from './span-state.js';
+import { type SpanState, SpanStateSlots } from './span-state.js';
 
 /** The sampler is given back after this long without an open span (avoids timer churn between requests). */
 const SAMPLER_IDLE_RELEASE_MS = 1000;
-
-function stateOf(span: unknown, owner: object): SpanState | undefined {
-  const state = (span as WithSpanState | undefined)?.[SPAN_STATE];
-  return state?.owner === owner ? state : undefined;
-}
 
 /**
  * A SpanProcessor that measures what each span cost — CPU (the process's and the span's share of it), wall
@@ -53,18 +44,23 @@ function stateOf(span: unknown, owner: object): SpanState | undefined {
  */
 export class ResourceSpanProcessor implements SdkSpanProcessor {
   private readonly options: ResolvedOptions;
+  /** This processor's own fields on each span: other processors in the provider keep theirs apart. */
+  private readonly slots = new SpanStateSlots();
   /** The attribute groups as plain flags: checked on every span. */
   private readonly sets: Readonly<Record<AttributeGroup, boolean>>;
-  private readonly fairShare: FairShareLedger | undefined;
+  /** Made on first use: in fair-share mode, or in async-context mode while no context manager follows contexts. */
+  private fairShare: FairShareLedger | undefined;
   private readonly asyncContext: AsyncContextAttribution | undefined;
-  /** Fair-share splits the kernel's figures and exactMemory wants a fresh maxRSS: one getrusage at each end. */
-  private readonly readsKernelPerSpan: boolean;
+  /**
+   * Whether a context manager follows contexts (async-context mode): checked when the sampler starts for spans
+   * and at its ticks, not per span. While none does, spans are split by fair share.
+   */
+  private followsContexts = true;
   private readonly trees: SpanTrees;
   private readonly stopSettlingTrees: () => void;
   private readonly childrenCpu: ChildrenCpuProbe | undefined;
   private readonly reported = new Set<string>();
   private readonly histograms: SpanHistograms | undefined;
-  private openSpans = 0;
   private sampling = false;
   private lastBusyMs = 0;
   private sawOnEnding = false;
@@ -81,7 +77,7 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
       gpu: groups.has('gpu'),
     };
     this.trees = new SpanTrees(this.options.maxSpanOpenMs);
-    this.stopSettlingTrees = memorySampler.addTickListener(() => this.trees.settle());
+    this.stopSettlingTrees = memorySampler.addTickListener(() => this.trees.settle(performance.now()));
     if (this.options.meterProvider !== undefined) {
       this.histograms = new SpanHistograms(
         this.options.meterProvider,
@@ -89,15 +85,12 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
         this.options.spanHistograms,
       );
     }
-    if (this.options.cpuAttribution === 'fair-share') {
-      this.fairShare = new FairShareLedger(this.options.maxSpanOpenMs);
-    } else {
+    if (this.options.cpuAttribution === 'async-context') {
       this.asyncContext = new AsyncContextAttribution(
-        (active: Context) => measuredStateOf(trace.getSpan(active), this)?.context?.node,
+        (active: Context) => this.slots.measured(trace.getSpan(active))?.context?.node,
         memorySampler,
       );
     }
-    this.readsKernelPerSpan = this.fairShare !== undefined || this.options.exactMemory;
     if (this.options.childProcesses) {
       this.childrenCpu = new ChildrenCpuProbe();
       if (!this.childrenCpu.available) {
@@ -114,33 +107,36 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
     try {
       const parentSpan = trace.getSpan(parentContext);
       if (this.options.selects !== undefined && !this.selects(span)) {
-        const ancestor = measuredStateOf(parentSpan, this);
-        if (ancestor !== undefined) (span as WithSpanState)[MEASURED_ANCESTOR] = ancestor;
+        const ancestor = this.slots.measured(parentSpan);
+        if (ancestor !== undefined) this.slots.setAncestor(span, ancestor);
         return;
       }
       const wallMs = performance.now();
       // The sampler's first tick anchors the CPU clock: before any estimate is taken.
       this.ensureSampling(wallMs);
-      const kernel = this.readsKernelPerSpan ? readKernelCpu() : undefined;
+      const byContext = this.asyncContext !== undefined && this.followsContexts;
+      // Fair-share splits the kernel's figures and exactMemory wants a fresh maxRSS: one getrusage at each end.
+      const kernel = !byContext || this.options.exactMemory ? readKernelCpu() : undefined;
       // Every read first, the ledgers last: a read that fails must not leave a span counted anywhere.
       const rssBytes = this.options.exactMemory
         ? processMemoryProbe.read().rssBytes
         : memorySampler.currentRssBytes(wallMs);
       const gpu = this.sets.gpu ? readTrackedGpus(this.options.gpuDevices) : undefined;
       const childrenCpuSeconds = this.childrenCpu?.readSeconds();
-      const parent = measuredStateOf(parentSpan, this);
-      const contextStart = this.asyncContext?.start(parent?.context?.node, wallMs);
+      const parent = this.slots.measured(parentSpan);
+      const contextStart = byContext
+        ? this.asyncContext?.start(parent?.context?.node, wallMs, rssBytes)
+        : undefined;
       const cpu = kernel ?? contextStart?.cpu ?? readKernelCpu();
       let share: SpanState['share'];
-      if (this.fairShare !== undefined) {
+      if (!byContext) {
+        const fairShare = this.fairShareLedger();
         const cpuMicros = cpu.userMicros + cpu.systemMicros;
-        this.fairShare.expire(wallMs, cpuMicros);
-        share = this.fairShare.start(parent?.ended ? undefined : parent?.share, cpuMicros, wallMs);
+        fairShare.expire(wallMs, cpuMicros);
+        share = fairShare.start(parent?.ended ? undefined : parent?.share, cpuMicros, wallMs);
       }
       const tree = this.trees.open(parent?.tree, wallMs);
-      this.openSpans++;
       const state: SpanState = {
-        owner: this,
         cpuUserMicros: cpu.userMicros,
         cpuSystemMicros: cpu.systemMicros,
         maxRssKb: kernel?.maxRssKb ?? this.asyncContext?.lastMaxRssKb ?? 0,
@@ -155,7 +151,7 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
         childrenCpuSeconds,
         ended: false,
       };
-      (span as WithSpanState)[SPAN_STATE] = state;
+      this.slots.setOwn(span, state);
     } catch (error) {
       this.reportOnce(
         'onStart',
@@ -167,7 +163,7 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
 
   onEnding(span: WritableSpan): void {
     this.sawOnEnding = true;
-    const state = stateOf(span, this);
+    const state = this.slots.own(span);
     if (state === undefined || state.ended) return;
     try {
       const attributes = this.measure(state);
@@ -184,7 +180,7 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
   }
 
   onEnd(span: object): void {
-    const state = stateOf(span, this);
+    const state = this.slots.own(span);
     if (state === undefined || state.ended) return;
     // Only an SDK without onEnding gets here: close the span's accounting, but the span is read-only now.
     if (!this.sawOnEnding) {
@@ -226,11 +222,10 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
   /** Closes the span's accounting (once) and returns its attributes. */
   private measure(state: SpanState): Attributes {
     state.ended = true;
-    this.openSpans--;
     const wallMs = performance.now();
     const concurrent = this.trees.othersSince(state.concurrencyMoment);
     this.trees.close(state.tree);
-    const kernel = this.readsKernelPerSpan ? readKernelCpu() : undefined;
+    const kernel = state.context === undefined || this.options.exactMemory ? readKernelCpu() : undefined;
     let userMicros: number;
     let systemMicros: number;
     let attributedMicros: number | undefined;
@@ -238,8 +233,10 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
       ({ userMicros, systemMicros, attributedMicros } = this.asyncContext.end(state.context, wallMs));
     } else {
       const now = kernel ?? readKernelCpu();
-      userMicros = now.userMicros - state.cpuUserMicros;
-      systemMicros = now.systemMicros - state.cpuSystemMicros;
+      ({ userMicros, systemMicros } = cpuBetween(
+        { userMicros: state.cpuUserMicros, systemMicros: state.cpuSystemMicros },
+        now,
+      ));
       if (state.share !== undefined)
         attributedMicros = this.fairShare?.end(state.share, now.userMicros + now.systemMicros);
     }
@@ -292,18 +289,44 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
     attributes[keys.ATTR_MEMORY_PEAK] = peak.bytes;
   }
 
-  /** Keeps the memory sampler running while spans are open, and for a second after the last one. */
+  private fairShareLedger(): FairShareLedger {
+    if (this.fairShare === undefined) this.fairShare = new FairShareLedger(this.options.maxSpanOpenMs);
+    return this.fairShare;
+  }
+
+  /** In async-context mode: finds out (again) whether a context manager follows contexts. */
+  private checkContextFollowing(): void {
+    if (this.asyncContext === undefined) return;
+    this.followsContexts = contextsAreFollowed();
+    if (this.followsContexts) return;
+    this.reportOnce(
+      'no-context-manager',
+      'no OpenTelemetry context manager is registered (a BasicTracerProvider used as is?), so no span is ever ' +
+        'active and async contexts cannot be followed: CPU is attributed by fair share (as cpuAttribution ' +
+        '"fair-share") until one is. NodeTracerProvider.register() and the NodeSDK install one.',
+      undefined,
+      'warn',
+    );
+  }
+
+  /**
+   * Keeps the memory sampler running while span trees are open, and for a second after the last one. Trees,
+   * not spans: a span that is never ended stops counting once it is garbage (or older than maxSpanOpenSeconds),
+   * so a leak cannot keep the samplers at their busy rate for the life of the process.
+   */
   private ensureSampling(nowMs: number): void {
     this.lastBusyMs = nowMs;
     if (this.sampling) return;
     this.sampling = true;
+    this.checkContextFollowing();
     // The samplers' timers are made in the root context: their ticks are nobody's work, not the span's that
     // happened to start them.
     context.with(ROOT_CONTEXT, () => {
       memorySampler.acquireWhile(() => {
         const now = performance.now();
-        if (this.openSpans > 0) this.lastBusyMs = now;
+        if (this.trees.openCount > 0) this.lastBusyMs = now;
         this.sampling = !this.isShutdown && now - this.lastBusyMs < SAMPLER_IDLE_RELEASE_MS;
+        if (this.sampling) this.checkContextFollowing();
         return this.sampling;
       });
       // GPU readings tick faster (100 ms) for as long as the memory sampler is kept for spans.

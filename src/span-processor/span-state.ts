@@ -5,9 +5,7 @@ import type { GpuAtStart } from './gpu-figures.js';
 
 /** What the processor remembers of a span between its start and its end (and, for its context, after). */
 export interface SpanState {
-  /** The processor that measures the span: several processors (several providers) share the field. */
-  readonly owner: object;
-  /** Process CPU at start: the kernel's in fair-share mode, the CPU clock's estimate otherwise. */
+  /** Process CPU at start: the kernel's for a span read by fair share, the CPU clock's estimate otherwise. */
   readonly cpuUserMicros: number;
   readonly cpuSystemMicros: number;
   readonly maxRssKb: number;
@@ -28,27 +26,39 @@ export interface SpanState {
 }
 
 /**
- * The state lives in a symbol-keyed field of the span object itself: it is collected with the span (a span that
- * is never ended leaks nothing), and it costs far less than a WeakMap entry or a FinalizationRegistry per span.
- * It is our own field, not an SDK internal; attributes are published only through `setAttributes`.
+ * Where one processor keeps its state on a span: in symbol-keyed fields of the span object itself. The state is
+ * collected with the span (a span that is never ended leaks nothing), and it costs far less than a WeakMap entry
+ * or a FinalizationRegistry per span. Each processor has its own symbols: two processors in one provider (one
+ * with span histograms, one plain; the zero-code entry and the application's own) each keep their own state
+ * on the same span, and neither can read or overwrite the other's. These are our own fields, not SDK internals;
+ * attributes are published only through `setAttributes`.
  */
-export const SPAN_STATE = Symbol('otel-resource-tracker.span-state');
+export class SpanStateSlots {
+  /** The span's own state, when the processor measures it. */
+  private readonly state = Symbol('otel-resource-tracker.span-state');
+  /**
+   * On a span that is not measured (filtered out by name or kind), the state of its nearest measured ancestor:
+   * the CPU that runs in the unmeasured span's context belongs to that ancestor, and a measured descendant nests
+   * under it, as if the unmeasured spans in between were not there.
+   */
+  private readonly ancestor = Symbol('otel-resource-tracker.measured-ancestor');
 
-/**
- * On a span that is not measured (filtered out by name or kind), the state of its nearest measured ancestor: the
- * CPU that runs in the unmeasured span's context belongs to that ancestor, and a measured descendant nests under
- * it, as if the unmeasured spans in between were not there.
- */
-export const MEASURED_ANCESTOR = Symbol('otel-resource-tracker.measured-ancestor');
+  /** The span's own state, if this processor measures it. */
+  own(span: unknown): SpanState | undefined {
+    return (span as Record<symbol, SpanState | undefined> | undefined)?.[this.state];
+  }
 
-export interface WithSpanState {
-  [SPAN_STATE]?: SpanState | undefined;
-  [MEASURED_ANCESTOR]?: SpanState | undefined;
-}
+  /** The span's own state, else (for an unmeasured span) its nearest measured ancestor's. */
+  measured(span: unknown): SpanState | undefined {
+    const fields = span as Record<symbol, SpanState | undefined> | undefined;
+    return fields?.[this.state] ?? fields?.[this.ancestor];
+  }
 
-/** The span's own state, else (for an unmeasured span) its nearest measured ancestor's, if `owner` made it. */
-export function measuredStateOf(span: unknown, owner: object): SpanState | undefined {
-  const withState = span as WithSpanState | undefined;
-  const state = withState?.[SPAN_STATE] ?? withState?.[MEASURED_ANCESTOR];
-  return state?.owner === owner ? state : undefined;
+  setOwn(span: object, state: SpanState): void {
+    (span as Record<symbol, SpanState>)[this.state] = state;
+  }
+
+  setAncestor(span: object, state: SpanState): void {
+    (span as Record<symbol, SpanState>)[this.ancestor] = state;
+  }
 }

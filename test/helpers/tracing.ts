@@ -28,6 +28,20 @@ export function installContextManager(): void {
   context.setGlobalContextManager(contextManager);
 }
 
+/**
+ * Runs `fn` with no context manager registered (the API's no-op one: a BasicTracerProvider used as is), then
+ * installs one again for the tests that follow.
+ */
+export async function withoutContextManager<T>(fn: () => Promise<T>): Promise<T> {
+  context.disable();
+  contextManager = undefined;
+  try {
+    return await fn();
+  } finally {
+    installContextManager();
+  }
+}
+
 /** A provider with the resource processor first (or last) and an in-memory exporter. */
 export function createTracing(
   options?: ResourceSpanProcessorOptions,

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -24,18 +25,39 @@ const threadCpuUsage = (process as { threadCpuUsage?: ThreadCpuUsage }).threadCp
  * thread, GC helpers) would end the burn early.
  */
 export function burnThreadCpu(ms: number): void {
-  if (threadCpuUsage === undefined) {
+  const threadMs = threadCpuMsReader();
+  if (threadMs === undefined) {
     burnCpu(ms);
     return;
   }
-  const start = threadCpuUsage();
+  const start = threadMs();
   let x = 0;
   for (;;) {
     for (let i = 0; i < 10_000; i++) x = (x + Math.sqrt(i)) % 1e9;
-    const used = threadCpuUsage(start);
-    if ((used.user + used.system) / 1000 >= ms) break;
+    if (threadMs() - start >= ms) break;
   }
   if (x < 0) throw new Error('unreachable');
+}
+
+/**
+ * The calling thread's CPU in ms, read as independently of the package as can be: threadCpuUsage (Node >= 23.9),
+ * else the scheduler's count in /proc/thread-self/schedstat (Linux); undefined elsewhere.
+ */
+export function threadCpuMsReader(): (() => number) | undefined {
+  if (threadCpuUsage !== undefined) {
+    return () => {
+      const used = threadCpuUsage();
+      return (used.user + used.system) / 1000;
+    };
+  }
+  if (process.platform !== 'linux') return undefined;
+  const read = () => Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1e6;
+  try {
+    read();
+    return read;
+  } catch {
+    return undefined;
+  }
 }
 
 /** CPU seconds (user + system) since `since`, from process.cpuUsage. */
