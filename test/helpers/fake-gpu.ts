@@ -20,20 +20,28 @@ let copies = 0;
 
 export const GiB = 1024 ** 3;
 
-export type FakeNvmlVariant = 'full' | 'no-processes' | 'no-detail-list' | 'no-memory-v2';
+export type FakeNvmlVariant =
+  | 'full'
+  | 'no-processes'
+  | 'no-detail-list'
+  | 'no-memory-v2'
+  | 'r470'
+  | 'v1-only';
 
 const VARIANT_DEFINES: Record<FakeNvmlVariant, string[]> = {
   full: [],
   'no-processes': ['-DOMIT_PROCESSES'],
   'no-detail-list': ['-DOMIT_DETAIL_LIST'],
   'no-memory-v2': ['-DOMIT_MEMORY_V2'],
+  r470: ['-DR470'],
+  'v1-only': ['-DV1_ONLY'],
 };
 
 /**
  * Builds the fake libnvidia-ml.so.1 with gcc (once per variant per test run) and returns a fresh copy of it: a
  * copy has its own inode, so dlopen loads it anew and each test starts from clean library state. 'full' has both
  * process-list functions (a driver from R550 on), 'no-detail-list' only the _v3 one (older drivers),
- * 'no-processes' neither.
+ * 'no-processes' neither, 'r470' only the v1 and _v2 process lists (no _v3, no detail list, no memory _v2), 'v1-only' as 'r470' without _v2.
  */
 export function fakeNvmlLibrary(variant: FakeNvmlVariant = 'full'): string {
   const built = join(buildDir, variant, 'libnvidia-ml.so.1');
@@ -64,6 +72,8 @@ export interface FakeDevice {
 export interface FakeNvmlScript {
   devices: FakeDevice[];
   fail?: Record<string, number>;
+  /** Failures of one device only (e.g. { device: 0, call: 'handle', code: 4 }: a cgroup hiding GPU 0). */
+  deny?: Array<{ device: number; call: string; code: number }>;
   /** Size of each record nvmlDeviceGetComputeRunningProcesses_v3 writes (default 24). */
   recordBytes?: number;
   /** What nvmlDeviceGetMemoryInfo_v2 answers: 'ok' (default) or a return code. */
@@ -86,6 +96,7 @@ export function writeNvmlControl(path: string, script: FakeNvmlScript): void {
     for (const entry of device.processes ?? []) lines.push(`process ${index} ${entry.pid} ${entry.bytes}`);
   });
   for (const [fn, code] of Object.entries(script.fail ?? {})) lines.push(`fail ${fn} ${code}`);
+  for (const { device, call, code } of script.deny ?? []) lines.push(`deny ${device} ${call} ${code}`);
   if (script.recordBytes !== undefined) lines.push(`record_bytes ${script.recordBytes}`);
   if (script.memoryV2 !== undefined) lines.push(`memory_v2 ${script.memoryV2}`);
   if (script.detailList !== undefined) lines.push(`detail_list ${script.detailList}`);

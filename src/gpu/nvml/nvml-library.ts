@@ -64,8 +64,11 @@ export interface NvmlFunctions {
   memoryInfoV2: ((handle: NvmlHandle, buffer: Buffer) => Status) | undefined;
   /** nvmlUtilization_t: gpu, memory (u32 percent each). */
   utilization(handle: NvmlHandle, buffer: Buffer): Status;
-  /** nvmlProcessInfo_t[], 16, 24 or 32 bytes each by driver (see nvml-process-records.ts). undefined: symbol missing. */
-  computeProcesses: ((handle: NvmlHandle, count: [number], buffer: Buffer | null) => Status) | undefined;
+  /**
+   * The newest nvmlDeviceGetComputeRunningProcesses the library has (see nvml-process-records.ts for the record
+   * sizes each writes); undefined: none of them.
+   */
+  computeProcesses: ComputeProcessesCall | undefined;
   /** nvmlDeviceGetRunningProcessDetailList (drivers from R550 on); undefined: symbol missing. */
   processDetailList: ((handle: NvmlHandle, list: Buffer) => Status) | undefined;
   /** The native address of a buffer's memory, for the pointer inside nvmlProcessDetailList_t. */
@@ -73,6 +76,36 @@ export interface NvmlFunctions {
 }
 
 export const DEFAULT_NVML_LIBRARY = 'libnvidia-ml.so.1';
+
+/** Which nvmlDeviceGetComputeRunningProcesses a library has: the record layout follows from it. */
+export type ComputeProcessesVersion = 'v3' | 'v2' | 'v1';
+
+export interface ComputeProcessesCall {
+  readonly version: ComputeProcessesVersion;
+  readonly call: (handle: NvmlHandle, count: [number], buffer: Buffer | null) => Status;
+}
+
+/**
+ * Newest first. R470-era drivers (still in long-lived clusters) have no _v3: their _v2 writes 24-byte
+ * nvmlProcessInfo_v2_t records, and the unversioned v1 16-byte nvmlProcessInfo_v1_t (pid u32, pad, usedGpuMemory
+ * u64), as nvml.h declares them.
+ */
+const COMPUTE_PROCESSES_SYMBOLS: ReadonlyArray<readonly [ComputeProcessesVersion, string]> = [
+  ['v3', 'nvmlDeviceGetComputeRunningProcesses_v3'],
+  ['v2', 'nvmlDeviceGetComputeRunningProcesses_v2'],
+  ['v1', 'nvmlDeviceGetComputeRunningProcesses'],
+];
+
+function findComputeProcesses(library: LibraryHandle): ComputeProcessesCall | undefined {
+  for (const [version, symbol] of COMPUTE_PROCESSES_SYMBOLS) {
+    const call = optional<ComputeProcessesCall['call']>(
+      library,
+      `int ${symbol}(void *device, _Inout_ unsigned int *count, void *infos)`,
+    );
+    if (call !== undefined) return { version, call };
+  }
+  return undefined;
+}
 
 function bind<T>(library: LibraryHandle, signature: string, symbol: string): T {
   try {
@@ -104,10 +137,7 @@ export function loadNvml(path: string): NvmlFunctions {
   }
   // Either may be missing (older drivers have no detail list; very old ones neither): per-process memory is then
   // read the other way, or reported as unavailable, and the rest works.
-  const computeProcesses = optional<NvmlFunctions['computeProcesses']>(
-    library,
-    'int nvmlDeviceGetComputeRunningProcesses_v3(void *device, _Inout_ unsigned int *count, void *infos)',
-  );
+  const computeProcesses = findComputeProcesses(library);
   const memoryInfoV2 = optional<NvmlFunctions['memoryInfoV2']>(
     library,
     'int nvmlDeviceGetMemoryInfo_v2(void *device, void *memory)',

@@ -24,8 +24,10 @@ import {
   readU64,
 } from './nvml-library.js';
 import {
+  confirmStride,
   decodeProcessRecords,
   detectStride,
+  FIXED_RECORD_STRIDES,
   MAX_PROCESS_RECORD_BYTES,
   PROCESS_DETAIL_BYTES,
   SENTINEL_BYTE,
@@ -133,21 +135,40 @@ export class NvmlProvider implements GpuProvider {
     this.check(nvml.deviceCount(this.count), 'nvmlDeviceGetCount_v2');
     const names = Buffer.alloc(STRING_BUFFER_BYTES);
     const driverVersion = this.readDriverVersion(nvml, names);
+    const refused: GpuError[] = [];
     for (let index = 0; index < this.count[0]; index++) {
-      const handle: [NvmlHandle] = [null];
-      this.check(nvml.handleByIndex(index, handle), `nvmlDeviceGetHandleByIndex_v2(${index})`);
-      this.check(nvml.name(handle[0], names.fill(0), STRING_BUFFER_BYTES), `nvmlDeviceGetName(${index})`);
-      const name = readCString(names);
-      this.check(nvml.uuid(handle[0], names.fill(0), STRING_BUFFER_BYTES), `nvmlDeviceGetUUID(${index})`);
-      const uuid = readCString(names);
-      this.check(this.readMemory(nvml, handle[0]), `nvmlDeviceGetMemoryInfo(${index})`);
-      this.tracked.push({
-        device: { index, uuid, name, memoryTotalBytes: this.reading.totalBytes, driverVersion },
-        handle: handle[0],
-        lost: false,
-      });
+      try {
+        this.tracked.push(this.openDevice(nvml, index, names, driverVersion));
+      } catch (error) {
+        refused.push(error as GpuError);
+      }
     }
+    // A device this process may not read (a cgroup that hides it answers NVML_ERROR_NO_PERMISSION) is left out
+    // with one line saying so; the devices it may read are tracked. Only when none can be read does NVML fail.
+    if (this.tracked.length === 0 && refused.length > 0) throw refused[0];
+    for (const error of refused)
+      diag.warn(`otel-resource-tracker: ${error.message}; that GPU is not tracked`);
     return this.tracked.map((tracked) => tracked.device);
+  }
+
+  private openDevice(
+    nvml: NvmlFunctions,
+    index: number,
+    names: Buffer,
+    driverVersion: string | undefined,
+  ): TrackedDevice {
+    const handle: [NvmlHandle] = [null];
+    this.check(nvml.handleByIndex(index, handle), `nvmlDeviceGetHandleByIndex_v2(${index})`);
+    this.check(nvml.name(handle[0], names.fill(0), STRING_BUFFER_BYTES), `nvmlDeviceGetName(${index})`);
+    const name = readCString(names);
+    this.check(nvml.uuid(handle[0], names.fill(0), STRING_BUFFER_BYTES), `nvmlDeviceGetUUID(${index})`);
+    const uuid = readCString(names);
+    this.check(this.readMemory(nvml, handle[0]), `nvmlDeviceGetMemoryInfo(${index})`);
+    return {
+      device: { index, uuid, name, memoryTotalBytes: this.reading.totalBytes, driverVersion },
+      handle: handle[0],
+      lost: false,
+    };
   }
 
   /** The driver version (for hw.driver_version); undefined where the call is missing or fails: it is only a label. */
@@ -230,27 +251,35 @@ export class NvmlProvider implements GpuProvider {
     return status;
   }
 
-  /** nvmlDeviceGetComputeRunningProcesses_v3 into a sentinel-filled buffer sized for the largest record. */
+  /**
+   * nvmlDeviceGetComputeRunningProcesses (the newest version the library has) into a sentinel-filled buffer sized
+   * for the largest record: _v3's record size is read off what it wrote, v1's and _v2's is fixed and checked.
+   */
   private readComputeProcesses(
     nvml: NvmlFunctions,
     handle: NvmlHandle,
     total: number,
   ): GpuProcessMemory[] | undefined {
-    if (nvml.computeProcesses === undefined) return undefined;
+    const computeProcesses = nvml.computeProcesses;
+    if (computeProcesses === undefined) return undefined;
     this.count[0] = this.processes.length / MAX_PROCESS_RECORD_BYTES;
-    let status = nvml.computeProcesses(handle, this.count, this.processes.fill(SENTINEL_BYTE));
+    let status = computeProcesses.call(handle, this.count, this.processes.fill(SENTINEL_BYTE));
     if (status === NVML_ERROR_INSUFFICIENT_SIZE) {
       this.processes = Buffer.alloc(MAX_PROCESS_RECORD_BYTES * (this.count[0] + 8));
       this.count[0] = this.processes.length / MAX_PROCESS_RECORD_BYTES;
-      status = nvml.computeProcesses(handle, this.count, this.processes.fill(SENTINEL_BYTE));
+      status = computeProcesses.call(handle, this.count, this.processes.fill(SENTINEL_BYTE));
     }
     // Not supported, no permission, or any other failure: per-process memory is unknown, not zero.
     if (status !== NVML_SUCCESS) return undefined;
     const count = this.count[0];
-    const stride = detectStride(this.processes, count);
+    const version = computeProcesses.version;
+    const stride =
+      version === 'v3'
+        ? detectStride(this.processes, count)
+        : confirmStride(this.processes, count, FIXED_RECORD_STRIDES[version]);
     const processes =
       stride === undefined ? undefined : decodeProcessRecords(this.processes, count, stride, total);
-    this.processRecordLayout = `v3/${processes === undefined ? 'unknown' : stride}`;
+    this.processRecordLayout = `${version}/${processes === undefined ? 'unknown' : stride}`;
     if (processes === undefined && !this.layoutWarned) {
       this.layoutWarned = true;
       diag.warn(

@@ -1,0 +1,125 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { GpuSampler } from '../src/gpu/gpu-sampler.js';
+import { NvmlProvider } from '../src/gpu/nvml/nvml-provider.js';
+import { captureDiag } from './helpers/diag-capture.js';
+import { fakeNvmlLibrary, GiB, scratchDir, writeNvmlControl } from './helpers/fake-gpu.js';
+
+const UUID_A = 'GPU-aaaaaaaa-1111-2222-3333-444444444444';
+const UUID_B = 'GPU-bbbbbbbb-1111-2222-3333-444444444444';
+const MiB = 2 ** 20;
+
+/**
+ * Drivers and machines as users have them: a cgroup that hides one of two GPUs, an R470 library without the _v3
+ * process list. The fake library is loaded the way the real one is: through detection from the environment.
+ */
+describe('GPU: NVML on the drivers and machines users have (fake libnvidia-ml.so.1)', () => {
+  let control: string;
+  beforeEach(() => {
+    control = join(scratchDir(), 'control');
+    process.env.FAKE_NVML_CONTROL = control;
+  });
+
+  /** The real sampler, detecting its provider from the environment as the zero-code entry does. */
+  function samplerFor(library: string, env: Record<string, string> = {}): GpuSampler {
+    return new GpuSampler({
+      env: {
+        OTEL_RESOURCE_TRACKER_NVML_LIBRARY: library,
+        OTEL_RESOURCE_TRACKER_GPU_PROVIDER: 'nvml',
+        ...env,
+      },
+      idleIntervalMs: 3_600_000,
+      activeIntervalMs: 3_600_000,
+    });
+  }
+
+  for (const call of ['handle', 'name', 'uuid', 'memory'] as const) {
+    it(`one GPU denied (NO_PERMISSION from its ${call} call): the other is tracked, one line names the denied one`, async () => {
+      writeNvmlControl(control, {
+        devices: [
+          { uuid: UUID_A, totalBytes: 80 * GiB, used: [GiB] },
+          {
+            uuid: UUID_B,
+            totalBytes: 24 * GiB,
+            used: [3 * GiB],
+            processes: [{ pid: process.pid, bytes: GiB }],
+          },
+        ],
+        deny: [{ device: 0, call, code: 4 }],
+      });
+      const captured = captureDiag();
+      const sampler = samplerFor(fakeNvmlLibrary());
+      try {
+        await sampler.start();
+        // As CUDA in that cgroup numbers it: the one readable GPU is device 0.
+        assert.equal(sampler.visibleDeviceCount(), 1);
+        const reading = sampler.latest(0);
+        assert.equal(reading?.uuid, UUID_B);
+        assert.equal(reading?.usedBytes, 3 * GiB);
+        assert.equal(reading?.processUsedBytes, GiB);
+        assert.equal(sampler.currentHealth.up, true);
+        const denied = captured.lines.filter((line) => line.message.includes('NVML_ERROR_NO_PERMISSION'));
+        assert.equal(denied.length, 1, JSON.stringify(captured.lines));
+        assert.equal(denied[0]?.level, 'warn');
+        assert.match(denied[0]?.message ?? '', /\(0\).*not tracked/);
+      } finally {
+        sampler.shutdown();
+        captured.restore();
+      }
+    });
+  }
+
+  it('every GPU denied: NVML fails to start with the reason, nothing is tracked', async () => {
+    writeNvmlControl(control, {
+      devices: [{ uuid: UUID_A, totalBytes: 80 * GiB, used: [GiB] }],
+      deny: [{ device: 0, call: 'handle', code: 4 }],
+    });
+    const provider = new NvmlProvider(fakeNvmlLibrary());
+    await assert.rejects(provider.start(), /nvmlDeviceGetHandleByIndex_v2\(0\).*NVML_ERROR_NO_PERMISSION/);
+  });
+
+  describe('R470-era library (no _v3 process list, no detail list)', () => {
+    const PROCESSES = [
+      { pid: process.pid, bytes: 1234 * MiB },
+      { pid: 777, bytes: -1 },
+      { pid: 31337, bytes: 77 * MiB },
+    ];
+
+    for (const [variant, layout] of [
+      ['r470', 'v2/24'],
+      ['v1-only', 'v1/16'],
+    ] as const) {
+      it(`reads this process's GPU memory through ${layout.replace('/', ' (')}-byte records), ${variant}`, async () => {
+        writeNvmlControl(control, {
+          devices: [{ uuid: UUID_A, totalBytes: 80 * GiB, used: [5 * GiB], processes: PROCESSES }],
+        });
+        const provider = new NvmlProvider(fakeNvmlLibrary(variant));
+        try {
+          await provider.start();
+          const processes = (await provider.sample()).devices[0]?.processes;
+          assert.deepEqual(processes, [
+            { pid: process.pid, usedBytes: 1234 * MiB },
+            { pid: 777, usedBytes: undefined },
+            { pid: 31337, usedBytes: 77 * MiB },
+          ]);
+          assert.equal(provider.processRecordLayout, layout);
+        } finally {
+          provider.shutdown();
+        }
+      });
+    }
+
+    it('through the sampler: the per-process figure is there', async () => {
+      writeNvmlControl(control, {
+        devices: [{ uuid: UUID_A, totalBytes: 80 * GiB, used: [5 * GiB], processes: PROCESSES }],
+      });
+      const sampler = samplerFor(fakeNvmlLibrary('r470'));
+      try {
+        await sampler.start();
+        assert.equal(sampler.latest(0)?.processUsedBytes, 1234 * MiB);
+      } finally {
+        sampler.shutdown();
+      }
+    });
+  });
+});
