@@ -76,6 +76,8 @@ export interface FakeNvmlScript {
   deny?: Array<{ device: number; call: string; code: number }>;
   /** Size of each record nvmlDeviceGetComputeRunningProcesses_v3 writes (default 24). */
   recordBytes?: number;
+  /** nvmlInit_v2 dies of SIGBUS ('crash', as a truncated library does) or never returns ('hang'). */
+  initBehaviour?: 'crash' | 'hang';
   /** What nvmlDeviceGetMemoryInfo_v2 answers: 'ok' (default) or a return code. */
   memoryV2?: 'ok' | number;
   /** What nvmlDeviceGetRunningProcessDetailList answers: 'ok' (default) or a return code. */
@@ -98,6 +100,7 @@ export function writeNvmlControl(path: string, script: FakeNvmlScript): void {
   for (const [fn, code] of Object.entries(script.fail ?? {})) lines.push(`fail ${fn} ${code}`);
   for (const { device, call, code } of script.deny ?? []) lines.push(`deny ${device} ${call} ${code}`);
   if (script.recordBytes !== undefined) lines.push(`record_bytes ${script.recordBytes}`);
+  if (script.initBehaviour !== undefined) lines.push(`init_behaviour ${script.initBehaviour}`);
   if (script.memoryV2 !== undefined) lines.push(`memory_v2 ${script.memoryV2}`);
   if (script.detailList !== undefined) lines.push(`detail_list ${script.detailList}`);
   writeFileSync(path, `${lines.join('\n')}\n`);
@@ -110,14 +113,25 @@ export function scratchDir(prefix = 'fake-gpu-'): string {
 
 /**
  * A fake `nvidia-smi` (a shell script) that prints `gpus` for --query-gpu and `apps` for --query-compute-apps,
- * appends one line to `calls` per run, and can hang, fail or be slow instead.
+ * appends one line to `calls` per run, and can hang, fail or be slow instead. With `burnLoops`, each run first
+ * burns CPU and appends the shell's `times` to `cpuLog`: two lines per run, its own user and system time
+ * ("0m0.100000s 0m0.000000s"), then its children's.
  */
 export function fakeNvidiaSmi(
   dir: string,
-  behaviour: { gpus?: string; apps?: string; hangSeconds?: number; exitCode?: number; stderr?: string },
-): { binary: string; calls: string } {
+  behaviour: {
+    gpus?: string;
+    apps?: string;
+    hangSeconds?: number;
+    exitCode?: number;
+    stderr?: string;
+    /** Busy-loop iterations each run spends first (about 0.1 s of CPU per 100 000), as a real nvidia-smi costs CPU. */
+    burnLoops?: number;
+  },
+): { binary: string; calls: string; cpuLog: string } {
   const binary = join(dir, 'nvidia-smi');
   const calls = join(dir, 'calls.log');
+  const cpuLog = join(dir, 'cpu.log');
   const gpus = join(dir, 'gpus.txt');
   const apps = join(dir, 'apps.txt');
   writeFileSync(gpus, behaviour.gpus ?? '');
@@ -125,6 +139,9 @@ export function fakeNvidiaSmi(
   const script = [
     '#!/bin/sh',
     `echo "$1" >> '${calls}'`,
+    behaviour.burnLoops === undefined
+      ? ''
+      : `i=0; while [ $i -lt ${behaviour.burnLoops} ]; do i=$((i+1)); done; times >> '${cpuLog}'`,
     behaviour.hangSeconds === undefined ? '' : `exec sleep ${behaviour.hangSeconds}`,
     behaviour.exitCode === undefined
       ? ''
@@ -137,7 +154,7 @@ export function fakeNvidiaSmi(
   ].join('\n');
   writeFileSync(binary, `${script}\n`);
   chmodSync(binary, 0o755);
-  return { binary, calls };
+  return { binary, calls, cpuLog };
 }
 
 /**

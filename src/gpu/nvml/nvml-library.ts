@@ -1,6 +1,5 @@
 import koffi, { type LibraryHandle } from 'koffi';
 import { GpuError } from '../provider.js';
-import { libraryIsFindable } from './library-search.js';
 
 /** NVML return codes the package acts on (nvml.h). */
 export const NVML_SUCCESS = 0;
@@ -118,14 +117,11 @@ function bind<T>(library: LibraryHandle, signature: string, symbol: string): T {
   }
 }
 
-/** Loads NVML through koffi (a prebuilt FFI: nothing to compile at install). Throws a GpuError when it cannot. */
+/**
+ * Loads NVML through koffi (a prebuilt FFI: nothing to compile at install). Throws a GpuError when it cannot.
+ * `path` is the absolute path checkNvmlLibrary returned: never a bare name the loader would search for itself.
+ */
 export function loadNvml(path: string): NvmlFunctions {
-  if (!libraryIsFindable(path)) {
-    throw new GpuError(
-      `cannot load the NVML library ${path} (NVML_ERROR_LIBRARY_NOT_FOUND): not in LD_LIBRARY_PATH, the loader's cache or the standard directories`,
-      'nvml-library-missing',
-    );
-  }
   let library: LibraryHandle;
   try {
     library = koffi.load(path);

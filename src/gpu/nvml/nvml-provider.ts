@@ -23,6 +23,7 @@ import {
   readCString,
   readU64,
 } from './nvml-library.js';
+import { checkNvmlLibrary, DEFAULT_NVML_PROBE_TIMEOUT_MS } from './nvml-library-check.js';
 import {
   confirmStride,
   decodeProcessRecords,
@@ -76,14 +77,17 @@ export class NvmlProvider implements GpuProvider {
   constructor(
     private readonly libraryPath: string,
     private readonly useDetailList = true,
+    /** How long the probe process that loads the library first may take (see nvml-library-check.ts). */
+    private readonly probeTimeoutMs = DEFAULT_NVML_PROBE_TIMEOUT_MS,
   ) {}
 
-  start(): Promise<readonly GpuDevice[]> {
+  async start(): Promise<readonly GpuDevice[]> {
+    const path = await checkNvmlLibrary(this.libraryPath, this.probeTimeoutMs);
     try {
-      return Promise.resolve(this.open());
+      return this.open(path);
     } catch (error) {
       this.shutdown();
-      return Promise.reject(error);
+      throw error;
     }
   }
 
@@ -126,8 +130,8 @@ export class NvmlProvider implements GpuProvider {
     }
   }
 
-  private open(): GpuDevice[] {
-    const nvml = loadNvml(this.libraryPath);
+  private open(path: string): GpuDevice[] {
+    const nvml = loadNvml(path);
     const initStatus = nvml.init();
     if (initStatus !== NVML_SUCCESS) throw this.error('nvmlInit_v2', initStatus, nvml, 'nvml-init');
     this.nvml = nvml;
