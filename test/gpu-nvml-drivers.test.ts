@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { ConfigError } from '../src/config/env.js';
 import { GpuSampler } from '../src/gpu/gpu-sampler.js';
+import { NvidiaSmiProvider } from '../src/gpu/nvidia-smi/nvidia-smi-provider.js';
 import { NvmlProvider } from '../src/gpu/nvml/nvml-provider.js';
+import { readZeroCodeConfig } from '../src/zero-code/zero-code-config.js';
 import { captureDiag } from './helpers/diag-capture.js';
-import { fakeNvmlLibrary, GiB, scratchDir, writeNvmlControl } from './helpers/fake-gpu.js';
+import { fakeNvidiaSmi, fakeNvmlLibrary, GiB, scratchDir, writeNvmlControl } from './helpers/fake-gpu.js';
 
 const UUID_A = 'GPU-aaaaaaaa-1111-2222-3333-444444444444';
 const UUID_B = 'GPU-bbbbbbbb-1111-2222-3333-444444444444';
@@ -120,6 +123,62 @@ describe('GPU: NVML on the drivers and machines users have (fake libnvidia-ml.so
       } finally {
         sampler.shutdown();
       }
+    });
+  });
+
+  describe('what reaches terminals and labels', () => {
+    const ESCAPES = '\u001b]0;pwned\u0007\u001b[2J\u001b[31mH100\u009b1m';
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: no control character may come through
+    const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+    it('NVML: escape sequences in a GPU name or UUID are replaced, never passed on', async () => {
+      writeNvmlControl(control, {
+        devices: [{ name: `NVIDIA ${ESCAPES}`, uuid: `GPU-${ESCAPES}`, totalBytes: 8 * GiB, used: [GiB] }],
+      });
+      const sampler = samplerFor(fakeNvmlLibrary());
+      try {
+        await sampler.start();
+        const reading = sampler.latest(0);
+        assert.match(reading?.name ?? '', /^NVIDIA \ufffd.*H100/);
+        assert.doesNotMatch(reading?.name ?? '', CONTROL);
+        assert.doesNotMatch(reading?.uuid ?? '', CONTROL);
+      } finally {
+        sampler.shutdown();
+      }
+    });
+
+    it('nvidia-smi: the same for names and driver versions it prints', async () => {
+      const smi = fakeNvidiaSmi(scratchDir(), {
+        gpus: `0, GPU-aaaa, NVIDIA ${ESCAPES}, 81559, 1024, 80535, 37, 550\u001b[8m.54\n`,
+      });
+      const provider = new NvidiaSmiProvider(5000, smi.binary);
+      try {
+        const [device] = await provider.start();
+        assert.doesNotMatch(device?.name ?? '', CONTROL);
+        assert.doesNotMatch(device?.driverVersion ?? '', CONTROL);
+        assert.match(device?.name ?? '', /H100/);
+      } finally {
+        provider.shutdown();
+      }
+    });
+
+    it('OTEL_RESOURCE_TRACKER_GPU_DEVICES: 10^22 or an index past 1023 is an error naming the variable and value', () => {
+      for (const value of ['10000000000000000000000', '1024', '0,99999']) {
+        assert.throws(
+          () => readZeroCodeConfig({ OTEL_RESOURCE_TRACKER_GPU_DEVICES: value }),
+          (error: unknown) =>
+            error instanceof ConfigError &&
+            /OTEL_RESOURCE_TRACKER_GPU_DEVICES must be "all" or device indices from 0 to 1023/.test(
+              error.message,
+            ) &&
+            error.message.includes(value),
+          value,
+        );
+      }
+      assert.deepEqual(
+        readZeroCodeConfig({ OTEL_RESOURCE_TRACKER_GPU_DEVICES: '0,1023' }).processor.gpuDevices,
+        [0, 1023],
+      );
     });
   });
 });

@@ -11,7 +11,7 @@ import { LeasedTimer } from '../sampler/leased-timer.js';
 import { SampleHistory } from '../sampler/sample-history.js';
 import { cudaVisibleDevices } from './cuda-visible-devices.js';
 import { gpuProviderConfigFromEnv, type StartedProvider, startGpuProvider } from './detect.js';
-import type { GpuMemoryReading, GpuMemorySource } from './gpu-memory-source.js';
+import type { GpuMemoryReading, GpuMemorySource } from './gpu-memory-reading.js';
 import { ProcessTree, seesHostPids } from './process-tree.js';
 import type { GpuDevice, GpuDeviceSample, GpuProvider, GpuProviderName, GpuSample } from './provider.js';
 import { noticeVisibly } from './visible-notice.js';

@@ -1,4 +1,5 @@
 import koffi, { type LibraryHandle } from 'koffi';
+import { printable } from '../printable.js';
 import { GpuError } from '../provider.js';
 
 /** NVML return codes the package acts on (nvml.h). */
@@ -205,7 +206,7 @@ export function describeNvmlCode(nvml: NvmlFunctions | undefined, code: number):
   } catch {
     text = undefined;
   }
-  return `${name} (${code})${text ? `: ${text}` : ''}`;
+  return `${name} (${code})${text ? `: ${printable(text)}` : ''}`;
 }
 
 /** A u64 at `offset` as a number (exact below 2^53 bytes = 8 PiB). */
@@ -213,8 +214,11 @@ export function readU64(buffer: Buffer, offset: number): number {
   return buffer.readUInt32LE(offset) + buffer.readUInt32LE(offset + 4) * 2 ** 32;
 }
 
-/** A NUL-terminated C string in `buffer`. */
+/**
+ * A NUL-terminated C string in `buffer`, with control characters made harmless: names, UUIDs and the driver
+ * version come from a library this package does not control, and are printed to terminals and exported.
+ */
 export function readCString(buffer: Buffer): string {
   const end = buffer.indexOf(0);
-  return buffer.toString('utf8', 0, end < 0 ? buffer.length : end);
+  return printable(buffer.toString('utf8', 0, end < 0 ? buffer.length : end));
 }
