@@ -126,6 +126,67 @@ describe('GPU: NVML on the drivers and machines users have (fake libnvidia-ml.so
     });
   });
 
+  describe('MIG: a GPU split into instances', () => {
+    const UUID_MIG = 'GPU-cccccccc-1111-2222-3333-444444444444';
+    const migDevice = () => ({
+      uuid: UUID_MIG,
+      totalBytes: 80 * GiB,
+      used: [20 * GiB],
+      migInstances: 3,
+      migProcesses: [
+        { slot: 0, pid: 4242, bytes: GiB },
+        { slot: 1, pid: process.pid, bytes: 3 * GiB },
+      ],
+    });
+
+    it("this process's memory is read from the instances (the device's own list has no sizes)", async () => {
+      writeNvmlControl(control, { devices: [migDevice()] });
+      const sampler = samplerFor(fakeNvmlLibrary());
+      try {
+        await sampler.start();
+        assert.equal(sampler.latest(0)?.usedBytes, 20 * GiB);
+        assert.equal(sampler.latest(0)?.processUsedBytes, 3 * GiB);
+      } finally {
+        sampler.shutdown();
+      }
+    });
+
+    it('CUDA_VISIBLE_DEVICES=MIG-…: device 0 is the GPU holding that instance, with this process memory', async () => {
+      writeNvmlControl(control, {
+        devices: [{ uuid: UUID_A, totalBytes: 80 * GiB, used: [GiB] }, migDevice()],
+      });
+      const sampler = samplerFor(fakeNvmlLibrary(), { CUDA_VISIBLE_DEVICES: 'MIG-1-cccccccc' });
+      try {
+        await sampler.start();
+        assert.equal(sampler.visibleDeviceCount(), 1);
+        assert.equal(sampler.latest(0)?.uuid, UUID_MIG);
+        assert.equal(sampler.latest(0)?.processUsedBytes, 3 * GiB);
+      } finally {
+        sampler.shutdown();
+      }
+    });
+
+    it('a driver that lists this process without its memory: no figure, one line saying why', async () => {
+      writeNvmlControl(control, {
+        devices: [
+          { uuid: UUID_A, totalBytes: 80 * GiB, used: [GiB], processes: [{ pid: process.pid, bytes: -1 }] },
+        ],
+      });
+      const captured = captureDiag();
+      const sampler = samplerFor(fakeNvmlLibrary());
+      try {
+        await sampler.start();
+        for (let tick = 0; tick < 3; tick++) await sampler.tick();
+        assert.equal(sampler.latest(0)?.processUsedBytes, undefined);
+        const lines = captured.lines.filter((line) => line.message.includes('without its memory'));
+        assert.equal(lines.length, 1, JSON.stringify(captured.lines));
+      } finally {
+        sampler.shutdown();
+        captured.restore();
+      }
+    });
+  });
+
   describe('what reaches terminals and labels', () => {
     const ESCAPES = '\u001b]0;pwned\u0007\u001b[2J\u001b[31mH100\u009b1m';
     // biome-ignore lint/suspicious/noControlCharactersInRegex: no control character may come through

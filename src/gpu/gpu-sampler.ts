@@ -330,7 +330,15 @@ export class GpuSampler implements GpuMemorySource {
     let total = 0;
     for (const entry of reading.processes) {
       if (!this.processTree.owns(entry.pid)) continue;
-      if (entry.usedBytes === undefined) return undefined;
+      if (entry.usedBytes === undefined) {
+        this.reportOnce(
+          'process-memory-unavailable',
+          `the GPU driver lists this process tree on GPU ${reading.device.index} without its memory (a GPU in MIG ` +
+            'mode whose instances cannot be read one by one, or no permission): resource_tracker.gpu.process.memory ' +
+            'is unavailable there',
+        );
+        return undefined;
+      }
       total += entry.usedBytes;
     }
     return total;

@@ -67,6 +67,10 @@ export interface FakeDevice {
   utilizationPercent?: number;
   processes?: Array<{ pid: number; bytes: number }>;
   lostAfterReads?: number;
+  /** MIG mode with this many GPU instances (UUIDs "MIG-<slot>-<device UUID without GPU->"). */
+  migInstances?: number;
+  /** Processes in MIG instances: sized on the instance's handle, unsized on the device's. */
+  migProcesses?: Array<{ slot: number; pid: number; bytes: number }>;
 }
 
 export interface FakeNvmlScript {
@@ -96,6 +100,9 @@ export function writeNvmlControl(path: string, script: FakeNvmlScript): void {
     if (device.utilizationPercent !== undefined) lines.push(`util ${index} ${device.utilizationPercent}`);
     if (device.lostAfterReads !== undefined) lines.push(`lost ${index} ${device.lostAfterReads}`);
     for (const entry of device.processes ?? []) lines.push(`process ${index} ${entry.pid} ${entry.bytes}`);
+    if (device.migInstances !== undefined) lines.push(`mig ${index} ${device.migInstances}`);
+    for (const entry of device.migProcesses ?? [])
+      lines.push(`mig_process ${index} ${entry.slot} ${entry.pid} ${entry.bytes}`);
   });
   for (const [fn, code] of Object.entries(script.fail ?? {})) lines.push(`fail ${fn} ${code}`);
   for (const { device, call, code } of script.deny ?? []) lines.push(`deny ${device} ${call} ${code}`);

@@ -71,6 +71,10 @@ export interface NvmlFunctions {
   computeProcesses: ComputeProcessesCall | undefined;
   /** nvmlDeviceGetRunningProcessDetailList (drivers from R550 on); undefined: symbol missing. */
   processDetailList: ((handle: NvmlHandle, list: Buffer) => Status) | undefined;
+  /** nvmlDeviceGetMigMode (current, pending: 1 = enabled); undefined: symbol missing (drivers before R450). */
+  migMode: ((handle: NvmlHandle, current: [number], pending: [number]) => Status) | undefined;
+  maxMigDeviceCount: ((handle: NvmlHandle, count: [number]) => Status) | undefined;
+  migDeviceHandleByIndex: ((handle: NvmlHandle, index: number, out: [NvmlHandle]) => Status) | undefined;
   /** The native address of a buffer's memory, for the pointer inside nvmlProcessDetailList_t. */
   addressOf(buffer: Buffer): bigint;
 }
@@ -147,6 +151,19 @@ export function loadNvml(path: string): NvmlFunctions {
     library,
     'int nvmlSystemGetDriverVersion(void *version, unsigned int length)',
   );
+  // MIG (A100 and later, drivers from R450): per-process memory is read per instance on a device in MIG mode.
+  const migMode = optional<NvmlFunctions['migMode']>(
+    library,
+    'int nvmlDeviceGetMigMode(void *device, _Out_ unsigned int *current, _Out_ unsigned int *pending)',
+  );
+  const maxMigDeviceCount = optional<NvmlFunctions['maxMigDeviceCount']>(
+    library,
+    'int nvmlDeviceGetMaxMigDeviceCount(void *device, _Out_ unsigned int *count)',
+  );
+  const migDeviceHandleByIndex = optional<NvmlFunctions['migDeviceHandleByIndex']>(
+    library,
+    'int nvmlDeviceGetMigDeviceHandleByIndex(void *device, unsigned int index, _Out_ void **mig)',
+  );
   return {
     init: bind(library, 'int nvmlInit_v2()', 'nvmlInit_v2'),
     shutdown: bind(library, 'int nvmlShutdown()', 'nvmlShutdown'),
@@ -185,6 +202,9 @@ export function loadNvml(path: string): NvmlFunctions {
     driverVersion,
     computeProcesses,
     processDetailList,
+    migMode,
+    maxMigDeviceCount,
+    migDeviceHandleByIndex,
     addressOf: (buffer) => koffi.address(buffer),
   };
 }

@@ -43,8 +43,13 @@ const COMPUTE_MODE = 0;
 interface TrackedDevice {
   readonly device: GpuDevice;
   readonly handle: NvmlHandle;
+  /** The MIG instances' handles where the device is in MIG mode: per-process memory is read from each. */
+  readonly migHandles: readonly NvmlHandle[];
   lost: boolean;
 }
+
+/** NVML_ERROR_NOT_FOUND: an empty MIG slot. */
+const NVML_ERROR_NOT_FOUND = 6;
 
 /**
  * GPUs through NVML, loaded lazily with koffi: the library is opened and initialised once, on `start`, device
@@ -168,11 +173,52 @@ export class NvmlProvider implements GpuProvider {
     this.check(nvml.uuid(handle[0], names.fill(0), STRING_BUFFER_BYTES), `nvmlDeviceGetUUID(${index})`);
     const uuid = readCString(names);
     this.check(this.readMemory(nvml, handle[0]), `nvmlDeviceGetMemoryInfo(${index})`);
+    const memoryTotalBytes = this.reading.totalBytes;
+    const mig = this.openMigInstances(nvml, handle[0], names);
     return {
-      device: { index, uuid, name, memoryTotalBytes: this.reading.totalBytes, driverVersion },
+      device: {
+        index,
+        uuid,
+        name,
+        memoryTotalBytes,
+        driverVersion,
+        ...(mig.uuids.length === 0 ? {} : { migUuids: mig.uuids }),
+      },
       handle: handle[0],
+      migHandles: mig.handles,
       lost: false,
     };
+  }
+
+  /**
+   * The MIG instances of a device in MIG mode. On such a device NVML lists the processes of the whole GPU only to
+   * a privileged caller (others get them without sizes); each instance's own handle lists its processes with their
+   * memory. No MIG, or no way to ask: none, and the device's own list is read as before.
+   */
+  private openMigInstances(
+    nvml: NvmlFunctions,
+    handle: NvmlHandle,
+    names: Buffer,
+  ): { handles: NvmlHandle[]; uuids: string[] } {
+    const none = { handles: [], uuids: [] };
+    const current: [number] = [0];
+    const pending: [number] = [0];
+    if (nvml.migMode?.(handle, current, pending) !== NVML_SUCCESS || current[0] !== 1) return none;
+    const slots: [number] = [0];
+    if (nvml.maxMigDeviceCount?.(handle, slots) !== NVML_SUCCESS || nvml.migDeviceHandleByIndex === undefined)
+      return none;
+    const handles: NvmlHandle[] = [];
+    const uuids: string[] = [];
+    for (let slot = 0; slot < slots[0]; slot++) {
+      const mig: [NvmlHandle] = [null];
+      const status = nvml.migDeviceHandleByIndex(handle, slot, mig);
+      if (status === NVML_ERROR_NOT_FOUND) continue;
+      if (status !== NVML_SUCCESS) return none;
+      handles.push(mig[0]);
+      if (nvml.uuid(mig[0], names.fill(0), STRING_BUFFER_BYTES) === NVML_SUCCESS)
+        uuids.push(readCString(names));
+    }
+    return { handles, uuids };
   }
 
   /** The driver version (for hw.driver_version); undefined where the call is missing or fails: it is only a label. */
@@ -216,9 +262,25 @@ export class NvmlProvider implements GpuProvider {
 
   /** Per-process memory: the detail list where the driver has it, else the _v3 call with its record size probed. */
   private readProcesses(nvml: NvmlFunctions, tracked: TrackedDevice): GpuProcessMemory[] | undefined {
-    const total = tracked.device.memoryTotalBytes;
+    if (tracked.migHandles.length === 0) return this.readProcessesOf(nvml, tracked.handle, tracked.device);
+    // MIG: every instance's list, together; one that cannot be read makes the whole figure unknown, not smaller.
+    const processes: GpuProcessMemory[] = [];
+    for (const handle of tracked.migHandles) {
+      const listed = this.readProcessesOf(nvml, handle, tracked.device);
+      if (listed === undefined) return undefined;
+      processes.push(...listed);
+    }
+    return processes;
+  }
+
+  private readProcessesOf(
+    nvml: NvmlFunctions,
+    handle: NvmlHandle,
+    device: GpuDevice,
+  ): GpuProcessMemory[] | undefined {
+    const total = device.memoryTotalBytes;
     if (nvml.processDetailList !== undefined && this.useDetailList && !this.detailListRefused) {
-      const status = this.callDetailList(nvml, tracked.handle);
+      const status = this.callDetailList(nvml, handle);
       if (status === NVML_SUCCESS) {
         this.processRecordLayout = 'detail-list';
         return decodeProcessRecords(
@@ -231,7 +293,7 @@ export class NvmlProvider implements GpuProvider {
       if (!VERSIONED_CALL_REFUSALS.has(status)) return undefined;
       this.detailListRefused = true;
     }
-    return this.readComputeProcesses(nvml, tracked.handle, total);
+    return this.readComputeProcesses(nvml, handle, total);
   }
 
   /** One call, and a second with a larger array when the first says how many entries there are. */
