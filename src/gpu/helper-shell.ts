@@ -22,13 +22,15 @@ export class HelperShellError extends Error {
 }
 
 /**
- * The loop the shell runs: one command per line of stdin (arguments single-quoted by us, hence `eval`), run in the
- * background so that its PID can be announced (for the timeout's kill), its output into two files, its status
- * (128 + N for signal N, as `wait` gives it) announced when it ends.
+ * The loop the shell runs, a constant: each command arrives as data, never as shell text (no `eval`, no expansion):
+ * a line with the number of arguments, then one line per argument, read with `read -r` into the positional
+ * parameters. The command runs in the background so that its PID can be announced (for the timeout's kill), its
+ * output into two files, its status (128 + N for signal N, as `wait` gives it) announced when it ends.
  */
 const LOOP = [
-  'while IFS= read -r line; do',
-  '  eval "set -- $line"',
+  'while IFS= read -r count; do',
+  '  set --',
+  '  while [ "$count" -gt 0 ]; do IFS= read -r argument; set -- "$@" "$argument"; count=$((count - 1)); done',
   '  "$@" >"$HELPER_DIR/out" 2>"$HELPER_DIR/err" </dev/null &',
   '  pid=$!',
   '  echo "started $pid"',
@@ -36,11 +38,6 @@ const LOOP = [
   '  echo "exit $?"',
   'done',
 ].join('\n');
-
-/** 'word' → `'word'`, with quotes inside escaped: safe to `eval` in any POSIX shell. */
-function quote(argument: string): string {
-  return `'${argument.replaceAll("'", `'\\''`)}'`;
-}
 
 /** Signal numbers to names ("SIGBUS"), for saying how a command died. */
 const SIGNALS = new Map<number, string>(
@@ -124,8 +121,8 @@ export class HelperShell {
     maxOutputBytes: number,
   ): Promise<HelperResult> {
     if (this.failure !== undefined) throw this.failure;
-    if (argv.some((argument) => /[\n\r\0]/.test(argument)))
-      throw new HelperShellError('a helper command argument holds a line break or NUL');
+    if (argv.length === 0 || argv.some((argument) => /[\n\r\0]/.test(argument)))
+      throw new HelperShellError('a helper command is empty or an argument holds a line break or NUL');
     // While a command runs (at most timeoutMs, then it is killed) its answer is awaited: the pipe keeps the
     // process alive that long, and no longer.
     const answers = this.shell.stdout as { ref?: () => void; unref?: () => void } | null;
@@ -143,7 +140,7 @@ export class HelperShell {
     }, timeoutMs);
     let status: number;
     try {
-      this.shell.stdin?.write(`${argv.map(quote).join(' ')}\n`);
+      this.shell.stdin?.write(`${argv.length}\n${argv.map((argument) => `${argument}\n`).join('')}`);
       pid = Number(/^started (\d+)$/.exec(await this.nextLine())?.[1] ?? 0);
       status = Number(/^exit (\d+)$/.exec(await this.nextLine())?.[1] ?? Number.NaN);
     } finally {
