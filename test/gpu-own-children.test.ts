@@ -67,22 +67,24 @@ describe("GPU: the package's own helper processes are not charged to the applica
     assert.ok(charged < 0.03, `children CPU grew by ${charged.toFixed(3)} s over three NVML starts`);
   });
 
-  it('the helper shell passes arguments as data (nothing expanded or run), and says how a command ended', async () => {
-    const helper = new HelperShell();
-    try {
-      const hostile = ["it's", '$HOME', '`id`', '$(id)', 'a; touch /tmp/x', '  spaced  ', '\\n', '*', ''];
-      const echoed = await helper.run(['printf', '%s|', ...hostile], 5000);
-      assert.equal(echoed.code, 0);
-      assert.equal(echoed.stdout, hostile.map((argument) => `${argument}|`).join(''));
-      const bus = await helper.run(['sh', '-c', 'kill -BUS $$'], 5000);
-      assert.equal(bus.signal, 'SIGBUS');
-      const hung = await helper.run(['sleep', '30'], 300);
-      assert.equal(hung.timedOut, true);
-      const failed = await helper.run(['sh', '-c', 'echo oops >&2; exit 3'], 5000);
-      assert.deepEqual([failed.code, failed.stderr], [3, 'oops\n']);
-      await assert.rejects(helper.run(['echo', 'two\nlines'], 5000), /line break/);
-    } finally {
-      helper.close();
-    }
-  });
+  for (const useShell of [true, false]) {
+    it(`the helper ${useShell ? 'shell' : 'without /bin/sh (direct children)'} passes arguments as data (nothing expanded or run), and says how a command ended`, async () => {
+      const helper = new HelperShell(process.env, useShell);
+      try {
+        const hostile = ["it's", '$HOME', '`id`', '$(id)', 'a; touch /tmp/x', '  spaced  ', '\\n', '*', ''];
+        const echoed = await helper.run(['printf', '%s|', ...hostile], 5000);
+        assert.equal(echoed.code, 0);
+        assert.equal(echoed.stdout, hostile.map((argument) => `${argument}|`).join(''));
+        const bus = await helper.run(['sh', '-c', 'kill -BUS $$'], 5000);
+        assert.equal(bus.signal, 'SIGBUS');
+        const hung = await helper.run(['sleep', '30'], 300);
+        assert.equal(hung.timedOut, true);
+        const failed = await helper.run(['sh', '-c', 'echo oops >&2; exit 3'], 5000);
+        assert.deepEqual([failed.code, failed.stderr], [3, 'oops\n']);
+        await assert.rejects(helper.run(['echo', 'two\nlines'], 5000), /line break/);
+      } finally {
+        helper.close();
+      }
+    });
+  }
 });

@@ -1,5 +1,5 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
+import { type ChildProcess, type ExecFileException, execFile, spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
@@ -56,8 +56,10 @@ const SIGNALS = new Map<number, string>(
  */
 export class HelperShell {
   private readonly directory = mkdtempSync(join(tmpdir(), 'otel-resource-tracker-'));
-  private readonly shell: ChildProcess;
-  private readonly lifeline: Writable | null;
+  /** undefined: no /bin/sh here (a distroless image); commands then run as direct children (see runDirectly). */
+  private readonly shell: ChildProcess | undefined;
+  private readonly lifeline: Writable | null = null;
+  private readonly env: NodeJS.ProcessEnv;
   private queue: Promise<unknown> = Promise.resolve();
   private waiter: { resolve: (line: string) => void; reject: (error: Error) => void } | undefined;
   private readonly lines: string[] = [];
@@ -65,9 +67,14 @@ export class HelperShell {
   private closed = false;
   private failure: Error | undefined;
 
-  constructor(env: NodeJS.ProcessEnv = process.env) {
+  constructor(env: NodeJS.ProcessEnv = process.env, useShell = existsSync('/bin/sh')) {
     const { NODE_OPTIONS: _preload, ...inherited } = env;
     // NODE_OPTIONS is left out: a probe `node` must not load this package's zero-code entry again.
+    this.env = inherited;
+    if (!useShell) {
+      this.shell = undefined;
+      return;
+    }
     // The loop runs in the background (a background list's stdin is /dev/null unless redirected: it reads the
     // command pipe through descriptor 4), and the starter becomes `cat` on an idle pipe (descriptor 3): cat never
     // waits for the loop, so no CPU of it is ever charged here, and it ends (so the loop is adopted by init) when
@@ -96,7 +103,17 @@ export class HelperShell {
 
   /** Runs `argv` (no shell expansion), killing it after `timeoutMs`; stdout is kept up to `maxOutputBytes`. */
   run(argv: readonly string[], timeoutMs: number, maxOutputBytes = 1024 * 1024): Promise<HelperResult> {
-    const next = this.queue.then(() => this.runNow(argv, timeoutMs, maxOutputBytes));
+    // One contract in both modes: the shell reads one argument per line.
+    if (argv.length === 0 || argv.some((argument) => /[\n\r\0]/.test(argument))) {
+      return Promise.reject(
+        new HelperShellError('a helper command is empty or an argument holds a line break or NUL'),
+      );
+    }
+    const next = this.queue.then(() =>
+      this.shell === undefined
+        ? this.runDirectly(argv, timeoutMs, maxOutputBytes)
+        : this.runNow(this.shell, argv, timeoutMs, maxOutputBytes),
+    );
     this.queue = next.catch(() => undefined);
     return next;
   }
@@ -105,7 +122,7 @@ export class HelperShell {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.shell.stdin?.end();
+    this.shell?.stdin?.end();
     this.lifeline?.destroy();
     this.fail(new HelperShellError('the helper shell is closed'));
     try {
@@ -115,17 +132,62 @@ export class HelperShell {
     }
   }
 
+  /**
+   * Without /bin/sh: the command as this process's own child (no shell either way), so that GPU figures still
+   * work there; its CPU is then charged to this process's children, as docs/gpu.md says.
+   */
+  private runDirectly(
+    argv: readonly string[],
+    timeoutMs: number,
+    maxOutputBytes: number,
+  ): Promise<HelperResult> {
+    const [file, ...args] = argv;
+    if (file === undefined || this.closed) return Promise.reject(new HelperShellError('nothing to run'));
+    return new Promise((resolve) => {
+      execFile(
+        file,
+        args,
+        {
+          env: this.env,
+          timeout: timeoutMs,
+          killSignal: 'SIGKILL',
+          maxBuffer: maxOutputBytes,
+          windowsHide: true,
+        },
+        (error: ExecFileException | null, stdout: string, stderr: string) => {
+          const truncated = error?.code === 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER';
+          const timedOut = error?.killed === true && !truncated;
+          resolve({
+            // A command that could not be started at all (ENOENT, EACCES) reads as the shell's 127.
+            code:
+              error === null
+                ? 0
+                : typeof error.code === 'number'
+                  ? error.code
+                  : error.signal
+                    ? undefined
+                    : 127,
+            signal: error?.signal ?? undefined,
+            timedOut,
+            stdout,
+            stderr: stderr.slice(0, 4096),
+            truncated,
+          });
+        },
+      );
+    });
+  }
+
   private async runNow(
+    shell: ChildProcess,
     argv: readonly string[],
     timeoutMs: number,
     maxOutputBytes: number,
   ): Promise<HelperResult> {
     if (this.failure !== undefined) throw this.failure;
-    if (argv.length === 0 || argv.some((argument) => /[\n\r\0]/.test(argument)))
-      throw new HelperShellError('a helper command is empty or an argument holds a line break or NUL');
     // While a command runs (at most timeoutMs, then it is killed) its answer is awaited: the pipe keeps the
     // process alive that long, and no longer.
-    const answers = this.shell.stdout as { ref?: () => void; unref?: () => void } | null;
+    const answers = shell.stdout as { ref?: () => void; unref?: () => void } | null;
     answers?.ref?.();
     let pid = 0;
     let timedOut = false;
@@ -140,7 +202,7 @@ export class HelperShell {
     }, timeoutMs);
     let status: number;
     try {
-      this.shell.stdin?.write(`${argv.length}\n${argv.map((argument) => `${argument}\n`).join('')}`);
+      shell.stdin?.write(`${argv.length}\n${argv.map((argument) => `${argument}\n`).join('')}`);
       pid = Number(/^started (\d+)$/.exec(await this.nextLine())?.[1] ?? 0);
       status = Number(/^exit (\d+)$/.exec(await this.nextLine())?.[1] ?? Number.NaN);
     } finally {
