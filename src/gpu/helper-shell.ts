@@ -39,20 +39,23 @@ const LOOP = [
   'done',
 ].join('\n');
 
+/** How long a killed command may take to be reported ended before the helper is given up. */
+const KILL_GRACE_MS = 2000;
+
 /** Signal numbers to names ("SIGBUS"), for saying how a command died. */
 const SIGNALS = new Map<number, string>(
   Object.entries(constants.signals).map(([name, number]) => [number, name]),
 );
 
 /**
- * Runs the package's own helper commands (nvidia-smi, the NVML load probe) as children of one long-lived shell
+ * Runs the package's own helper commands (nvidia-smi, the NVML load probe) as children of a long-lived shell loop
  * that is not this process's child. Why: Linux charges the CPU of every child a process waits for to its
  * RUSAGE_CHILDREN (cutime/cstime), which the span processor reports as the application's children's CPU and the
  * `run` command as the measured tree's. A command spawned here directly would put our own GPU polling there. The
- * shell is started in the background of a shell that exits at once, so it is adopted by init (or the nearest
- * subreaper) and reaps its commands itself: their CPU is never ours. Its only trace here is the ~1 ms the
- * short-lived starter shell costs, once per helper. The shell ends when its stdin closes (`close`, or this
- * process ending). Commands run one at a time, in order.
+ * loop is forked into the background by a starter that then becomes `cat` and never waits for it; the loop reaps
+ * its commands itself, so their CPU is never ours; when `cat` ends (close(), or this process gone) the loop is
+ * adopted by init or the nearest subreaper, which never reports it here. What is charged here is `cat`'s ~1 ms,
+ * once per helper. Commands run one at a time, in order. Without /bin/sh they run as direct children instead.
  */
 export class HelperShell {
   private readonly directory = mkdtempSync(join(tmpdir(), 'otel-resource-tracker-'));
@@ -191,6 +194,7 @@ export class HelperShell {
     answers?.ref?.();
     let pid = 0;
     let timedOut = false;
+    let unkillable: NodeJS.Timeout | undefined;
     const timer = setTimeout(() => {
       timedOut = true;
       try {
@@ -199,6 +203,11 @@ export class HelperShell {
       } catch {
         // It ended meanwhile.
       }
+      // A process stuck in the kernel (a hung driver) outlives SIGKILL: this helper is given up, not waited for.
+      unkillable = setTimeout(
+        () => this.fail(new HelperShellError(`${argv[0]} did not end ${KILL_GRACE_MS} ms after SIGKILL`)),
+        KILL_GRACE_MS,
+      );
     }, timeoutMs);
     let status: number;
     try {
@@ -207,6 +216,7 @@ export class HelperShell {
       status = Number(/^exit (\d+)$/.exec(await this.nextLine())?.[1] ?? Number.NaN);
     } finally {
       clearTimeout(timer);
+      clearTimeout(unkillable);
       answers?.unref?.();
     }
     const stdout = this.readOutput('out', maxOutputBytes);
