@@ -45,7 +45,14 @@ export async function checkNvmlLibrary(
   }
   const helper = new HelperShell();
   try {
-    const result = await helper.run([process.execPath, PROBE_SCRIPT, path], probeTimeoutMs, 4096);
+    const result = await helper
+      .run([process.execPath, PROBE_SCRIPT, path], probeTimeoutMs, 4096)
+      .catch((error: unknown) => {
+        throw new GpuError(
+          `cannot load the NVML library ${printable(path)}: the probe process could not be run (${(error as Error).message})`,
+          'nvml-probe-failed',
+        );
+      });
     if (result.timedOut) {
       throw new GpuError(
         `cannot load the NVML library ${printable(path)}: loading it and calling nvmlInit_v2 did not finish within ${probeTimeoutMs} ms in a probe process`,
