@@ -1,4 +1,5 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { endianness } from 'node:os';
 
 /** e_machine of the architectures Node runs on here; a library for another one cannot load. */
 const MACHINES: Record<string, number> = { x64: 62, arm64: 183, ia32: 3, arm: 40, ppc64: 21, s390x: 22 };
@@ -52,7 +53,7 @@ function elfProblem(fd: number, size: number): string | undefined {
   )
     return `is a ${is64 ? '64' : '32'}-bit ELF file, and this process is not`;
   const littleEndian = header[5] === 1;
-  if (littleEndian !== (process.arch !== 's390x')) return 'has the wrong byte order for this machine';
+  if (littleEndian !== (endianness() === 'LE')) return 'has the wrong byte order for this machine';
   const u16 = (buffer: Buffer, at: number) =>
     littleEndian ? buffer.readUInt16LE(at) : buffer.readUInt16BE(at);
   const u32 = (buffer: Buffer, at: number) =>
