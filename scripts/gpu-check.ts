@@ -10,6 +10,7 @@ import { once } from 'node:events';
 import { GpuSampler } from '../src/gpu/gpu-sampler.js';
 import { NvidiaSmiProvider } from '../src/gpu/nvidia-smi/nvidia-smi-provider.js';
 import { DEFAULT_NVML_LIBRARY } from '../src/gpu/nvml/nvml-library.js';
+import { checkNvmlLibrary } from '../src/gpu/nvml/nvml-library-check.js';
 import { NvmlProvider } from '../src/gpu/nvml/nvml-provider.js';
 import type { GpuProvider, GpuSample } from '../src/gpu/provider.js';
 
@@ -48,6 +49,9 @@ async function read(provider: GpuProvider, label: string): Promise<GpuSample | u
   try {
     const devices = await provider.start();
     console.log(`\n[${label}] ${devices.length} device(s)`);
+    for (const device of devices)
+      if (device.migUuids !== undefined)
+        console.log(`  #${device.index} MIG instances: ${device.migUuids.join(', ')}`);
     const sample = await provider.sample();
     for (const device of sample.devices) {
       console.log(
@@ -120,6 +124,18 @@ console.log(
 );
 
 const library = process.env.OTEL_RESOURCE_TRACKER_NVML_LIBRARY ?? DEFAULT_NVML_LIBRARY;
+// What the NVML provider's safety costs at start: resolving and checking the library, then a probe process that
+// loads it and calls nvmlInit_v2 before the application does (a real driver's nvmlInit is part of that time).
+for (let attempt = 1; attempt <= 3; attempt++) {
+  const started = performance.now();
+  try {
+    const path = await checkNvmlLibrary(library);
+    console.log(`[nvml probe ${attempt}] ${path}: ${(performance.now() - started).toFixed(0)} ms`);
+  } catch (error) {
+    console.log(`[nvml probe ${attempt}] ${(error as Error).message}`);
+    break;
+  }
+}
 const nvml = await read(new NvmlProvider(library), 'nvml');
 const nvmlV3 = await read(new NvmlProvider(library, false), 'nvml, _v3 call with its record size probed');
 const smi = await read(new NvidiaSmiProvider(), 'nvidia-smi');

@@ -17,12 +17,14 @@ export function cudaVisibleDevices(all: readonly GpuDevice[], value: string | un
       ? all.find((candidate) => candidate.index === Number(entry))
       : entry.startsWith('GPU-')
         ? uniquePrefixMatch(all, entry)
-        : undefined;
+        : entry.startsWith('MIG-')
+          ? migInstanceHost(all, entry)
+          : undefined;
     if (device === undefined) {
       if (entry !== '' && entry !== '-1') {
         diag.warn(
           `otel-resource-tracker: CUDA_VISIBLE_DEVICES entry "${entry}" matches no GPU` +
-            `${entry.startsWith('MIG-') ? ' (MIG instances are not tracked)' : ''}; as CUDA does, later entries are ignored`,
+            `${entry.startsWith('MIG-') ? ' (no GPU in MIG mode has that instance)' : ''}; as CUDA does, later entries are ignored`,
         );
       }
       break;
@@ -30,6 +32,16 @@ export function cudaVisibleDevices(all: readonly GpuDevice[], value: string | un
     if (!visible.includes(device)) visible.push(device);
   }
   return visible;
+}
+
+/**
+ * The GPU holding the MIG instance `entry` names (a unique UUID prefix, as CUDA accepts). Its device figures are
+ * the whole GPU's memory, its per-process figure this process tree's memory read from each instance (docs/gpu.md,
+ * MIG).
+ */
+function migInstanceHost(all: readonly GpuDevice[], entry: string): GpuDevice | undefined {
+  const hosts = all.filter((device) => device.migUuids?.some((uuid) => uuid.startsWith(entry)));
+  return hosts.length === 1 ? hosts[0] : undefined;
 }
 
 function uniquePrefixMatch(all: readonly GpuDevice[], prefix: string): GpuDevice | undefined {

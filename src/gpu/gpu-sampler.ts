@@ -2,16 +2,19 @@ import { diag } from '@opentelemetry/api';
 import {
   ENV_GPU_ACTIVE_SAMPLE_INTERVAL_MS,
   ENV_GPU_SAMPLE_INTERVAL_MS,
+  ENV_NVML_LIBRARY,
   type Environment,
   readNumber,
+  readString,
 } from '../config/env.js';
 import { LeasedTimer } from '../sampler/leased-timer.js';
 import { SampleHistory } from '../sampler/sample-history.js';
 import { cudaVisibleDevices } from './cuda-visible-devices.js';
 import { gpuProviderConfigFromEnv, type StartedProvider, startGpuProvider } from './detect.js';
-import type { GpuMemoryReading, GpuMemorySource } from './gpu-memory-source.js';
+import type { GpuMemoryReading, GpuMemorySource } from './gpu-memory-reading.js';
 import { ProcessTree, seesHostPids } from './process-tree.js';
 import type { GpuDevice, GpuDeviceSample, GpuProvider, GpuProviderName, GpuSample } from './provider.js';
+import { noticeVisibly } from './visible-notice.js';
 
 export const DEFAULT_GPU_IDLE_INTERVAL_MS = 1000;
 export const DEFAULT_GPU_ACTIVE_INTERVAL_MS = 100;
@@ -226,7 +229,8 @@ export class GpuSampler implements GpuMemorySource {
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       this.health = { provider: requested, up: false, lastSuccessAt: undefined, lastError: message };
-      diag.error(`otel-resource-tracker: ${message}; GPU figures are unavailable`);
+      // The user forced this provider (the README calls its failure an error): seen without OTEL_LOG_LEVEL too.
+      noticeVisibly('error', `${message}; GPU figures are unavailable`, this.options.env);
       throw error;
     }
     if (this.shutDown) {
@@ -249,6 +253,7 @@ export class GpuSampler implements GpuMemorySource {
       lost: false,
       history: new SampleHistory({ fineCapacity: 4096, blockSize: 64, coarseCapacity: 4096 }),
     }));
+    this.noticeIgnoredLibrary(started);
     const passedOver = started.passedOver.map((reason) => reason.message).join('; ');
     if (this.states.length === 0) {
       // One debug line, no more, for the common case of a machine without a GPU.
@@ -263,6 +268,23 @@ export class GpuSampler implements GpuMemorySource {
     this.hostPids = seesHostPids(this.options.pidNamespaceLink);
     await this.tick();
     this.timer.start();
+  }
+
+  /**
+   * A library named in OTEL_RESOURCE_TRACKER_NVML_LIBRARY that auto detection could not use: the user asked for
+   * it, so one visible line says why it was passed over (the usual machine without NVIDIA's library, which names
+   * none, stays quiet).
+   */
+  private noticeIgnoredLibrary(started: StartedProvider): void {
+    const env = this.options.env ?? process.env;
+    if (readString(env, ENV_NVML_LIBRARY) === undefined) return;
+    const nvml = started.passedOver.find((reason) => reason.kind.startsWith('nvml'));
+    if (nvml === undefined) return;
+    noticeVisibly(
+      'warn',
+      `${ENV_NVML_LIBRARY} is not used: ${nvml.message}; GPU provider ${started.provider.name} instead`,
+      env,
+    );
   }
 
   private record(sample: GpuSample): void {
@@ -308,7 +330,15 @@ export class GpuSampler implements GpuMemorySource {
     let total = 0;
     for (const entry of reading.processes) {
       if (!this.processTree.owns(entry.pid)) continue;
-      if (entry.usedBytes === undefined) return undefined;
+      if (entry.usedBytes === undefined) {
+        this.reportOnce(
+          'process-memory-unavailable',
+          `the GPU driver lists this process tree on GPU ${reading.device.index} without its memory (a GPU in MIG ` +
+            'mode whose instances cannot be read one by one, or no permission): resource_tracker.gpu.process.memory ' +
+            'is unavailable there',
+        );
+        return undefined;
+      }
       total += entry.usedBytes;
     }
     return total;

@@ -7,6 +7,11 @@ export interface GpuDevice {
   readonly memoryTotalBytes: number;
   /** The driver's version (the same for every device of a host); undefined where the provider cannot say. */
   readonly driverVersion?: string | undefined;
+  /**
+   * UUIDs (`MIG-…`) of the MIG instances on the device, where it is in MIG mode and the provider enumerates them:
+   * a `MIG-` entry of CUDA_VISIBLE_DEVICES selects this device.
+   */
+  readonly migUuids?: readonly string[] | undefined;
 }
 
 /** A process holding memory on a GPU. `usedBytes` undefined: the driver does not say (e.g. under MIG). */

@@ -1,5 +1,5 @@
+import { GpuTracking } from '../gpu/gpu-tracking.js';
 import type { Libc } from '../probes/libc.js';
-import { GpuTracking } from '../sampler/gpu-tracking.js';
 import { ProcessTreeSampler, type TreeSample } from '../sampler/process-tree-sampler.js';
 import type { RunFigures } from './run-figures.js';
 import type { GpuSeries } from './write-report.js';

@@ -164,14 +164,17 @@ function spanNames(env: Environment): Array<string | RegExp> | undefined {
   });
 }
 
+const MAX_GPU_INDEX = 1023;
+
 function gpuDevices(env: Environment): number[] | 'all' | undefined {
   const entries = readList(env, ENV_GPU_DEVICES);
   if (entries === undefined) return undefined;
   if (entries.length === 1 && entries[0]?.toLowerCase() === 'all') return 'all';
   return entries.map((entry) => {
-    if (!/^\d+$/.test(entry)) {
+    // A bound, so that 10^22 is an error rather than a device nobody has (NVML numbers at most a few dozen).
+    if (!/^\d{1,4}$/.test(entry) || Number(entry) > MAX_GPU_INDEX) {
       throw new ConfigError(
-        `${ENV_GPU_DEVICES} must be "all" or device indices like 0,1; got ${describe(env[ENV_GPU_DEVICES])}`,
+        `${ENV_GPU_DEVICES} must be "all" or device indices from 0 to ${MAX_GPU_INDEX} like 0,1; got ${describe(env[ENV_GPU_DEVICES])}`,
       );
     }
     return Number(entry);

@@ -20,20 +20,28 @@ let copies = 0;
 
 export const GiB = 1024 ** 3;
 
-export type FakeNvmlVariant = 'full' | 'no-processes' | 'no-detail-list' | 'no-memory-v2';
+export type FakeNvmlVariant =
+  | 'full'
+  | 'no-processes'
+  | 'no-detail-list'
+  | 'no-memory-v2'
+  | 'r470'
+  | 'v1-only';
 
 const VARIANT_DEFINES: Record<FakeNvmlVariant, string[]> = {
   full: [],
   'no-processes': ['-DOMIT_PROCESSES'],
   'no-detail-list': ['-DOMIT_DETAIL_LIST'],
   'no-memory-v2': ['-DOMIT_MEMORY_V2'],
+  r470: ['-DR470'],
+  'v1-only': ['-DV1_ONLY'],
 };
 
 /**
  * Builds the fake libnvidia-ml.so.1 with gcc (once per variant per test run) and returns a fresh copy of it: a
  * copy has its own inode, so dlopen loads it anew and each test starts from clean library state. 'full' has both
  * process-list functions (a driver from R550 on), 'no-detail-list' only the _v3 one (older drivers),
- * 'no-processes' neither.
+ * 'no-processes' neither, 'r470' only the v1 and _v2 process lists (no _v3, no detail list, no memory _v2), 'v1-only' as 'r470' without _v2.
  */
 export function fakeNvmlLibrary(variant: FakeNvmlVariant = 'full'): string {
   const built = join(buildDir, variant, 'libnvidia-ml.so.1');
@@ -59,13 +67,21 @@ export interface FakeDevice {
   utilizationPercent?: number;
   processes?: Array<{ pid: number; bytes: number }>;
   lostAfterReads?: number;
+  /** MIG mode with this many GPU instances (UUIDs "MIG-<slot>-<device UUID without GPU->"). */
+  migInstances?: number;
+  /** Processes in MIG instances: sized on the instance's handle, unsized on the device's. */
+  migProcesses?: Array<{ slot: number; pid: number; bytes: number }>;
 }
 
 export interface FakeNvmlScript {
   devices: FakeDevice[];
   fail?: Record<string, number>;
+  /** Failures of one device only (e.g. { device: 0, call: 'handle', code: 4 }: a cgroup hiding GPU 0). */
+  deny?: Array<{ device: number; call: string; code: number }>;
   /** Size of each record nvmlDeviceGetComputeRunningProcesses_v3 writes (default 24). */
   recordBytes?: number;
+  /** nvmlInit_v2 dies of SIGBUS ('crash', as a truncated library does) or never returns ('hang'). */
+  initBehaviour?: 'crash' | 'hang';
   /** What nvmlDeviceGetMemoryInfo_v2 answers: 'ok' (default) or a return code. */
   memoryV2?: 'ok' | number;
   /** What nvmlDeviceGetRunningProcessDetailList answers: 'ok' (default) or a return code. */
@@ -84,9 +100,14 @@ export function writeNvmlControl(path: string, script: FakeNvmlScript): void {
     if (device.utilizationPercent !== undefined) lines.push(`util ${index} ${device.utilizationPercent}`);
     if (device.lostAfterReads !== undefined) lines.push(`lost ${index} ${device.lostAfterReads}`);
     for (const entry of device.processes ?? []) lines.push(`process ${index} ${entry.pid} ${entry.bytes}`);
+    if (device.migInstances !== undefined) lines.push(`mig ${index} ${device.migInstances}`);
+    for (const entry of device.migProcesses ?? [])
+      lines.push(`mig_process ${index} ${entry.slot} ${entry.pid} ${entry.bytes}`);
   });
   for (const [fn, code] of Object.entries(script.fail ?? {})) lines.push(`fail ${fn} ${code}`);
+  for (const { device, call, code } of script.deny ?? []) lines.push(`deny ${device} ${call} ${code}`);
   if (script.recordBytes !== undefined) lines.push(`record_bytes ${script.recordBytes}`);
+  if (script.initBehaviour !== undefined) lines.push(`init_behaviour ${script.initBehaviour}`);
   if (script.memoryV2 !== undefined) lines.push(`memory_v2 ${script.memoryV2}`);
   if (script.detailList !== undefined) lines.push(`detail_list ${script.detailList}`);
   writeFileSync(path, `${lines.join('\n')}\n`);
@@ -99,14 +120,25 @@ export function scratchDir(prefix = 'fake-gpu-'): string {
 
 /**
  * A fake `nvidia-smi` (a shell script) that prints `gpus` for --query-gpu and `apps` for --query-compute-apps,
- * appends one line to `calls` per run, and can hang, fail or be slow instead.
+ * appends one line to `calls` per run, and can hang, fail or be slow instead. With `burnLoops`, each run first
+ * burns CPU and appends the shell's `times` to `cpuLog`: two lines per run, its own user and system time
+ * ("0m0.100000s 0m0.000000s"), then its children's.
  */
 export function fakeNvidiaSmi(
   dir: string,
-  behaviour: { gpus?: string; apps?: string; hangSeconds?: number; exitCode?: number; stderr?: string },
-): { binary: string; calls: string } {
+  behaviour: {
+    gpus?: string;
+    apps?: string;
+    hangSeconds?: number;
+    exitCode?: number;
+    stderr?: string;
+    /** Busy-loop iterations each run spends first (about 0.1 s of CPU per 100 000), as a real nvidia-smi costs CPU. */
+    burnLoops?: number;
+  },
+): { binary: string; calls: string; cpuLog: string } {
   const binary = join(dir, 'nvidia-smi');
   const calls = join(dir, 'calls.log');
+  const cpuLog = join(dir, 'cpu.log');
   const gpus = join(dir, 'gpus.txt');
   const apps = join(dir, 'apps.txt');
   writeFileSync(gpus, behaviour.gpus ?? '');
@@ -114,6 +146,9 @@ export function fakeNvidiaSmi(
   const script = [
     '#!/bin/sh',
     `echo "$1" >> '${calls}'`,
+    behaviour.burnLoops === undefined
+      ? ''
+      : `i=0; while [ $i -lt ${behaviour.burnLoops} ]; do i=$((i+1)); done; times >> '${cpuLog}'`,
     behaviour.hangSeconds === undefined ? '' : `exec sleep ${behaviour.hangSeconds}`,
     behaviour.exitCode === undefined
       ? ''
@@ -126,7 +161,7 @@ export function fakeNvidiaSmi(
   ].join('\n');
   writeFileSync(binary, `${script}\n`);
   chmodSync(binary, 0o755);
-  return { binary, calls };
+  return { binary, calls, cpuLog };
 }
 
 /**

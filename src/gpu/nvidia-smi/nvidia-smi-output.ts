@@ -1,3 +1,4 @@
+import { printable } from '../printable.js';
 import { GpuError, type GpuProcessMemory } from '../provider.js';
 
 export const GPU_QUERY_FIELDS = [
@@ -44,12 +45,14 @@ function isUnknown(value: string): boolean {
   return value === '' || value === 'N/A' || /^\[.*\]$/.test(value);
 }
 
+/** The output's lines as fields, each with control characters (escape sequences) made harmless: names and
+ * UUIDs are printed to terminals and exported as labels. */
 function lines(output: string): string[][] {
   return output
     .split(/\r?\n/)
     .map((line) => line.trim())
     .filter((line) => line !== '')
-    .map((line) => line.split(',').map((field) => field.trim()));
+    .map((line) => line.split(',').map((field) => printable(field.trim())));
 }
 
 function mebibytes(value: string, field: string, line: number): number | undefined {

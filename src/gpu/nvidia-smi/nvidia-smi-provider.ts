@@ -1,6 +1,7 @@
-import { execFile } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { type HelperResult, HelperShell } from '../helper-shell.js';
+import { printable } from '../printable.js';
 import {
   type GpuDevice,
   type GpuDeviceSample,
@@ -46,8 +47,8 @@ export function findOnPath(command: string, path = process.env.PATH ?? ''): stri
 }
 
 /**
- * GPUs through `nvidia-smi`, for machines where NVML cannot be loaded. Every run is asynchronous (`execFile`, no
- * shell, fixed arguments) with a timeout that kills it; there is never more than one run at a time (a sample
+ * GPUs through `nvidia-smi`, for machines where NVML cannot be loaded. Every run is asynchronous (through the
+ * helper shell, fixed arguments, never expanded) with a timeout that kills it; there is never more than one run at a time (a sample
  * asked for while one runs shares it); after a failure, runs back off (doubling up to a minute) and the last
  * error is returned meanwhile, so that a hung or broken nvidia-smi is not hammered.
  */
@@ -59,6 +60,7 @@ export class NvidiaSmiProvider implements GpuProvider {
   private failures = 0;
   private retryAt = 0;
   private lastError: GpuError | undefined;
+  private helper: HelperShell | undefined;
 
   constructor(
     private readonly timeoutMs = DEFAULT_NVIDIA_SMI_TIMEOUT_MS,
@@ -101,7 +103,10 @@ export class NvidiaSmiProvider implements GpuProvider {
     return this.inFlight;
   }
 
-  shutdown(): void {}
+  shutdown(): void {
+    this.helper?.close();
+    this.helper = undefined;
+  }
 
   private async query(): Promise<GpuSample> {
     const [gpus, apps] = await Promise.all([
@@ -144,39 +149,38 @@ export class NvidiaSmiProvider implements GpuProvider {
     return device;
   }
 
-  private run(args: string[]): Promise<string> {
+  /**
+   * One nvidia-smi run, through the helper shell: it is not this process's child, so its CPU is never charged to
+   * the application's children (RUSAGE_CHILDREN, `resource_tracker.children.cpu.time`, the `run` tree's CPU).
+   */
+  private async run(args: string[]): Promise<string> {
     const binary = this.binary;
-    if (binary === undefined)
-      return Promise.reject(new GpuError('nvidia-smi was not found on PATH', 'nvidia-smi-missing'));
-    return new Promise((resolve, reject) => {
-      const child = execFile(
-        binary,
-        args,
-        { timeout: this.timeoutMs, killSignal: 'SIGKILL', maxBuffer: MAX_OUTPUT_BYTES, windowsHide: true },
-        (error, stdout, stderr) => {
-          if (error === null) {
-            resolve(stdout);
-            return;
-          }
-          const timedOut = (error as { killed?: boolean }).killed === true;
-          reject(
-            timedOut
-              ? new GpuError(
-                  `nvidia-smi did not answer within ${this.timeoutMs} ms and was killed`,
-                  'nvidia-smi-timeout',
-                )
-              : new GpuError(
-                  `nvidia-smi ${args[0]} failed (${(error as { code?: unknown }).code ?? error.message})` +
-                    `${stderr.trim() === '' ? '' : `: ${stderr.trim().slice(0, 200)}`}`,
-                  'nvidia-smi-failed',
-                ),
-          );
-        },
+    if (binary === undefined) throw new GpuError('nvidia-smi was not found on PATH', 'nvidia-smi-missing');
+    this.helper ??= new HelperShell();
+    let result: HelperResult;
+    try {
+      result = await this.helper.run([binary, ...args], this.timeoutMs, MAX_OUTPUT_BYTES);
+    } catch (error) {
+      this.helper.close();
+      this.helper = undefined;
+      throw new GpuError(`nvidia-smi could not be run: ${(error as Error).message}`, 'nvidia-smi-failed');
+    }
+    if (result.timedOut) {
+      throw new GpuError(
+        `nvidia-smi did not answer within ${this.timeoutMs} ms and was killed`,
+        'nvidia-smi-timeout',
       );
-      child.stdin?.end();
-      // A run in flight must not keep the application alive at exit: the timeout still bounds it otherwise.
-      child.unref();
-      for (const stream of [child.stdout, child.stderr]) (stream as { unref?: () => void } | null)?.unref?.();
-    });
+    }
+    if (result.code !== 0 || result.truncated) {
+      const how = result.truncated
+        ? `printed more than ${MAX_OUTPUT_BYTES} bytes`
+        : `failed (${result.code ?? result.signal})`;
+      const stderr = printable(result.stderr.trim()).slice(0, 200);
+      throw new GpuError(
+        `nvidia-smi ${args[0]} ${how}${stderr === '' ? '' : `: ${stderr}`}`,
+        'nvidia-smi-failed',
+      );
+    }
+    return result.stdout;
   }
 }

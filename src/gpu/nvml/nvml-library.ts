@@ -1,6 +1,6 @@
 import koffi, { type LibraryHandle } from 'koffi';
+import { printable } from '../printable.js';
 import { GpuError } from '../provider.js';
-import { libraryIsFindable } from './library-search.js';
 
 /** NVML return codes the package acts on (nvml.h). */
 export const NVML_SUCCESS = 0;
@@ -64,15 +64,52 @@ export interface NvmlFunctions {
   memoryInfoV2: ((handle: NvmlHandle, buffer: Buffer) => Status) | undefined;
   /** nvmlUtilization_t: gpu, memory (u32 percent each). */
   utilization(handle: NvmlHandle, buffer: Buffer): Status;
-  /** nvmlProcessInfo_t[], 16, 24 or 32 bytes each by driver (see nvml-process-records.ts). undefined: symbol missing. */
-  computeProcesses: ((handle: NvmlHandle, count: [number], buffer: Buffer | null) => Status) | undefined;
+  /**
+   * The newest nvmlDeviceGetComputeRunningProcesses the library has (see nvml-process-records.ts for the record
+   * sizes each writes); undefined: none of them.
+   */
+  computeProcesses: ComputeProcessesCall | undefined;
   /** nvmlDeviceGetRunningProcessDetailList (drivers from R550 on); undefined: symbol missing. */
   processDetailList: ((handle: NvmlHandle, list: Buffer) => Status) | undefined;
+  /** nvmlDeviceGetMigMode (current, pending: 1 = enabled); undefined: symbol missing (drivers before R450). */
+  migMode: ((handle: NvmlHandle, current: [number], pending: [number]) => Status) | undefined;
+  maxMigDeviceCount: ((handle: NvmlHandle, count: [number]) => Status) | undefined;
+  migDeviceHandleByIndex: ((handle: NvmlHandle, index: number, out: [NvmlHandle]) => Status) | undefined;
   /** The native address of a buffer's memory, for the pointer inside nvmlProcessDetailList_t. */
   addressOf(buffer: Buffer): bigint;
 }
 
 export const DEFAULT_NVML_LIBRARY = 'libnvidia-ml.so.1';
+
+/** Which nvmlDeviceGetComputeRunningProcesses a library has: the record layout follows from it. */
+export type ComputeProcessesVersion = 'v3' | 'v2' | 'v1';
+
+export interface ComputeProcessesCall {
+  readonly version: ComputeProcessesVersion;
+  readonly call: (handle: NvmlHandle, count: [number], buffer: Buffer | null) => Status;
+}
+
+/**
+ * Newest first. R470-era drivers (still in long-lived clusters) have no _v3: their _v2 writes 24-byte
+ * nvmlProcessInfo_v2_t records, and the unversioned v1 16-byte nvmlProcessInfo_v1_t (pid u32, pad, usedGpuMemory
+ * u64), as nvml.h declares them.
+ */
+const COMPUTE_PROCESSES_SYMBOLS: ReadonlyArray<readonly [ComputeProcessesVersion, string]> = [
+  ['v3', 'nvmlDeviceGetComputeRunningProcesses_v3'],
+  ['v2', 'nvmlDeviceGetComputeRunningProcesses_v2'],
+  ['v1', 'nvmlDeviceGetComputeRunningProcesses'],
+];
+
+function findComputeProcesses(library: LibraryHandle): ComputeProcessesCall | undefined {
+  for (const [version, symbol] of COMPUTE_PROCESSES_SYMBOLS) {
+    const call = optional<ComputeProcessesCall['call']>(
+      library,
+      `int ${symbol}(void *device, _Inout_ unsigned int *count, void *infos)`,
+    );
+    if (call !== undefined) return { version, call };
+  }
+  return undefined;
+}
 
 function bind<T>(library: LibraryHandle, signature: string, symbol: string): T {
   try {
@@ -85,14 +122,11 @@ function bind<T>(library: LibraryHandle, signature: string, symbol: string): T {
   }
 }
 
-/** Loads NVML through koffi (a prebuilt FFI: nothing to compile at install). Throws a GpuError when it cannot. */
+/**
+ * Loads NVML through koffi (a prebuilt FFI: nothing to compile at install). Throws a GpuError when it cannot.
+ * `path` is the absolute path checkNvmlLibrary returned: never a bare name the loader would search for itself.
+ */
 export function loadNvml(path: string): NvmlFunctions {
-  if (!libraryIsFindable(path)) {
-    throw new GpuError(
-      `cannot load the NVML library ${path} (NVML_ERROR_LIBRARY_NOT_FOUND): not in LD_LIBRARY_PATH, the loader's cache or the standard directories`,
-      'nvml-library-missing',
-    );
-  }
   let library: LibraryHandle;
   try {
     library = koffi.load(path);
@@ -104,10 +138,7 @@ export function loadNvml(path: string): NvmlFunctions {
   }
   // Either may be missing (older drivers have no detail list; very old ones neither): per-process memory is then
   // read the other way, or reported as unavailable, and the rest works.
-  const computeProcesses = optional<NvmlFunctions['computeProcesses']>(
-    library,
-    'int nvmlDeviceGetComputeRunningProcesses_v3(void *device, _Inout_ unsigned int *count, void *infos)',
-  );
+  const computeProcesses = findComputeProcesses(library);
   const memoryInfoV2 = optional<NvmlFunctions['memoryInfoV2']>(
     library,
     'int nvmlDeviceGetMemoryInfo_v2(void *device, void *memory)',
@@ -119,6 +150,19 @@ export function loadNvml(path: string): NvmlFunctions {
   const driverVersion = optional<NvmlFunctions['driverVersion']>(
     library,
     'int nvmlSystemGetDriverVersion(void *version, unsigned int length)',
+  );
+  // MIG (A100 and later, drivers from R450): per-process memory is read per instance on a device in MIG mode.
+  const migMode = optional<NvmlFunctions['migMode']>(
+    library,
+    'int nvmlDeviceGetMigMode(void *device, _Out_ unsigned int *current, _Out_ unsigned int *pending)',
+  );
+  const maxMigDeviceCount = optional<NvmlFunctions['maxMigDeviceCount']>(
+    library,
+    'int nvmlDeviceGetMaxMigDeviceCount(void *device, _Out_ unsigned int *count)',
+  );
+  const migDeviceHandleByIndex = optional<NvmlFunctions['migDeviceHandleByIndex']>(
+    library,
+    'int nvmlDeviceGetMigDeviceHandleByIndex(void *device, unsigned int index, _Out_ void **mig)',
   );
   return {
     init: bind(library, 'int nvmlInit_v2()', 'nvmlInit_v2'),
@@ -158,6 +202,9 @@ export function loadNvml(path: string): NvmlFunctions {
     driverVersion,
     computeProcesses,
     processDetailList,
+    migMode,
+    maxMigDeviceCount,
+    migDeviceHandleByIndex,
     addressOf: (buffer) => koffi.address(buffer),
   };
 }
@@ -179,7 +226,7 @@ export function describeNvmlCode(nvml: NvmlFunctions | undefined, code: number):
   } catch {
     text = undefined;
   }
-  return `${name} (${code})${text ? `: ${text}` : ''}`;
+  return `${name} (${code})${text ? `: ${printable(text)}` : ''}`;
 }
 
 /** A u64 at `offset` as a number (exact below 2^53 bytes = 8 PiB). */
@@ -187,8 +234,11 @@ export function readU64(buffer: Buffer, offset: number): number {
   return buffer.readUInt32LE(offset) + buffer.readUInt32LE(offset + 4) * 2 ** 32;
 }
 
-/** A NUL-terminated C string in `buffer`. */
+/**
+ * A NUL-terminated C string in `buffer`, with control characters made harmless: names, UUIDs and the driver
+ * version come from a library this package does not control, and are printed to terminals and exported.
+ */
 export function readCString(buffer: Buffer): string {
   const end = buffer.indexOf(0);
-  return buffer.toString('utf8', 0, end < 0 ? buffer.length : end);
+  return printable(buffer.toString('utf8', 0, end < 0 ? buffer.length : end));
 }

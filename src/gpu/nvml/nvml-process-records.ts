@@ -33,12 +33,26 @@ const NOT_AVAILABLE = 2 ** 64 - 1;
 /** PID_MAX_LIMIT on 64-bit Linux: no PID is larger. */
 const PID_LIMIT = 4_194_304;
 
+/** The record size each call writes where it is fixed: the v1 and _v2 calls (R470 on) never changed theirs. */
+export const FIXED_RECORD_STRIDES = { v1: 16, v2: 24 } as const;
+
+/** How many bytes the driver wrote into a sentinel-filled buffer for `count` records. */
+function writtenLength(buffer: Buffer, count: number): number {
+  let written = Math.min(buffer.length, count * MAX_PROCESS_RECORD_BYTES);
+  while (written > 0 && buffer[written - 1] === SENTINEL_BYTE) written--;
+  return written;
+}
+
 /** What was written for `count` records, or undefined when it fits no known record size. */
 export function detectStride(buffer: Buffer, count: number): ProcessRecordStride | undefined {
   if (count === 0) return PROCESS_RECORD_STRIDES[0];
-  let written = Math.min(buffer.length, count * MAX_PROCESS_RECORD_BYTES);
-  while (written > 0 && buffer[written - 1] === SENTINEL_BYTE) written--;
+  const written = writtenLength(buffer, count);
   return PROCESS_RECORD_STRIDES.find((stride) => written === count * stride);
+}
+
+/** `stride` when what was written is exactly `count` records of it (a call whose record size is fixed), else undefined. */
+export function confirmStride(buffer: Buffer, count: number, stride: number): number | undefined {
+  return count === 0 || writtenLength(buffer, count) === count * stride ? stride : undefined;
 }
 
 /**

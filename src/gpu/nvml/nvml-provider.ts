@@ -23,9 +23,12 @@ import {
   readCString,
   readU64,
 } from './nvml-library.js';
+import { checkNvmlLibrary, DEFAULT_NVML_PROBE_TIMEOUT_MS } from './nvml-library-check.js';
 import {
+  confirmStride,
   decodeProcessRecords,
   detectStride,
+  FIXED_RECORD_STRIDES,
   MAX_PROCESS_RECORD_BYTES,
   PROCESS_DETAIL_BYTES,
   SENTINEL_BYTE,
@@ -40,8 +43,13 @@ const COMPUTE_MODE = 0;
 interface TrackedDevice {
   readonly device: GpuDevice;
   readonly handle: NvmlHandle;
+  /** The MIG instances' handles where the device is in MIG mode: per-process memory is read from each. */
+  readonly migHandles: readonly NvmlHandle[];
   lost: boolean;
 }
+
+/** NVML_ERROR_NOT_FOUND: an empty MIG slot. */
+const NVML_ERROR_NOT_FOUND = 6;
 
 /**
  * GPUs through NVML, loaded lazily with koffi: the library is opened and initialised once, on `start`, device
@@ -74,14 +82,17 @@ export class NvmlProvider implements GpuProvider {
   constructor(
     private readonly libraryPath: string,
     private readonly useDetailList = true,
+    /** How long the probe process that loads the library first may take (see nvml-library-check.ts). */
+    private readonly probeTimeoutMs = DEFAULT_NVML_PROBE_TIMEOUT_MS,
   ) {}
 
-  start(): Promise<readonly GpuDevice[]> {
+  async start(): Promise<readonly GpuDevice[]> {
+    const path = await checkNvmlLibrary(this.libraryPath, this.probeTimeoutMs);
     try {
-      return Promise.resolve(this.open());
+      return this.open(path);
     } catch (error) {
       this.shutdown();
-      return Promise.reject(error);
+      throw error;
     }
   }
 
@@ -124,8 +135,8 @@ export class NvmlProvider implements GpuProvider {
     }
   }
 
-  private open(): GpuDevice[] {
-    const nvml = loadNvml(this.libraryPath);
+  private open(path: string): GpuDevice[] {
+    const nvml = loadNvml(path);
     const initStatus = nvml.init();
     if (initStatus !== NVML_SUCCESS) throw this.error('nvmlInit_v2', initStatus, nvml, 'nvml-init');
     this.nvml = nvml;
@@ -133,21 +144,81 @@ export class NvmlProvider implements GpuProvider {
     this.check(nvml.deviceCount(this.count), 'nvmlDeviceGetCount_v2');
     const names = Buffer.alloc(STRING_BUFFER_BYTES);
     const driverVersion = this.readDriverVersion(nvml, names);
+    const refused: GpuError[] = [];
     for (let index = 0; index < this.count[0]; index++) {
-      const handle: [NvmlHandle] = [null];
-      this.check(nvml.handleByIndex(index, handle), `nvmlDeviceGetHandleByIndex_v2(${index})`);
-      this.check(nvml.name(handle[0], names.fill(0), STRING_BUFFER_BYTES), `nvmlDeviceGetName(${index})`);
-      const name = readCString(names);
-      this.check(nvml.uuid(handle[0], names.fill(0), STRING_BUFFER_BYTES), `nvmlDeviceGetUUID(${index})`);
-      const uuid = readCString(names);
-      this.check(this.readMemory(nvml, handle[0]), `nvmlDeviceGetMemoryInfo(${index})`);
-      this.tracked.push({
-        device: { index, uuid, name, memoryTotalBytes: this.reading.totalBytes, driverVersion },
-        handle: handle[0],
-        lost: false,
-      });
+      try {
+        this.tracked.push(this.openDevice(nvml, index, names, driverVersion));
+      } catch (error) {
+        refused.push(error as GpuError);
+      }
     }
+    // A device this process may not read (a cgroup that hides it answers NVML_ERROR_NO_PERMISSION) is left out
+    // with one line saying so; the devices it may read are tracked. Only when none can be read does NVML fail.
+    if (this.tracked.length === 0 && refused.length > 0) throw refused[0];
+    for (const error of refused)
+      diag.warn(`otel-resource-tracker: ${error.message}; that GPU is not tracked`);
     return this.tracked.map((tracked) => tracked.device);
+  }
+
+  private openDevice(
+    nvml: NvmlFunctions,
+    index: number,
+    names: Buffer,
+    driverVersion: string | undefined,
+  ): TrackedDevice {
+    const handle: [NvmlHandle] = [null];
+    this.check(nvml.handleByIndex(index, handle), `nvmlDeviceGetHandleByIndex_v2(${index})`);
+    this.check(nvml.name(handle[0], names.fill(0), STRING_BUFFER_BYTES), `nvmlDeviceGetName(${index})`);
+    const name = readCString(names);
+    this.check(nvml.uuid(handle[0], names.fill(0), STRING_BUFFER_BYTES), `nvmlDeviceGetUUID(${index})`);
+    const uuid = readCString(names);
+    this.check(this.readMemory(nvml, handle[0]), `nvmlDeviceGetMemoryInfo(${index})`);
+    const memoryTotalBytes = this.reading.totalBytes;
+    const mig = this.openMigInstances(nvml, handle[0], names);
+    return {
+      device: {
+        index,
+        uuid,
+        name,
+        memoryTotalBytes,
+        driverVersion,
+        ...(mig.uuids.length === 0 ? {} : { migUuids: mig.uuids }),
+      },
+      handle: handle[0],
+      migHandles: mig.handles,
+      lost: false,
+    };
+  }
+
+  /**
+   * The MIG instances of a device in MIG mode. On such a device NVML lists the processes of the whole GPU only to
+   * a privileged caller (others get them without sizes); each instance's own handle lists its processes with their
+   * memory. No MIG, or no way to ask: none, and the device's own list is read as before.
+   */
+  private openMigInstances(
+    nvml: NvmlFunctions,
+    handle: NvmlHandle,
+    names: Buffer,
+  ): { handles: NvmlHandle[]; uuids: string[] } {
+    const none = { handles: [], uuids: [] };
+    const current: [number] = [0];
+    const pending: [number] = [0];
+    if (nvml.migMode?.(handle, current, pending) !== NVML_SUCCESS || current[0] !== 1) return none;
+    const slots: [number] = [0];
+    if (nvml.maxMigDeviceCount?.(handle, slots) !== NVML_SUCCESS || nvml.migDeviceHandleByIndex === undefined)
+      return none;
+    const handles: NvmlHandle[] = [];
+    const uuids: string[] = [];
+    for (let slot = 0; slot < slots[0]; slot++) {
+      const mig: [NvmlHandle] = [null];
+      const status = nvml.migDeviceHandleByIndex(handle, slot, mig);
+      if (status === NVML_ERROR_NOT_FOUND) continue;
+      if (status !== NVML_SUCCESS) return none;
+      handles.push(mig[0]);
+      if (nvml.uuid(mig[0], names.fill(0), STRING_BUFFER_BYTES) === NVML_SUCCESS)
+        uuids.push(readCString(names));
+    }
+    return { handles, uuids };
   }
 
   /** The driver version (for hw.driver_version); undefined where the call is missing or fails: it is only a label. */
@@ -191,9 +262,25 @@ export class NvmlProvider implements GpuProvider {
 
   /** Per-process memory: the detail list where the driver has it, else the _v3 call with its record size probed. */
   private readProcesses(nvml: NvmlFunctions, tracked: TrackedDevice): GpuProcessMemory[] | undefined {
-    const total = tracked.device.memoryTotalBytes;
+    if (tracked.migHandles.length === 0) return this.readProcessesOf(nvml, tracked.handle, tracked.device);
+    // MIG: every instance's list, together; one that cannot be read makes the whole figure unknown, not smaller.
+    const processes: GpuProcessMemory[] = [];
+    for (const handle of tracked.migHandles) {
+      const listed = this.readProcessesOf(nvml, handle, tracked.device);
+      if (listed === undefined) return undefined;
+      processes.push(...listed);
+    }
+    return processes;
+  }
+
+  private readProcessesOf(
+    nvml: NvmlFunctions,
+    handle: NvmlHandle,
+    device: GpuDevice,
+  ): GpuProcessMemory[] | undefined {
+    const total = device.memoryTotalBytes;
     if (nvml.processDetailList !== undefined && this.useDetailList && !this.detailListRefused) {
-      const status = this.callDetailList(nvml, tracked.handle);
+      const status = this.callDetailList(nvml, handle);
       if (status === NVML_SUCCESS) {
         this.processRecordLayout = 'detail-list';
         return decodeProcessRecords(
@@ -206,7 +293,7 @@ export class NvmlProvider implements GpuProvider {
       if (!VERSIONED_CALL_REFUSALS.has(status)) return undefined;
       this.detailListRefused = true;
     }
-    return this.readComputeProcesses(nvml, tracked.handle, total);
+    return this.readComputeProcesses(nvml, handle, total);
   }
 
   /** One call, and a second with a larger array when the first says how many entries there are. */
@@ -230,27 +317,35 @@ export class NvmlProvider implements GpuProvider {
     return status;
   }
 
-  /** nvmlDeviceGetComputeRunningProcesses_v3 into a sentinel-filled buffer sized for the largest record. */
+  /**
+   * nvmlDeviceGetComputeRunningProcesses (the newest version the library has) into a sentinel-filled buffer sized
+   * for the largest record: _v3's record size is read off what it wrote, v1's and _v2's is fixed and checked.
+   */
   private readComputeProcesses(
     nvml: NvmlFunctions,
     handle: NvmlHandle,
     total: number,
   ): GpuProcessMemory[] | undefined {
-    if (nvml.computeProcesses === undefined) return undefined;
+    const computeProcesses = nvml.computeProcesses;
+    if (computeProcesses === undefined) return undefined;
     this.count[0] = this.processes.length / MAX_PROCESS_RECORD_BYTES;
-    let status = nvml.computeProcesses(handle, this.count, this.processes.fill(SENTINEL_BYTE));
+    let status = computeProcesses.call(handle, this.count, this.processes.fill(SENTINEL_BYTE));
     if (status === NVML_ERROR_INSUFFICIENT_SIZE) {
       this.processes = Buffer.alloc(MAX_PROCESS_RECORD_BYTES * (this.count[0] + 8));
       this.count[0] = this.processes.length / MAX_PROCESS_RECORD_BYTES;
-      status = nvml.computeProcesses(handle, this.count, this.processes.fill(SENTINEL_BYTE));
+      status = computeProcesses.call(handle, this.count, this.processes.fill(SENTINEL_BYTE));
     }
     // Not supported, no permission, or any other failure: per-process memory is unknown, not zero.
     if (status !== NVML_SUCCESS) return undefined;
     const count = this.count[0];
-    const stride = detectStride(this.processes, count);
+    const version = computeProcesses.version;
+    const stride =
+      version === 'v3'
+        ? detectStride(this.processes, count)
+        : confirmStride(this.processes, count, FIXED_RECORD_STRIDES[version]);
     const processes =
       stride === undefined ? undefined : decodeProcessRecords(this.processes, count, stride, total);
-    this.processRecordLayout = `v3/${processes === undefined ? 'unknown' : stride}`;
+    this.processRecordLayout = `${version}/${processes === undefined ? 'unknown' : stride}`;
     if (processes === undefined && !this.layoutWarned) {
       this.layoutWarned = true;
       diag.warn(

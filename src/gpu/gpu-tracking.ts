@@ -1,6 +1,26 @@
-import { getGpuMemorySource, readGpuMemory } from '../gpu/gpu-memory-source.js';
-import type { DeviceFigures } from '../report/run-figures.js';
-import type { GpuSeries } from '../report/write-report.js';
+import { getGpuMemorySource, readGpuMemory } from './gpu-memory-source.js';
+
+/**
+ * GPU figures of one device over a run. Declared here, beside what computes them, so that the GPU layer never
+ * imports the report above it; the report's DeviceFigures has the same shape.
+ */
+export interface GpuDeviceFigures {
+  readonly index: number;
+  readonly uuid: string | undefined;
+  readonly model: string | undefined;
+  /** Memory the process tree held on the device: its highest sampled value and the last one. */
+  readonly treePeakBytes: number | undefined;
+  readonly treeEndBytes: number | undefined;
+  /** Memory used on the device by every process, highest sampled, and the device's size. */
+  readonly usedPeakBytes: number;
+  readonly totalBytes: number;
+}
+
+/** GPU memory over the run, one value per tree sample (NaN where there was no reading). */
+export interface GpuTreeSeries {
+  readonly label: string;
+  readonly values: readonly number[];
+}
 
 interface DeviceState {
   uuid: string | undefined;
@@ -66,7 +86,7 @@ export class GpuTracking {
     return latest;
   }
 
-  figures(): DeviceFigures[] {
+  figures(): GpuDeviceFigures[] {
     return [...this.devices].map(([index, state]) => ({
       index,
       uuid: state.uuid,
@@ -78,7 +98,7 @@ export class GpuTracking {
     }));
   }
 
-  series(): GpuSeries[] {
+  series(): GpuTreeSeries[] {
     return [...this.devices].map(([device, state]) => ({
       label: `GPU ${device} (tree)`,
       values: state.series,
