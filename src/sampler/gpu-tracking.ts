@@ -1,6 +1,5 @@
 import { getGpuMemorySource, readGpuMemory } from '../gpu/gpu-memory-source.js';
 import type { DeviceFigures } from '../report/run-figures.js';
-import type { GpuSeries } from '../report/write-report.js';
 
 interface DeviceState {
   uuid: string | undefined;
@@ -10,7 +9,6 @@ interface DeviceState {
   treeKnown: boolean;
   usedPeak: number;
   total: number;
-  readonly series: number[];
 }
 
 /**
@@ -21,14 +19,18 @@ interface DeviceState {
 export class GpuTracking {
   private readonly devices = new Map<number, DeviceState>();
 
-  /** Reads every visible device for sample number `sampleIndex`. */
-  read(sampleIndex: number): void {
+  /**
+   * Reads every visible device: this reading's tree figure per device (NaN where it is not known), for the
+   * caller's history of the run; only the running figures are kept here.
+   */
+  read(): Map<number, number> {
+    const tree = new Map<number, number>();
     const count = getGpuMemorySource().visibleDeviceCount?.() ?? 0;
     for (let device = 0; device < count; device++) {
       const reading = readGpuMemory(device);
       let state = this.devices.get(device);
       if (reading === undefined) {
-        if (state !== undefined) state.series[sampleIndex] = Number.NaN;
+        if (state !== undefined) tree.set(device, Number.NaN);
         continue;
       }
       if (state === undefined) {
@@ -40,7 +42,6 @@ export class GpuTracking {
           treeKnown: true,
           usedPeak: 0,
           total: 0,
-          series: [],
         };
         this.devices.set(device, state);
       }
@@ -53,8 +54,9 @@ export class GpuTracking {
         state.treePeak = Math.max(state.treePeak, reading.processUsedBytes);
         state.treeEnd = reading.processUsedBytes;
       }
-      state.series[sampleIndex] = reading.processUsedBytes ?? Number.NaN;
+      tree.set(device, reading.processUsedBytes ?? Number.NaN);
     }
+    return tree;
   }
 
   /** The latest tree figure per device (for the progress line). */
@@ -75,13 +77,6 @@ export class GpuTracking {
       treeEndBytes: state.treeKnown ? state.treeEnd : undefined,
       usedPeakBytes: state.usedPeak,
       totalBytes: state.total,
-    }));
-  }
-
-  series(): GpuSeries[] {
-    return [...this.devices].map(([device, state]) => ({
-      label: `GPU ${device} (tree)`,
-      values: state.series,
     }));
   }
 }
