@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -259,5 +259,120 @@ describe('otel-resource-tracker run -- <command>', function () {
     assert.equal(figures.gpus[0]?.tree_end_bytes, 0);
     assert.equal(figures.gpu_vram_used_mb, 3 * 1024);
     assert.match(finished.stderr, /GPU 0 +tree peak 3072\.0 MiB/);
+  });
+
+  it('holds no descriptor of a process that has ended: 2 000 short-lived children, the wrapper stays under 100 fds', async () => {
+    const { child, done } = run([
+      '--interval',
+      '10',
+      '--',
+      'sh',
+      '-c',
+      'i=0; while [ $i -lt 2000 ]; do /bin/true; i=$((i+1)); done',
+    ]);
+    let most = 0;
+    const watch = setInterval(() => {
+      try {
+        most = Math.max(most, readdirSync(`/proc/${child.pid}/fd`).length);
+      } catch {
+        // the wrapper has ended
+      }
+    }, 10);
+    const finished = await done;
+    clearInterval(watch);
+    assert.equal(finished.code, 0, finished.stderr);
+    // A wrapper that kept the /proc descriptors of every child it sampled held 500+ here.
+    assert.ok(most > 0 && most < 100, `the wrapper held up to ${most} descriptors`);
+  });
+
+  /** The wrapper started as a group leader (as a shell starts a job), and the command's SIGINT count file. */
+  async function startInGroup(dir: string) {
+    const count = join(dir, 'count');
+    const ready = join(dir, 'ready');
+    const wrapper = spawn(
+      process.execPath,
+      [CLI, 'run', '--', process.execPath, join(FIXTURES, 'count-sigint.cjs')],
+      {
+        cwd: repoRoot,
+        detached: true,
+        stdio: 'ignore',
+        env: {
+          PATH: process.env.PATH ?? '',
+          OTEL_TRACES_EXPORTER: 'none',
+          OTEL_RESOURCE_TRACKER_GPU_PROVIDER: 'none',
+          COUNT: count,
+          READY: ready,
+        },
+      },
+    );
+    const exited = new Promise<number | null>((resolve) => wrapper.once('exit', (code) => resolve(code)));
+    for (let i = 0; i < 800 && !existsSync(ready); i++) await sleep(25);
+    assert.ok(existsSync(ready), 'the command started');
+    return { pid: wrapper.pid as number, exited, count: () => Number(readFileSync(count, 'utf8')) };
+  }
+
+  it('one Ctrl-C reaches the command once: SIGINT to the whole process group is not forwarded again', async () => {
+    const job = await startInGroup(scratchDir('cli-group-'));
+    // What a terminal does on Ctrl-C: SIGINT to every process of the foreground group.
+    process.kill(-job.pid, 'SIGINT');
+    assert.equal(await job.exited, 0, 'the command handled it and exited 0');
+    assert.equal(job.count(), 1, 'SIGINTs the command got');
+  });
+
+  it('a SIGINT sent to the wrapper alone is forwarded, once', async () => {
+    const job = await startInGroup(scratchDir('cli-group-'));
+    process.kill(job.pid, 'SIGINT');
+    assert.equal(await job.exited, 0);
+    assert.equal(job.count(), 1, 'SIGINTs the command got');
+  });
+
+  it('a command killed by SIGUSR1: exit 138, and no inspector opened in the wrapper', async () => {
+    const finished = await run(['--', 'sh', '-c', 'kill -USR1 $$']).done;
+    assert.doesNotMatch(finished.stderr, /Debugger listening/);
+    assert.match(finished.stderr, /killed by SIGUSR1/);
+    assert.equal(finished.code, 128 + 10);
+  });
+
+  it('an executable file that is no program (no #! line) exits 126, and /bin/sh is not asked to run it', async () => {
+    const dir = scratchDir('cli-noexec-');
+    const marker = join(dir, 'ran');
+    const data = join(dir, 'data.txt');
+    writeFileSync(data, `touch "${marker}"\n`);
+    chmodSync(data, 0o755);
+    const finished = await run(['--', data]).done;
+    assert.equal(finished.code, 126, finished.stderr);
+    assert.match(
+      finished.stderr,
+      /cannot run ".*data\.txt": not a program \(no "#!" line, not an ELF binary\)/,
+    );
+    assert.equal(existsSync(marker), false, 'its lines were run by a shell');
+    // Not found stays 127; a real script and a binary still run.
+    assert.equal((await run(['--', join(dir, 'missing')]).done).code, 127);
+    const script = join(dir, 'script.sh');
+    writeFileSync(script, `#!/bin/sh\ntouch "${marker}"\n`);
+    chmodSync(script, 0o755);
+    assert.equal((await run(['--', script]).done).code, 0);
+    assert.ok(existsSync(marker));
+  });
+
+  it('prints no escape sequence from a command name: control characters are shown escaped', async () => {
+    const hostile = 'x\u001b]0;owned\u0007\u001b[2J';
+    const missing = await run(['--', hostile]).done;
+    assert.equal(missing.code, 127);
+    assert.equal(
+      missing.stderr,
+      'otel-resource-tracker: cannot run "x\\x1b]0;owned\\x07\\x1b[2J": command not found\n',
+    );
+    const dir = scratchDir('cli-escape-');
+    const script = join(dir, `job\u001b[31m`);
+    writeFileSync(script, '#!/bin/sh\nexit 0\n');
+    chmodSync(script, 0o755);
+    const found = await run(['--', script]).done;
+    assert.equal(found.code, 0, found.stderr);
+    assert.doesNotMatch(found.stderr, /\u001b/, 'no raw ESC on the terminal');
+    assert.match(found.stderr, /job\\x1b\[31m \(exit code 0\)/);
+    const unknown = await runNode([CLI, 'rnu\u001b[2J'], {}).done;
+    assert.doesNotMatch(unknown.stderr, /\u001b/);
+    assert.match(unknown.stderr, /unknown command "rnu\\x1b\[2J"/);
   });
 });
