@@ -51,18 +51,32 @@ describe('otel-resource-tracker run -- <command>', function () {
       `tree CPU ${measured.toFixed(3)} s, the processes' own sum ${expected.toFixed(3)} s`,
     );
     assert.equal(figures.cpu_time_seconds, Number(measured.toFixed(3)), 'the seed key');
-    assert.ok(
-      (figures.peak_tree_rss_bytes ?? 0) >= 160 * MiB,
-      `peak tree RSS ${figures.peak_tree_rss_bytes}`,
-    );
     const [grandchildMaxRss] = reported(dir, 'maxrss');
+    // The tree's peak lies between the grandchild's 160 MiB and what every process held at its own peak at once
+    // (each Node process's maxRSS, and 8 MiB for each of the two shells).
+    const everyPeak =
+      reported(dir, 'burnrss').reduce((sum, bytes) => sum + bytes, 0) + (grandchildMaxRss ?? 0) + 2 * 8 * MiB;
+    assert.equal(reported(dir, 'burnrss').length, 2);
+    assert.ok(
+      (figures.peak_tree_rss_bytes ?? 0) >= 160 * MiB && (figures.peak_tree_rss_bytes ?? 0) <= everyPeak,
+      `peak tree RSS ${figures.peak_tree_rss_bytes}, every process's own peak together ${everyPeak}`,
+    );
+    assert.ok(
+      (figures.peak_tree_rss_at_seconds ?? -1) >= 0 &&
+        (figures.peak_tree_rss_at_seconds ?? 0) <= (figures.wall_clock_seconds ?? 0),
+      `peak at ${figures.peak_tree_rss_at_seconds} s of ${figures.wall_clock_seconds} s`,
+    );
     assert.ok(grandchildMaxRss !== undefined && grandchildMaxRss >= 160 * MiB);
     // GNU time's figure: the kernel's maxRSS of the largest waited-for descendant, here the grandchild.
     assert.ok(
       Math.abs((figures.largest_process_peak_rss_bytes ?? 0) - grandchildMaxRss) <= 2 * MiB,
       `largest process ${figures.largest_process_peak_rss_bytes}, the grandchild's own maxRSS ${grandchildMaxRss}`,
     );
-    assert.ok((figures.processes_seen ?? 0) >= 4, `${figures.processes_seen} processes seen`);
+    // The script's shell, two burners and the grandchild (its inner shell execs it, or is a fifth process).
+    assert.ok(
+      (figures.processes_seen ?? 0) >= 4 && (figures.processes_seen ?? 0) <= 5,
+      `${figures.processes_seen} processes seen`,
+    );
     for (const key of ['cpu_time_seconds', 'wall_clock_seconds', 'peak_memory_mb', 'gpu_vram_used_mb']) {
       assert.equal(typeof figures[key], 'number', key);
     }
@@ -135,17 +149,53 @@ describe('otel-resource-tracker run -- <command>', function () {
       OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
       OTEL_SERVICE_NAME: 'nightly',
     };
-    assert.equal((await run(['--', 'sh', '-c', 'exit 0', 'secret-token'], env).done).code, 0);
+    const dir = scratchDir('cli-span-');
+    const json = join(dir, 'run.json');
+    const burner = join(FIXTURES, 'burn.cjs');
+    const burnt = await run(
+      ['--name', 'sh', '--json', json, '--', process.execPath, burner, '300', 'secret-token'],
+      {
+        ...env,
+        REPORT_DIR: dir,
+      },
+    ).done;
+    assert.equal(burnt.code, 0, burnt.stderr);
     assert.equal(
       (await run(['--name', 'with-args', '--record-args', '--', 'sh', '-c', 'exit 4'], env).done).code,
       4,
     );
     const plain = otlp.receiver.span('sh');
-    assert.equal(plain.attributes['process.command'], 'sh');
+    assert.equal(plain.attributes['process.command'], process.execPath);
     assert.equal(plain.attributes['process.command_args'], undefined, 'no arguments unless --record-args');
     assert.equal(plain.attributes['process.exit.code'], 0);
-    assert.equal(typeof plain.attributes['resource_tracker.cpu.time'], 'number');
-    assert.equal(typeof plain.attributes['resource_tracker.process_tree.memory.peak'], 'number');
+    // The span's figures against the burner's own measurements (its CPU, its maxRSS) and the JSON of the same run.
+    const figures = JSON.parse(readFileSync(json, 'utf8')) as Record<string, number>;
+    const [ownCpu] = reported(dir, 'cpu');
+    const [ownMaxRss] = reported(dir, 'burnrss');
+    const cpu = plain.attributes['resource_tracker.cpu.time'] as number;
+    assert.ok(
+      ownCpu !== undefined && Math.abs(cpu - ownCpu) <= 0.1 * ownCpu,
+      `span CPU ${cpu}, its own ${ownCpu}`,
+    );
+    assert.equal(cpu, (figures.cpu_user_seconds ?? 0) + (figures.cpu_system_seconds ?? 0));
+    assert.equal(plain.attributes['process.pid'], figures.pid);
+    assert.ok(
+      Math.abs(
+        (plain.attributes['resource_tracker.wall_time'] as number) - (figures.wall_clock_seconds ?? 0),
+      ) < 0.001,
+    );
+    const largest = plain.attributes['resource_tracker.process_tree.memory.largest_process_peak'] as number;
+    assert.ok(
+      ownMaxRss !== undefined && Math.abs(largest - ownMaxRss) <= 2 * MiB,
+      `largest process ${largest}, the burner's own maxRSS ${ownMaxRss}`,
+    );
+    const peak = plain.attributes['resource_tracker.process_tree.memory.peak'] as number;
+    // Sampled RSS never exceeds the process's own high-water mark (1 MiB for what it touched after reading it).
+    assert.ok(
+      peak >= 0.5 * (ownMaxRss ?? 0) && peak <= (ownMaxRss ?? 0) + MiB,
+      `tree peak ${peak}, the only process's maxRSS ${ownMaxRss}`,
+    );
+    assert.equal(peak, figures.peak_tree_rss_bytes);
     assert.equal(plain.resource['service.name'], 'nightly');
     const named = otlp.receiver.span('with-args');
     assert.deepEqual(named.attributes['process.command_args'], ['sh', '-c', 'exit 4']);
@@ -369,10 +419,10 @@ describe('otel-resource-tracker run -- <command>', function () {
     chmodSync(script, 0o755);
     const found = await run(['--', script]).done;
     assert.equal(found.code, 0, found.stderr);
-    assert.doesNotMatch(found.stderr, /\u001b/, 'no raw ESC on the terminal');
+    assert.ok(!found.stderr.includes('\u001b'), 'no raw ESC on the terminal');
     assert.match(found.stderr, /job\\x1b\[31m \(exit code 0\)/);
     const unknown = await runNode([CLI, 'rnu\u001b[2J'], {}).done;
-    assert.doesNotMatch(unknown.stderr, /\u001b/);
+    assert.ok(!unknown.stderr.includes('\u001b'), 'no raw ESC on the terminal');
     assert.match(unknown.stderr, /unknown command "rnu\\x1b\[2J"/);
   });
 });
