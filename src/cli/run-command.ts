@@ -94,7 +94,7 @@ export async function runCommand(
   };
   for (const signal of FORWARDED_SIGNALS) process.on(signal, forward);
   process.on('SIGTSTP', suspend);
-  const spanLog = options.reportFile === undefined ? undefined : new PrivateSpanLog();
+  const spanLog = options.reportFile === undefined ? undefined : privateSpanLog();
   const removeSpanLog = () => spanLog?.remove();
   process.once('exit', removeSpanLog);
   try {
@@ -107,6 +107,16 @@ export async function runCommand(
     process.removeListener('exit', removeSpanLog);
     for (const signal of FORWARDED_SIGNALS) process.removeListener(signal, forward);
     process.removeListener('SIGTSTP', suspend);
+  }
+}
+
+/** The run's span log for the report's timeline, or undefined (said why) when no private file can be made. */
+function privateSpanLog(): PrivateSpanLog | undefined {
+  try {
+    return new PrivateSpanLog();
+  } catch (error) {
+    say(`the report has no spans of the command: ${printable((error as Error).message)}`);
+    return undefined;
   }
 }
 
