@@ -26,8 +26,9 @@ const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIG
 const NOT_RAISED = new Set<NodeJS.Signals>(['SIGUSR1', 'SIGUSR2', 'SIGPIPE']);
 const PREFIX = 'otel-resource-tracker';
 
+/** One line on stderr; what came from outside (names, paths, error messages) is shown escaped. */
 function say(message: string): void {
-  process.stderr.write(`${PREFIX}: ${message}\n`);
+  process.stderr.write(`${PREFIX}: ${printable(message)}\n`);
 }
 
 /** How the wrapper ends: the command's exit code, or the signal that killed it (raised again on ourselves). */

@@ -33,7 +33,7 @@ export function formatSummary(figures: RunFigures, notes: readonly string[] = []
   for (const gpu of figures.gpus) {
     rows.push([
       `GPU ${gpu.index}`,
-      `tree peak ${mebibytes(gpu.treePeakBytes)}, device used peak ${mebibytes(gpu.usedPeakBytes)} of ${mebibytes(gpu.totalBytes)}${gpu.model ? ` (${gpu.model})` : ''}`,
+      `tree peak ${mebibytes(gpu.treePeakBytes)}, device used peak ${mebibytes(gpu.usedPeakBytes)} of ${mebibytes(gpu.totalBytes)}${gpu.model ? ` (${printable(gpu.model)})` : ''}`,
     ]);
   }
   for (const note of notes) rows.push(['note', note]);
