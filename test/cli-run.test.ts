@@ -369,6 +369,69 @@ describe('otel-resource-tracker run -- <command>', function () {
     assert.equal(job.count(), 1, 'SIGINTs the command got');
   });
 
+  it('Ctrl-C typed on a terminal (a pseudo-terminal from util-linux `script`): the command gets one SIGINT', async () => {
+    const dir = scratchDir('cli-ctrl-c-');
+    const count = join(dir, 'count');
+    const ready = join(dir, 'ready');
+    const terminal = spawn(
+      'script',
+      [
+        '-qec',
+        `${process.execPath} ${CLI} run -- ${process.execPath} ${join(FIXTURES, 'count-sigint.cjs')}`,
+        '/dev/null',
+      ],
+      {
+        cwd: repoRoot,
+        env: {
+          PATH: process.env.PATH ?? '',
+          OTEL_TRACES_EXPORTER: 'none',
+          OTEL_RESOURCE_TRACKER_GPU_PROVIDER: 'none',
+          TERM: 'dumb',
+          COUNT: count,
+          READY: ready,
+        },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      },
+    );
+    let output = '';
+    terminal.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    const ended = new Promise<void>((resolve) => terminal.once('exit', () => resolve()));
+    for (let i = 0; i < 800 && !existsSync(ready); i++) await sleep(25);
+    assert.ok(existsSync(ready), 'the command started');
+    // ETX typed into the terminal: its line discipline sends SIGINT to the foreground process group.
+    terminal.stdin.write('\u0003');
+    await ended;
+    assert.match(output, /\(exit code 0\)/, 'the command handled it and exited 0');
+    assert.equal(Number(readFileSync(count, 'utf8')), 1, 'SIGINTs the command got');
+  });
+
+  it('a command in its own process group still reads the terminal it was started on', async () => {
+    const terminal = spawnSync(
+      'script',
+      [
+        '-qec',
+        `${process.execPath} ${CLI} run -- sh -c 'read line; echo "got [$line]"; test -t 0 && echo on-a-tty'`,
+        '/dev/null',
+      ],
+      {
+        cwd: repoRoot,
+        env: {
+          PATH: process.env.PATH ?? '',
+          OTEL_TRACES_EXPORTER: 'none',
+          OTEL_RESOURCE_TRACKER_GPU_PROVIDER: 'none',
+          TERM: 'dumb',
+        },
+        input: 'typed\n',
+        encoding: 'utf8',
+        timeout: 30_000,
+      },
+    );
+    assert.equal(terminal.status, 0, terminal.stderr);
+    assert.match(terminal.stdout, /got \[typed\]\r?\non-a-tty/);
+  });
+
   it('a SIGINT sent to the wrapper alone is forwarded, once', async () => {
     const job = await startInGroup(scratchDir('cli-group-'));
     process.kill(job.pid, 'SIGINT');
