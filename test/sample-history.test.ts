@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ProcessMemoryProbe } from '../src/probes/process-memory.js';
@@ -130,6 +130,28 @@ describe("a long run keeps flat memory (the tree sampler and the run's curve)", 
     sampler.stop();
     // Every sample kept (the fault) is ~6 MiB here.
     assert.ok(grown < 1.5 * MiB, `heap grew ${(grown / MiB).toFixed(1)} MiB over 100 000 ticks`);
+  });
+
+  it('the tree sampler closes the descriptors of a process that left the tree between two ticks', () => {
+    const proc = fakeProc(4444);
+    const sampler = new ProcessTreeSampler(4444, undefined, 100, proc.root);
+    const children = join(proc.root, '4444', 'task', '4444', 'children');
+    const open = () => readdirSync('/proc/self/fd').length;
+    sampler.tick();
+    const before = open();
+    // 300 short-lived children, each seen at one tick and reaped by its parent before the next.
+    for (let child = 5000; child < 5300; child++) {
+      mkdirSync(join(proc.root, String(child), 'task', String(child)), { recursive: true });
+      writeFileSync(join(proc.root, String(child), 'task', String(child), 'children'), '');
+      writeFileSync(join(proc.root, String(child), 'stat'), `${child} (short) S 4444 ${'0 '.repeat(48)}0\n`);
+      writeFileSync(children, `${child} `);
+      sampler.tick();
+    }
+    writeFileSync(children, '');
+    sampler.tick();
+    // The fault kept two descriptors (stat, children) per child: 600 here.
+    assert.ok(open() - before <= 2, `${open() - before} descriptors more than before`);
+    sampler.stop();
   });
 
   it("the run's curve stays at a fixed number of points over 150 000 ticks, heap flat, the peak kept", () => {
