@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { ResourceSpanProcessor } from '../src/index.js';
 import { fakeNvmlLibrary, GiB, scratchDir, writeNvmlControl } from './helpers/fake-gpu.js';
 import { measured, recordFigure } from './helpers/figures.js';
 import { receiverPerTest } from './helpers/otlp-receiver.js';
@@ -48,6 +50,14 @@ describe('reliability: process life', function () {
       outcome: `the process exited by itself in ${measured(seconds.toFixed(2))} s (timers and server unref'd)`,
       lost: 'nothing',
     });
+  });
+
+  it('gives back its descriptors: 300 span processors measuring child processes, created and shut down', async () => {
+    const open = () => readdirSync('/proc/self/fd').length;
+    const before = open();
+    for (let i = 0; i < 300; i++) await new ResourceSpanProcessor({ childProcesses: true }).shutdown();
+    // Each kept its /proc/self/stat descriptor for the life of the process before.
+    assert.ok(open() - before < 10, `${open() - before} descriptors more than before`);
   });
 
   it('flushes on natural exit, on SIGTERM and on an uncaught exception', async () => {

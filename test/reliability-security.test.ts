@@ -1,7 +1,16 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { type ChildProcess, execFileSync } from 'node:child_process';
+import {
+  existsSync,
+  lstatSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type DiagLogger, DiagLogLevel, diag, ROOT_CONTEXT } from '@opentelemetry/api';
 import {
@@ -14,7 +23,7 @@ import { NvmlProvider } from '../src/gpu/nvml/nvml-provider.js';
 import { ResourceSpanProcessor, startPrometheusEndpoint } from '../src/index.js';
 import { fakeNvmlLibrary, GiB, manualGpuSampler, scratchDir, writeNvmlControl } from './helpers/fake-gpu.js';
 import { recordFigure, writeFigures } from './helpers/figures.js';
-import { repoRoot } from './helpers/zero-code.js';
+import { repoRoot, runNode } from './helpers/zero-code.js';
 
 after(() => writeFigures());
 
@@ -225,5 +234,159 @@ describe('reliability: security', function () {
       outcome: `${paths.length} files packed, all under dist/ plus package.json and README.md; ${audit}`,
       lost: '–',
     });
+  });
+});
+
+describe('reliability: security of the files `run` writes', function () {
+  this.timeout(120_000);
+  const CLI = join(repoRoot, 'dist', 'cli', 'main.js');
+  const FIXTURES = join(repoRoot, 'test', 'fixtures', 'cli');
+
+  function run(args: readonly string[], env: Record<string, string> = {}) {
+    return runNode([CLI, 'run', ...args], { OTEL_TRACES_EXPORTER: 'none', ...env });
+  }
+
+  /** Ends `child` if it has not ended by itself within `ms` (a hang must fail the test, not the suite). */
+  function bounded(child: ChildProcess, ms: number): { hung: () => boolean } {
+    let hung = false;
+    const timer = setTimeout(() => {
+      hung = true;
+      child.kill('SIGKILL');
+    }, ms);
+    child.once('exit', () => clearTimeout(timer));
+    return { hung: () => hung };
+  }
+
+  async function waitFor(file: string): Promise<void> {
+    for (let i = 0; i < 800 && !existsSync(file); i++) await sleep(25);
+    assert.ok(existsSync(file), `${file} appeared`);
+  }
+
+  it('the span log of `run --report` is private (0700 directory, 0600 file, unpredictable) and removed at the end', async () => {
+    const dir = scratchDir('run-private-');
+    const seen = join(dir, 'seen');
+    const { child, done } = run([
+      '--report',
+      join(dir, 'report.html'),
+      '--',
+      'sh',
+      '-c',
+      `log="$OTEL_RESOURCE_TRACKER_SPAN_LOG"; echo "$log" > "${seen}"; stat -c '%a %F' "$log" "$(dirname "$log")" >> "${seen}"`,
+    ]);
+    const finished = await done;
+    assert.equal(finished.code, 0, finished.stderr);
+    const [log, fileMode, dirMode] = readFileSync(seen, 'utf8').trim().split('\n');
+    assert.equal(fileMode, '600 regular empty file', 'the file exists before the command runs, 0600');
+    assert.equal(dirMode, '700 directory');
+    assert.ok(log !== undefined && dirname(log) !== tmpdir(), `${log} is in a directory of its own`);
+    // Named by mkdtemp (random), not after the wrapper's pid and the time as before.
+    assert.match(basename(dirname(log)), /^otel-resource-tracker-[A-Za-z0-9]{6}$/);
+    assert.ok(!log.includes(String(child.pid)), `${log} holds the wrapper's pid`);
+    assert.equal(existsSync(dirname(log)), false, 'its directory is removed');
+  });
+
+  it('the span log is removed on every exit path the wrapper survives: command killed, SIGTERM and SIGINT to the wrapper', async () => {
+    const dir = scratchDir('run-cleanup-');
+    const report = join(dir, 'report.html');
+    const seen = join(dir, 'seen');
+    const remember = `echo "$OTEL_RESOURCE_TRACKER_SPAN_LOG" > "${seen}"; echo '{}' >> "$OTEL_RESOURCE_TRACKER_SPAN_LOG"`;
+    const logDir = () => dirname(readFileSync(seen, 'utf8').trim());
+
+    const killed = await run(['--report', report, '--', 'sh', '-c', `${remember}; kill -9 $$`]).done;
+    assert.equal(killed.signal, 'SIGKILL');
+    assert.equal(existsSync(logDir()), false, 'command killed: removed');
+
+    for (const [signal, fixture] of [
+      ['SIGTERM', 'wait-term.cjs'],
+      ['SIGINT', 'count-sigint.cjs'],
+    ] as const) {
+      const ready = join(dir, `ready-${signal}`);
+      const { child, done } = run(
+        [
+          '--report',
+          report,
+          '--',
+          'sh',
+          '-c',
+          `${remember}; exec "${process.execPath}" "${join(FIXTURES, fixture)}"`,
+        ],
+        { READY: ready, MARKER: join(dir, 'marker'), COUNT: join(dir, 'count') },
+      );
+      await waitFor(ready);
+      child.kill(signal);
+      const finished = await done;
+      assert.equal(finished.code, 0, `${signal}: the command handled it (${finished.stderr})`);
+      assert.equal(existsSync(logDir()), false, `${signal} to the wrapper: removed`);
+    }
+  });
+
+  it('the span log is bounded, and the summary and the report say what was left out', async () => {
+    const dir = scratchDir('run-bound-');
+    const report = join(dir, 'report.html');
+    // 20 MB of span lines, more than the 16 MiB bound (a writer that ignores it, as a killed one would leave it).
+    const line = '{"name":"s","spanId":"a","startEpochMs":0,"endEpochMs":1,"pid":1}';
+    const finished = await run([
+      '--report',
+      report,
+      '--',
+      'sh',
+      '-c',
+      `yes '${line}' | head -n 300000 >> "$OTEL_RESOURCE_TRACKER_SPAN_LOG"`,
+    ]).done;
+    assert.equal(finished.code, 0, finished.stderr);
+    assert.match(finished.stderr, /note +some spans not logged past the 16 MiB bound of the span log/);
+    assert.match(finished.stderr, /the timeline shows the first 5000 of \d+ spans logged/);
+    const page = readFileSync(report, 'utf8');
+    assert.match(page, /spans not logged past the 16 MiB bound/);
+    assert.equal((page.match(/"name":"s"/g) ?? []).length, 5000, 'the first 5000 on the timeline');
+  });
+
+  it('files the user names are written as named, but never into a FIFO or through a dangling link', async () => {
+    const dir = scratchDir('run-named-');
+    const fifo = join(dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const json = run(['--json', fifo, '--', 'true']);
+    const jsonHang = bounded(json.child, 20_000);
+    const intoFifo = await json.done;
+    assert.equal(jsonHang.hung(), false, 'the wrapper did not hang on the FIFO');
+    assert.equal(intoFifo.code, 0, "the exit code is still the command's");
+    assert.ok(intoFifo.stderr.includes(`cannot write ${fifo}: ${fifo} is a FIFO`), intoFifo.stderr);
+
+    const target = join(dir, 'elsewhere.html');
+    const dangling = join(dir, 'report.html');
+    symlinkSync(target, dangling);
+    const throughLink = await run(['--report', dangling, '--', 'true']).done;
+    assert.equal(throughLink.code, 0);
+    assert.ok(
+      throughLink.stderr.includes(`${dangling} is a link to a file that does not exist`),
+      throughLink.stderr,
+    );
+    assert.equal(existsSync(target), false, 'nothing created where the link points');
+
+    // A link to an existing file is the user's choice: written through, as named.
+    const real = join(dir, 'real.json');
+    writeFileSync(real, 'old');
+    const linked = join(dir, 'linked.json');
+    symlinkSync(real, linked);
+    assert.equal((await run(['--json', linked, '--', 'true']).done).code, 0);
+    assert.ok(lstatSync(linked).isSymbolicLink());
+    assert.equal(JSON.parse(readFileSync(real, 'utf8')).exit_code, 0);
+
+    // OTEL_RESOURCE_TRACKER_SPAN_LOG in a service: a FIFO is refused by name, the process neither hangs nor fails.
+    const script = join(repoRoot, 'build', 'span-log-fifo-child.mjs');
+    writeFileSync(
+      script,
+      "import { trace } from '@opentelemetry/api';\ntrace.getTracer('t').startSpan('s').end();\n",
+    );
+    const service = runNode(['--import', 'otel-resource-tracker/register', script], {
+      OTEL_TRACES_EXPORTER: 'none',
+      OTEL_RESOURCE_TRACKER_METRICS: 'false',
+      OTEL_RESOURCE_TRACKER_SPAN_LOG: fifo,
+    });
+    const serviceHang = bounded(service.child, 20_000);
+    const served = await service.done;
+    assert.equal(serviceHang.hung(), false, 'the service did not hang on the FIFO');
+    assert.equal(served.code, 0, served.stderr);
+    assert.ok(served.stderr.includes(`the span log is not written: ${fifo} is a FIFO`), served.stderr);
   });
 });

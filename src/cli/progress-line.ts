@@ -8,12 +8,16 @@ const MiB = 1024 * 1024;
  */
 export class ProgressLine {
   private shown = false;
+  /** The samples of about the last second (the CPU % is over them), oldest first. */
+  private readonly recent: TreeSample[] = [];
 
   constructor(private readonly stream: NodeJS.WriteStream) {}
 
-  update(sample: TreeSample, samples: readonly TreeSample[], gpu: ReadonlyMap<number, number>): void {
-    const earlier =
-      [...samples].reverse().find((candidate) => sample.atMs - candidate.atMs >= 1000) ?? samples[0];
+  update(sample: TreeSample, gpu: ReadonlyMap<number, number>): void {
+    this.recent.push(sample);
+    while (this.recent.length > 2 && sample.atMs - (this.recent[1] as TreeSample).atMs >= 1000)
+      this.recent.shift();
+    const earlier = this.recent[0];
     const span = earlier === undefined ? 0 : sample.atMs - earlier.atMs;
     const cpuPercent =
       span > 0 && earlier !== undefined

@@ -16,12 +16,6 @@ export interface GpuDeviceFigures {
   readonly totalBytes: number;
 }
 
-/** GPU memory over the run, one value per tree sample (NaN where there was no reading). */
-export interface GpuTreeSeries {
-  readonly label: string;
-  readonly values: readonly number[];
-}
-
 interface DeviceState {
   uuid: string | undefined;
   model: string | undefined;
@@ -30,7 +24,6 @@ interface DeviceState {
   treeKnown: boolean;
   usedPeak: number;
   total: number;
-  readonly series: number[];
 }
 
 /**
@@ -41,14 +34,18 @@ interface DeviceState {
 export class GpuTracking {
   private readonly devices = new Map<number, DeviceState>();
 
-  /** Reads every visible device for sample number `sampleIndex`. */
-  read(sampleIndex: number): void {
+  /**
+   * Reads every visible device: this reading's tree figure per device (NaN where it is not known), for the
+   * caller's history of the run; only the running figures are kept here.
+   */
+  read(): Map<number, number> {
+    const tree = new Map<number, number>();
     const count = getGpuMemorySource().visibleDeviceCount?.() ?? 0;
     for (let device = 0; device < count; device++) {
       const reading = readGpuMemory(device);
       let state = this.devices.get(device);
       if (reading === undefined) {
-        if (state !== undefined) state.series[sampleIndex] = Number.NaN;
+        if (state !== undefined) tree.set(device, Number.NaN);
         continue;
       }
       if (state === undefined) {
@@ -60,7 +57,6 @@ export class GpuTracking {
           treeKnown: true,
           usedPeak: 0,
           total: 0,
-          series: [],
         };
         this.devices.set(device, state);
       }
@@ -73,8 +69,9 @@ export class GpuTracking {
         state.treePeak = Math.max(state.treePeak, reading.processUsedBytes);
         state.treeEnd = reading.processUsedBytes;
       }
-      state.series[sampleIndex] = reading.processUsedBytes ?? Number.NaN;
+      tree.set(device, reading.processUsedBytes ?? Number.NaN);
     }
+    return tree;
   }
 
   /** The latest tree figure per device (for the progress line). */
@@ -95,13 +92,6 @@ export class GpuTracking {
       treeEndBytes: state.treeKnown ? state.treeEnd : undefined,
       usedPeakBytes: state.usedPeak,
       totalBytes: state.total,
-    }));
-  }
-
-  series(): GpuTreeSeries[] {
-    return [...this.devices].map(([device, state]) => ({
-      label: `GPU ${device} (tree)`,
-      values: state.series,
     }));
   }
 }

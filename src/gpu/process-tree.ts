@@ -1,4 +1,5 @@
 import { readFileSync, readlinkSync } from 'node:fs';
+import { parseProcStat } from '../probes/proc-stat.js';
 
 /** The inode of the initial PID namespace (PROC_PID_INIT_INO in the kernel): the host's. */
 const INIT_PID_NAMESPACE_INODE = 4026531836;
@@ -20,11 +21,7 @@ export function seesHostPids(namespaceLink = '/proc/self/ns/pid'): boolean | und
 /** The parent PID from /proc/<pid>/stat, or undefined when the process is gone. */
 function parentOf(pid: number, procRoot: string): number | undefined {
   try {
-    const stat = readFileSync(`${procRoot}/${pid}/stat`, 'latin1');
-    // "pid (comm) state ppid …": the name may hold spaces and parentheses, so read from the last ")".
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const parent = Number(fields[1]);
-    return Number.isInteger(parent) ? parent : undefined;
+    return parseProcStat(readFileSync(`${procRoot}/${pid}/stat`))?.parentPid;
   } catch {
     return undefined;
   }

@@ -1,18 +1,14 @@
-import { openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { readClockTicksPerSecond } from './auxv.js';
-import { readDecimalField } from './decimal-field.js';
-
-const ASCII_CLOSE_PAREN = 41;
-const ASCII_SPACE = 32;
-/** cutime and cstime are fields 16 and 17 of /proc/self/stat; after the ")" closing the name, field 3 begins. */
-const CUTIME_FIELD_AFTER_NAME = 16 - 3;
+import { parseProcStat } from './proc-stat.js';
 
 /**
  * CPU seconds of this process's children that have ended and been waited for (cutime + cstime of
- * /proc/self/stat): what `child_process` work cost. Linux only; one `pread` on a descriptor kept open.
+ * /proc/self/stat): what `child_process` work cost. Linux only; one `pread` on a descriptor kept open until
+ * `close()`.
  */
 export class ChildrenCpuProbe {
-  private readonly fd: number | undefined;
+  private fd: number | undefined;
   private readonly buffer = Buffer.alloc(1024);
   private readonly ticksPerSecond = readClockTicksPerSecond();
 
@@ -28,7 +24,7 @@ export class ChildrenCpuProbe {
     return this.fd !== undefined;
   }
 
-  /** Seconds, or undefined when /proc/self/stat cannot be read. */
+  /** Seconds, or undefined when /proc/self/stat cannot be read (or the probe was closed). */
   readSeconds(): number | undefined {
     if (this.fd === undefined) return undefined;
     let length: number;
@@ -37,18 +33,19 @@ export class ChildrenCpuProbe {
     } catch {
       return undefined;
     }
-    // The command name may hold spaces and parentheses: count fields from the last ")".
-    let position = this.buffer.lastIndexOf(ASCII_CLOSE_PAREN, length - 1);
-    if (position < 0) return undefined;
-    position += 2;
-    for (let field = 0; field < CUTIME_FIELD_AFTER_NAME; field++) {
-      position = this.buffer.indexOf(ASCII_SPACE, position) + 1;
-      if (position <= 0 || position >= length) return undefined;
+    const stat = parseProcStat(this.buffer, length);
+    if (stat === undefined) return undefined;
+    return (stat.childrenUserTicks + stat.childrenSystemTicks) / this.ticksPerSecond;
+  }
+
+  /** Releases the descriptor (the owner's shutdown); later reads are undefined. */
+  close(): void {
+    if (this.fd === undefined) return;
+    try {
+      closeSync(this.fd);
+    } catch {
+      // already closed
     }
-    const cutime = readDecimalField(this.buffer, position, length);
-    const cstime = cutime === undefined ? undefined : readDecimalField(this.buffer, cutime.end + 1, length);
-    if (cutime === undefined || cstime === undefined) return undefined;
-    const ticks = cutime.value + cstime.value;
-    return ticks / this.ticksPerSecond;
+    this.fd = undefined;
   }
 }

@@ -1,17 +1,15 @@
 import { basename } from 'node:path';
 import type { SdkSpanProcessor } from '../span-processor/sdk-span.js';
 import type { RunFigures } from './run-figures.js';
-import { type LoggedSpan, relativeSpan } from './span-log.js';
+import { type LoggedSpan, relativeSpan, spansLeftOut, TIMELINE_SPANS } from './span-log.js';
 import { SpanLogProcessor } from './span-log-processor.js';
 import { TreeMeasurement } from './tree-measurement.js';
 import { writeReport } from './write-report.js';
 
-const MAX_SPANS = 5000;
-
 /**
  * OTEL_RESOURCE_TRACKER_REPORT=FILE.html with the zero-code entry: the same report as `otel-resource-tracker run
  * --report`, for this Node process and its children, written synchronously when the process exits. Samples every
- * 100 ms on an unref'd timer; keeps the first 5 000 spans (name, ids, times) in memory for the timeline. Returns the
+ * 100 ms on an unref'd timer; keeps the first 5 000 spans (and counts the others) (name, ids, times) in memory for the timeline. Returns the
  * span processor that collects them.
  */
 export function startProcessReport(file: string, say: (message: string) => void): SdkSpanProcessor {
@@ -19,6 +17,7 @@ export function startProcessReport(file: string, say: (message: string) => void)
   // No libc: this process must not become a subreaper, nor reap the application's children.
   const measurement = new TreeMeasurement(process.pid, undefined, 100);
   const spans: LoggedSpan[] = [];
+  let spansEnded = 0;
   measurement.start();
   let written = false;
   // Registered before the zero-code exit hooks, so it is known at the SDK's shutdown whether the process is ending
@@ -56,6 +55,8 @@ export function startProcessReport(file: string, say: (message: string) => void)
         samples: measurement.samples,
         gpus: measurement.gpuSeries,
         spans,
+        samplesTaken: measurement.samplesTaken,
+        notes: [spansLeftOut({ spans, logged: spansEnded, notLogged: 0, reachedBound: false }) ?? []].flat(),
       });
     } catch (error) {
       say(`cannot write the report ${file}: ${(error as Error).message}`);
@@ -64,7 +65,8 @@ export function startProcessReport(file: string, say: (message: string) => void)
   process.once('exit', (code) => write(code));
   return new SpanLogProcessor(
     (entry) => {
-      if (spans.length < MAX_SPANS) spans.push(relativeSpan(entry, startEpochMs));
+      spansEnded++;
+      if (spans.length < TIMELINE_SPANS) spans.push(relativeSpan(entry, startEpochMs));
     },
     () => write(undefined),
   );

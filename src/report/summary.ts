@@ -1,3 +1,4 @@
+import { printable } from './printable.js';
 import { cpuSeconds, gpuTreePeakBytes, type RunFigures } from './run-figures.js';
 
 const MiB = 1024 * 1024;
@@ -16,10 +17,11 @@ export function ending(figures: RunFigures): string {
   return `exit code ${figures.exitCode ?? 'unknown'}`;
 }
 
-/** The short table printed on stderr at the end of a run. */
-export function formatSummary(figures: RunFigures): string {
+/** The short table printed on stderr at the end of a run (the command's name escaped: it goes to a terminal). */
+export function formatSummary(figures: RunFigures, notes: readonly string[] = []): string {
+  const command = printable(figures.command);
   const rows: Array<[string, string]> = [
-    ['command', `${figures.command} (${ending(figures)})`],
+    ['command', `${command} (${ending(figures)})`],
     ['wall', seconds(figures.wallSeconds)],
     [
       'CPU',
@@ -31,11 +33,12 @@ export function formatSummary(figures: RunFigures): string {
   for (const gpu of figures.gpus) {
     rows.push([
       `GPU ${gpu.index}`,
-      `tree peak ${mebibytes(gpu.treePeakBytes)}, device used peak ${mebibytes(gpu.usedPeakBytes)} of ${mebibytes(gpu.totalBytes)}${gpu.model ? ` (${gpu.model})` : ''}`,
+      `tree peak ${mebibytes(gpu.treePeakBytes)}, device used peak ${mebibytes(gpu.usedPeakBytes)} of ${mebibytes(gpu.totalBytes)}${gpu.model ? ` (${printable(gpu.model)})` : ''}`,
     ]);
   }
+  for (const note of notes) rows.push(['note', note]);
   const width = Math.max(...rows.map(([label]) => label.length));
-  return `otel-resource-tracker: ${figures.command}\n${rows.map(([label, value]) => `  ${label.padEnd(width)}  ${value}`).join('\n')}\n`;
+  return `otel-resource-tracker: ${command}\n${rows.map(([label, value]) => `  ${label.padEnd(width)}  ${value}`).join('\n')}\n`;
 }
 
 /** The machine-readable figures: the seed API's four keys (same rounding) first, then everything else. */

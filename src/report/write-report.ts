@@ -1,6 +1,7 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, readFileSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { TreeSample } from '../sampler/process-tree-sampler.js';
+import { openOutputFile } from './output-file.js';
 import type { RunFigures } from './run-figures.js';
 import type { LoggedSpan } from './span-log.js';
 import { formatSummary } from './summary.js';
@@ -17,6 +18,10 @@ export interface ReportInput {
   readonly samples: readonly TreeSample[];
   readonly gpus: readonly GpuSeries[];
   readonly spans: readonly LoggedSpan[];
+  /** Samples taken, when each of `samples` stands for several (a long run's bounded curve). */
+  readonly samplesTaken?: number;
+  /** What the page must say was left out (spans past the span log's bound, beyond the timeline's). */
+  readonly notes?: readonly string[];
 }
 
 /** More points than a screen has pixels only slow the page: longer runs keep each window's highest value. */
@@ -166,8 +171,8 @@ h1{font-size:20px;margin:0 0 4px}pre.summary{background:#f8f9fa;padding:10px;bor
 .note{color:#868e96}#timeline rect.d0{fill:#1c7ed6}#timeline rect.d1{fill:#4dabf7}#timeline rect.d2{fill:#74c0fc}#timeline rect.d3{fill:#a5d8ff}
 #timeline text{font-size:11px;fill:#212529}.charts>div{margin-bottom:8px}</style></head>
 <body><h1>${escapeHtml(input.title)}</h1>
-<p class="note">${input.samples.length} samples over ${total.toFixed(2)} s, written by otel-resource-tracker run</p>
-<pre class="summary">${escapeHtml(formatSummary(figures))}</pre>
+<p class="note">${samplesNote(input)} over ${total.toFixed(2)} s, written by otel-resource-tracker run</p>
+<pre class="summary">${escapeHtml(formatSummary(figures, input.notes))}</pre>
 <div class="charts"><div id="cpu"></div><div id="rss"></div><div id="gpu"></div></div>
 <h2>Spans of the command</h2><div id="spans"></div>
 <script id="report-data" type="application/json">${scriptJson(payload)}</script>
@@ -175,6 +180,13 @@ h1{font-size:20px;margin:0 0 4px}pre.summary{background:#f8f9fa;padding:10px;bor
 <script>${PAGE_SCRIPT}</script>
 </body></html>
 `;
+}
+
+/** How many samples the curves hold, and what each point stands for on a long run. */
+function samplesNote(input: ReportInput): string {
+  const taken = input.samplesTaken ?? input.samples.length;
+  if (taken <= input.samples.length) return `${taken} samples`;
+  return `${taken} samples (drawn as ${input.samples.length} points, each the peak of ~${Math.round(taken / input.samples.length)} samples)`;
 }
 
 /** The spans in start order, times in seconds since the run started, with their depth under the run's root. */
@@ -215,6 +227,13 @@ function peakMarker(
     : { seconds: seconds[best] as number, label: `peak ${format(values[best] as number)}` };
 }
 
+/** Writes the page to the file the user named (never through a FIFO or a dangling link: see openOutputFile). */
 export function writeReport(file: string, input: ReportInput): void {
-  writeFileSync(file, renderReport(input));
+  const page = renderReport(input);
+  const fd = openOutputFile(file, 'truncate');
+  try {
+    writeSync(fd, page);
+  } finally {
+    closeSync(fd);
+  }
 }

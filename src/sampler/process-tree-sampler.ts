@@ -1,6 +1,7 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { readClockTicksPerSecond, readPageSize } from '../probes/auxv.js';
 import type { Libc, Rusage } from '../probes/libc.js';
+import { type ProcStat, parseProcStat } from '../probes/proc-stat.js';
 
 /** One reading of the tree. */
 export interface TreeSample {
@@ -13,25 +14,6 @@ export interface TreeSample {
   readonly processCount: number;
 }
 
-interface ProcessStat {
-  readonly state: string;
-  readonly parent: number;
-  /** utime + cutime: the process's own user CPU and that of the children it waited for, seconds. */
-  readonly userSeconds: number;
-  /** stime + cstime. */
-  readonly systemSeconds: number;
-  readonly rssBytes: number;
-}
-
-/** The fields of /proc/<pid>/stat counted after the ")" that closes the command name (field 3 is index 0). */
-const STATE = 0;
-const PARENT = 1;
-const UTIME = 11;
-const STIME = 12;
-const CUTIME = 13;
-const CSTIME = 14;
-const RSS = 21;
-
 /**
  * Samples a process tree from /proc: the root, every descendant found through /proc/<pid>/task/<tid>/children, and
  * orphans re-parented to this process (which makes itself a child subreaper, so that a grandchild whose parent
@@ -39,12 +21,12 @@ const RSS = 21;
  * the root included once it ended) plus the live processes' own and waited-for-children's CPU; the running total
  * never goes back (a process between its exit and its parent's wait is briefly in neither). RSS: the sum over live
  * processes at one moment, and each process's highest reading. Ticks on an unref()'d timer, never in a loop.
+ * It keeps running figures only, not the samples (the caller keeps a bounded history of them): memory stays flat
+ * however long it runs, and descriptors are held only for processes in the tree at the last tick.
  */
 export class ProcessTreeSampler {
-  readonly samples: TreeSample[] = [];
   private readonly clockTicks = readClockTicksPerSecond();
   private readonly pageSize = readPageSize();
-  private readonly seen = new Set<number>();
   private readonly startedAt = performance.now();
   /** RUSAGE_CHILDREN before the run (other children this process had), taken off every figure. */
   private readonly reapedAtStart: Rusage | undefined;
@@ -61,10 +43,10 @@ export class ProcessTreeSampler {
   peakTreeRssAtMs = 0;
   /** Highest RSS of one process seen by sampling. */
   private largestSampledRssBytes = 0;
-  /** Processes seen in the tree, the root included. */
-  get processesSeen(): number {
-    return this.seen.size;
-  }
+  /** Processes seen in the tree, the root included (counted: a set of every PID would grow without bound). */
+  processesSeen = 0;
+  /** The PIDs in the tree at the last tick: adopted orphans are recognised among them. */
+  private inTree = new Set<number>();
 
   constructor(
     private readonly rootPid: number,
@@ -105,6 +87,7 @@ export class ProcessTreeSampler {
     let liveSystem = 0;
     let rss = 0;
     let count = 0;
+    const inTree = new Set<number>();
     for (const pid of this.treePids()) {
       const stat = this.stat(pid);
       if (stat === undefined) continue;
@@ -112,16 +95,22 @@ export class ProcessTreeSampler {
         this.forget(pid);
         // Ended: an adopted orphan is ours to reap (its CPU then lands in RUSAGE_CHILDREN); any other zombie is
         // its parent's to wait for, and its figures move into the parent's cutime then.
-        if (stat.parent === process.pid && pid !== this.rootPid) this.libc?.reap(pid);
+        if (stat.parentPid === process.pid && pid !== this.rootPid) this.libc?.reap(pid);
         continue;
       }
-      this.seen.add(pid);
+      inTree.add(pid);
+      if (!this.inTree.has(pid)) this.processesSeen++;
       count++;
-      liveUser += stat.userSeconds;
-      liveSystem += stat.systemSeconds;
-      rss += stat.rssBytes;
-      if (stat.rssBytes > this.largestSampledRssBytes) this.largestSampledRssBytes = stat.rssBytes;
+      liveUser += (stat.userTicks + stat.childrenUserTicks) / this.clockTicks;
+      liveSystem += (stat.systemTicks + stat.childrenSystemTicks) / this.clockTicks;
+      const rssBytes = stat.rssPages * this.pageSize;
+      rss += rssBytes;
+      if (rssBytes > this.largestSampledRssBytes) this.largestSampledRssBytes = rssBytes;
     }
+    // A process that ended and was reaped by its parent between two ticks is never read again: without this its
+    // descriptors would stay open for the rest of the run (one pair per short-lived process).
+    for (const pid of this.descriptorPids) if (!inTree.has(pid) && pid !== process.pid) this.forget(pid);
+    this.inTree = inTree;
     this.reaped = this.libc?.childrenUsage();
     this.liveUserSeconds = liveUser;
     this.liveSystemSeconds = liveSystem;
@@ -131,9 +120,12 @@ export class ProcessTreeSampler {
       this.peakTreeRssBytes = rss;
       this.peakTreeRssAtMs = atMs;
     }
-    const sample = { atMs, cpuSeconds: this.cpuSeconds, rssBytes: rss, processCount: count };
-    this.samples.push(sample);
-    return sample;
+    return { atMs, cpuSeconds: this.cpuSeconds, rssBytes: rss, processCount: count };
+  }
+
+  /** How many descriptors the sampler holds open now (two at most per process in the tree). */
+  get openDescriptors(): number {
+    return this.descriptors.size;
   }
 
   /**
@@ -158,7 +150,7 @@ export class ProcessTreeSampler {
   private treePids(): number[] {
     const roots = [this.rootPid];
     for (const pid of this.childrenOf(process.pid))
-      if (pid !== this.rootPid && this.seen.has(pid)) roots.push(pid);
+      if (pid !== this.rootPid && this.inTree.has(pid)) roots.push(pid);
     const found: number[] = [];
     const queue = [...roots];
     const visited = new Set<number>();
@@ -191,6 +183,12 @@ export class ProcessTreeSampler {
    * (its descriptors are closed then).
    */
   private read(pid: number, kind: 'stat' | 'children', path: string): string | undefined {
+    const length = this.readInto(pid, kind, path);
+    return length === undefined ? undefined : this.buffer.toString('latin1', 0, length);
+  }
+
+  /** Reads the file into the shared buffer: its length, or undefined when the process is gone. */
+  private readInto(pid: number, kind: 'stat' | 'children', path: string): number | undefined {
     const key = `${kind}:${pid}`;
     let fd = this.descriptors.get(key);
     try {
@@ -198,8 +196,7 @@ export class ProcessTreeSampler {
         fd = openSync(path, 'r');
         this.descriptors.set(key, fd);
       }
-      const length = readSync(fd, this.buffer, 0, this.buffer.length, 0);
-      return this.buffer.toString('latin1', 0, length);
+      return readSync(fd, this.buffer, 0, this.buffer.length, 0);
     } catch {
       this.forget(pid);
       return undefined;
@@ -219,19 +216,15 @@ export class ProcessTreeSampler {
     }
   }
 
-  private stat(pid: number): ProcessStat | undefined {
-    const text = this.read(pid, 'stat', `${this.procRoot}/${pid}/stat`);
-    if (text === undefined || text === '') return undefined;
-    // The command name may hold spaces and parentheses: count fields from the last ")".
-    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    const number = (index: number) => Number(fields[index] ?? 0);
-    const ticks = this.clockTicks;
-    return {
-      state: fields[STATE] ?? '?',
-      parent: number(PARENT),
-      userSeconds: (number(UTIME) + number(CUTIME)) / ticks,
-      systemSeconds: (number(STIME) + number(CSTIME)) / ticks,
-      rssBytes: number(RSS) * this.pageSize,
-    };
+  /** The PIDs that descriptors are held open for. */
+  private get descriptorPids(): Set<number> {
+    const pids = new Set<number>();
+    for (const key of this.descriptors.keys()) pids.add(Number(key.slice(key.indexOf(':') + 1)));
+    return pids;
+  }
+
+  private stat(pid: number): ProcStat | undefined {
+    const length = this.readInto(pid, 'stat', `${this.procRoot}/${pid}/stat`);
+    return length === undefined ? undefined : parseProcStat(this.buffer, length);
   }
 }

@@ -206,6 +206,7 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
   shutdown(): Promise<void> {
     this.isShutdown = true;
     this.asyncContext?.shutdown();
+    this.childrenCpu?.close();
     this.stopSettlingTrees();
     return Promise.resolve();
   }
