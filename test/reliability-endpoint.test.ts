@@ -151,13 +151,16 @@ describe('reliability: the Prometheus endpoint under load and faults', function 
     const rssBefore = process.memoryUsage.rss();
     const delay = monitorEventLoopDelay({ resolution: 1 });
     const statuses = new Map<number, number>();
+    let whole = 0;
     delay.enable();
     const started = performance.now();
     await Promise.all(
       Array.from({ length: clients }, async () => {
         for (let i = 0; i < scrapesEach; i++) {
           const response = await fetch(endpoint.url);
-          await response.text();
+          const text = await response.text();
+          // A 200 must carry the exposition, whole: the series of every span name, to the last line.
+          if (text.includes('_count{span_name="name-49"') && text.endsWith('\n')) whole++;
           statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
         }
       }),
@@ -167,6 +170,7 @@ describe('reliability: the Prometheus endpoint under load and faults', function 
     const rssGrowth = process.memoryUsage.rss() - rssBefore;
     await endpoint.shutdown();
     assert.deepEqual([...statuses], [[200, clients * scrapesEach]]);
+    assert.equal(whole, clients * scrapesEach, 'every answer a whole exposition');
     assert.ok(rssGrowth < 200 * MiB, `RSS grew by ${(rssGrowth / MiB).toFixed(0)} MiB`);
     recordFigure({
       area: 'Prometheus endpoint',
