@@ -395,6 +395,10 @@ describe('the Prometheus exposition is valid whatever the application names', fu
       // …and of the same type: one family, and a sample written twice would fail the scrape.
       shop.createUpDownCounter('pool.size').add(4, { pool: 'a' });
       shop.createUpDownCounter('pool_size').add(5, { pool: 'b' });
+      // Two points whose labels sanitise alike: one sample (the first), never the same sample twice.
+      const twins = shop.createCounter('twins');
+      twins.add(1, { 'x.y': 'same' });
+      twins.add(2, { x_y: 'same' });
 
       const text = await odd.render();
       const repeated = [...declarations(text)].filter(([, count]) => count > 1);
@@ -418,6 +422,10 @@ describe('the Prometheus exposition is valid whatever the application names', fu
       assert.doesNotMatch(text, /^queue_depth_(?:bucket|count|sum)/m);
       assert.equal(sampleValue(text, 'pool_size', { pool: 'a' }), 4);
       assert.equal(sampleValue(text, 'pool_size', { pool: 'b' }), 5);
+      assert.deepEqual(
+        text.split('\n').filter((line) => line.startsWith('twins_total{')),
+        ['twins_total{x_y="same",otel_scope_name="shop",otel_scope_version="1.0.0"} 1'],
+      );
 
       const output = promtoolCheckMetrics(text);
       assert.equal(output.trim(), '', `promtool said: ${output}`);
@@ -435,6 +443,27 @@ describe('the Prometheus exposition is valid whatever the application names', fu
       await odd.shutdown();
       if (previous === undefined) delete process.env.OTEL_RESOURCE_ATTRIBUTES;
       else process.env.OTEL_RESOURCE_ATTRIBUTES = previous;
+    }
+  });
+
+  it('one instrument in two meters without scope labels: each sample written once', async () => {
+    const unscoped = await startPrometheusEndpoint({
+      port: 0,
+      resourceMetrics: false,
+      withoutScopeInfo: true,
+    });
+    try {
+      for (const library of ['checkout', 'billing']) {
+        unscoped.meterProvider.getMeter(library).createCounter('app.requests').add(1, { route: '/pay' });
+      }
+      const text = await (await fetch(unscoped.url)).text();
+      assert.deepEqual(
+        text.split('\n').filter((line) => line.startsWith('app_requests_total')),
+        ['app_requests_total{route="/pay"} 1'],
+      );
+      assert.equal(promtoolCheckMetrics(text).trim(), '');
+    } finally {
+      await unscoped.shutdown();
     }
   });
 

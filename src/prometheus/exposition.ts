@@ -6,7 +6,7 @@ import {
   DataPointType,
   type HistogramValue,
 } from './collected-metrics.js';
-import { EXPOSITION_LABELS, labelNames, labelPairs } from './label-set.js';
+import { EXPOSITION_LABELS, labelNames, labelPairs, labelSet } from './label-set.js';
 import { type PrometheusType, prometheusMetricName } from './metric-name.js';
 import { warnOnce } from './warn-once.js';
 
@@ -81,14 +81,41 @@ interface SeriesLabels {
   readonly reserved: ReadonlySet<string>;
 }
 
-/** One metric family (`# HELP`, `# TYPE`, then its samples) and the label sets it already holds. */
-interface Family {
-  readonly name: string;
-  readonly type: PrometheusType;
-  /** Where it came from, for the diagnostic when another instrument wants its name. */
-  readonly origin: string;
+/**
+ * One metric family (`# HELP`, `# TYPE`, then its samples), and the label sets it holds: looked up only once a
+ * point's labels could equal another's (a key or value that was rewritten, a second meter in the family), since
+ * hashing every label set costs a third of the serializer's time and SDK points of exact labels are distinct.
+ */
+class Family {
   text: string;
-  readonly labelSets: Set<string>;
+  private readonly labelSets: string[] = [];
+  private written: Set<string> | undefined;
+
+  constructor(
+    readonly name: string,
+    readonly type: PrometheusType,
+    /** Where it came from, for the diagnostic when another instrument wants its name. */
+    readonly origin: string,
+    help: string,
+  ) {
+    this.text = `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n`;
+  }
+
+  /** From now on, every label set is checked against those written. */
+  checkLabelSets(): void {
+    this.written ??= new Set(this.labelSets);
+  }
+
+  /** Whether `body` is not written yet (and it is now counted as written). */
+  isNew(body: string): boolean {
+    if (this.written === undefined) {
+      this.labelSets.push(body);
+      return true;
+    }
+    if (this.written.has(body)) return false;
+    this.written.add(body);
+    return true;
+  }
 }
 
 /**
@@ -105,7 +132,11 @@ class Families {
   claim(name: string, type: PrometheusType, metric: CollectedMetric, scopeName: string): Family | undefined {
     const origin = `instrument "${metric.descriptor.name}" of meter "${scopeName}" (${type})`;
     const existing = this.byName.get(name);
-    if (existing !== undefined && existing.type === type) return existing;
+    if (existing !== undefined && existing.type === type) {
+      // A second instrument in the family: its points may repeat the first one's (without scope labels).
+      existing.checkLabelSets();
+      return existing;
+    }
     const samples = type === 'histogram' ? [`${name}_bucket`, `${name}_count`, `${name}_sum`] : [name];
     const holder =
       existing ?? samples.map((sample) => this.sampleNames.get(sample)).find((f) => f !== undefined);
@@ -116,13 +147,7 @@ class Families {
       return undefined;
     }
     const help = escapeHelp(metric.descriptor.description || 'description missing');
-    const family: Family = {
-      name,
-      type,
-      origin,
-      text: `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n`,
-      labelSets: new Set(),
-    };
+    const family = new Family(name, type, origin, help);
     this.byName.set(name, family);
     for (const sample of samples) this.sampleNames.set(sample, family);
     return family;
@@ -150,14 +175,15 @@ function prometheusType(metric: CollectedMetric): PrometheusType | undefined {
 function serializePoints(family: Family, metric: CollectedMetric, series: SeriesLabels): void {
   const { name } = family;
   for (const point of metric.dataPoints) {
-    const body = join(labelPairs(point.attributes, series.reserved), series.extra);
-    if (family.labelSets.has(body)) {
+    const labels = labelSet(point.attributes, series.reserved);
+    const body = join(labels.body, series.extra);
+    if (!labels.exact) family.checkLabelSets();
+    if (!family.isNew(body)) {
       // Two points whose attributes differ only where sanitising makes them equal (`a.b` and `a_b`), or the same
       // instrument in two meters without scope labels: a sample written twice fails the whole scrape.
       warnOnce(`${family.name}{${body}} is written once: another point of the same labels came first`);
       continue;
     }
-    family.labelSets.add(body);
     if (family.type === 'histogram') {
       family.text += serializeHistogram(name, body, point.value as HistogramValue);
       continue;

@@ -25,11 +25,19 @@ export const EXPORTED_PREFIX = 'exported_';
 
 const NONE: ReadonlySet<string> = new Set();
 
+/** Label names of the keys seen, for the scrapes to come: keys are few, and the same at every scrape. */
+const labelNameCache = new Map<string, string>();
+const LABEL_NAME_CACHE_SIZE = 1000;
+
 /** The Prometheus label name of an attribute key; '' when no character of it is valid (the key is left out). */
 export function labelName(key: string): string {
-  const name = sanitizeName(key);
-  const first = name.charCodeAt(0);
-  return first >= 0x30 && first <= 0x39 ? `key_${name}` : name;
+  const cached = labelNameCache.get(key);
+  if (cached !== undefined) return cached;
+  const sanitized = sanitizeName(key);
+  const first = sanitized.charCodeAt(0);
+  const name = first >= 0x30 && first <= 0x39 ? `key_${sanitized}` : sanitized;
+  if (labelNameCache.size < LABEL_NAME_CACHE_SIZE && key.length <= 256) labelNameCache.set(key, name);
+  return name;
 }
 
 interface Label {
@@ -40,6 +48,42 @@ interface Label {
 
 /** The body of a label set (`a="1",b="2"`), in the attributes' order; `reserved` names are the series' own. */
 export function labelPairs(attributes: Attributes, reserved: ReadonlySet<string> = NONE): string {
+  return labelSet(attributes, reserved).body;
+}
+
+export interface LabelSet {
+  /** `a="1",b="2"`. */
+  readonly body: string;
+  /**
+   * True when the body is the attributes written as they are (every key a label name already, not reserved; every
+   * value a string within the bound): two different attribute sets of that kind never give the same body, so that
+   * the exposition need not look for a sample written twice.
+   */
+  readonly exact: boolean;
+}
+
+/** labelPairs, and whether its body is exact. */
+export function labelSet(attributes: Attributes, reserved: ReadonlySet<string> = NONE): LabelSet {
+  // The common case, written straight: every key a valid, distinct, unreserved name.
+  let body = '';
+  let exact = true;
+  const seen: string[] = [];
+  for (const key in attributes) {
+    const value = attributes[key];
+    if (value === undefined) continue;
+    const name = labelName(key);
+    if (name === '' || reserved.has(name) || seen.includes(name)) {
+      return { body: renamedLabelPairs(attributes, reserved), exact: false };
+    }
+    seen.push(name);
+    if (name !== key || typeof value !== 'string' || value.length > MAX_LABEL_VALUE_LENGTH) exact = false;
+    body += `${body === '' ? '' : ','}${name}="${escapeLabelValue(truncateText(valueText(value), MAX_LABEL_VALUE_LENGTH))}"`;
+  }
+  return { body, exact };
+}
+
+/** labelPairs where some key is left out, renamed or shares its label with another. */
+function renamedLabelPairs(attributes: Attributes, reserved: ReadonlySet<string>): string {
   const labels: Label[] = [];
   for (const key in attributes) {
     const value = attributes[key];
@@ -55,7 +99,7 @@ export function labelPairs(attributes: Attributes, reserved: ReadonlySet<string>
       warnOnce(
         `attribute "${key}" would take the series' own label "${name}": written as ${EXPORTED_PREFIX}${name}`,
       );
-      name = `${EXPORTED_PREFIX}${name}`;
+      name = exportedName(name, reserved);
     }
     const text = valueText(value);
     const same = labels.find((label) => label.name === name);
@@ -89,10 +133,17 @@ export function labelNames(attributes: Attributes, reserved: ReadonlySet<string>
     if (attributes[key] === undefined) continue;
     const name = labelName(key);
     if (name === '') continue;
-    const written = reserved.has(name) ? `${EXPORTED_PREFIX}${name}` : name;
+    const written = reserved.has(name) ? exportedName(name, reserved) : name;
     if (!names.includes(written)) names.push(written);
   }
   return names;
+}
+
+/** `exported_<name>`, or `exported_exported_<name>` when that too is the series' own (a constant label's). */
+function exportedName(name: string, reserved: ReadonlySet<string>): string {
+  let exported = `${EXPORTED_PREFIX}${name}`;
+  while (reserved.has(exported)) exported = `${EXPORTED_PREFIX}${exported}`;
+  return exported;
 }
 
 /** Strings as they are, other values as the attribute specification writes them (arrays as JSON). */
