@@ -9,6 +9,7 @@ import { NvmlProvider } from '../src/gpu/nvml/nvml-provider.js';
 import { ResourceSpanProcessor, registerResourceMetrics } from '../src/index.js';
 import { serializeExposition } from '../src/prometheus/exposition.js';
 import { fakeNvmlLibrary, GiB, manualGpuSampler, scratchDir, writeNvmlControl } from './helpers/fake-gpu.js';
+import { promtoolCheckMetrics } from './helpers/prometheus.js';
 
 /** The exposition as a sorted list of lines, without `# UNIT` lines (which ours leaves out, as format 0.0.4 does). */
 function lines(text: string): string[] {
@@ -108,6 +109,39 @@ describe('Prometheus exposition: ours is the exporter serializer’s, line for l
       await meterProvider.shutdown();
       sampler.shutdown();
       setGpuMemorySource(previous);
+    }
+  });
+
+  it('differs where the specification does: keys that collide, a leading digit, an attribute named le', async () => {
+    const exporter = new PrometheusExporter({ preventServerStart: true });
+    const meterProvider = new MeterProvider({ readers: [exporter] });
+    try {
+      const meter = meterProvider.getMeter('equivalence', '1.0.0');
+      const orders = meter.createCounter('orders');
+      orders.add(1, { a_b: 'second', 'a.b': 'first', plain: 'p' });
+      orders.add(2, { plain: 'q', '2xx': 'yes' });
+      meter.createHistogram('latency').record(1, { le: 'user' });
+      const { resourceMetrics } = await exporter.collect();
+      const theirs = new PrometheusSerializer('', false, undefined, false, false).serialize(resourceMetrics);
+      const ours = serializeExposition(resourceMetrics, { withoutUnitSuffixes: true });
+      // The exporter writes such label sets as they come: a label twice, a label name starting with a digit, a
+      // second `le` on the buckets. Prometheus rejects the whole scrape for any of them.
+      assert.throws(() => promtoolCheckMetrics(theirs));
+      assert.equal(promtoolCheckMetrics(ours).trim(), '');
+      // Ours follows the specification (compatibility/prometheus_and_openmetrics.md, "Metric Attributes"): keys
+      // that collide share the label, values joined with ';' in the order of the original keys (`a.b` < `a_b`);
+      // a name may not start with a digit (`key_`, as the Collector writes it); and `le` is the bucket's, so the
+      // attribute's becomes `exported_le`. Everything else is the exporter's, line for line.
+      const respecified = lines(theirs).map((line) =>
+        line
+          .replace('a_b="second",a_b="first"', 'a_b="first;second"')
+          .replace(',2xx="yes"', ',key_2xx="yes"')
+          .replace('{le="user"', '{exported_le="user"'),
+      );
+      assert.notDeepEqual(respecified, lines(theirs), 'the collection holds each case');
+      assert.deepEqual(lines(ours), respecified.sort());
+    } finally {
+      await meterProvider.shutdown();
     }
   });
 });

@@ -15,6 +15,7 @@ import {
   registerResourceMetrics,
   startPrometheusEndpoint,
 } from '../src/index.js';
+import { REUSE_RENDER_MS } from '../src/prometheus/shared-render.js';
 import { fakeNvmlLibrary, GiB, manualGpuSampler, scratchDir, writeNvmlControl } from './helpers/fake-gpu.js';
 import { promtoolCheckMetrics, startPrometheus } from './helpers/prometheus.js';
 import { allocateTouched, burnCpu, MiB } from './helpers/workload.js';
@@ -123,24 +124,44 @@ describe('metrics: live gauges and the Prometheus endpoint', function () {
   it('drops the health gauge to 0 when the device fails, and back to 1 when it answers again', async () => {
     await script(12 * GiB, { memory: 999 });
     await sampler.tick();
-    const failed = await scrape();
+    // render() collects now; a scrape this soon after another one would get that one's render (REUSE_RENDER_MS).
+    const failed = await endpoint.render();
     assert.equal(
       sampleValue(failed, 'resource_tracker_gpu_up', { resource_tracker_gpu_provider: 'nvml' }),
       0,
     );
     await script(20 * GiB);
     await sampler.tick();
-    const back = await scrape();
+    const back = await endpoint.render();
     assert.equal(sampleValue(back, 'resource_tracker_gpu_up', { resource_tracker_gpu_provider: 'nvml' }), 1);
     assert.equal(sampleValue(back, 'hw_gpu_memory_usage_bytes', { hw_id: UUID }), 20 * GiB);
   });
 
-  it('passes promtool check metrics', async () => {
+  it('passes promtool check metrics with several meters, one instrument name in two of them', async () => {
     const tracer = new BasicTracerProvider({
       spanProcessors: [new ResourceSpanProcessor({ meterProvider: endpoint.meterProvider })],
     }).getTracer('promtool');
     tracer.startSpan('lint-me', {}, ROOT_CONTEXT).end();
-    const output = promtoolCheckMetrics(await scrape());
+    // Two libraries of the application counting under one name, beside ours: one family, a series per scope.
+    for (const library of ['checkout', 'billing']) {
+      const counter = endpoint.meterProvider
+        .getMeter(library, '1.0.0')
+        .createCounter('app.requests', { description: `requests seen by ${library}` });
+      counter.add(3, { 'http.route': '/pay' });
+    }
+    // A scrape within REUSE_RENDER_MS of the previous test's gets that render, from before these counters.
+    await sleep(REUSE_RENDER_MS + 50);
+    const text = await scrape();
+    assert.equal(text.match(/^# TYPE app_requests_total counter$/gm)?.length, 1);
+    assert.equal(text.match(/^# HELP app_requests_total /gm)?.length, 1);
+    for (const library of ['checkout', 'billing']) {
+      assert.equal(
+        sampleValue(text, 'app_requests_total', { otel_scope_name: library, http_route: '/pay' }),
+        3,
+      );
+    }
+    assert.match(text, /^resource_tracker_span_cpu_time_seconds_count\{span_name="lint-me"/m);
+    const output = promtoolCheckMetrics(text);
     assert.equal(output.trim(), '', `promtool said: ${output}`);
   });
 
@@ -334,5 +355,196 @@ describe('metrics: live gauges and the Prometheus endpoint', function () {
       await byDefault.shutdown();
       await assert.rejects(fetch(byDefault.url));
     });
+  });
+});
+
+/** Each `# TYPE` and `# HELP` name of an exposition, with how many times it is declared. */
+function declarations(text: string): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const match of text.matchAll(/^# (TYPE|HELP) (\S+)/gm)) {
+    const key = `${match[1]} ${match[2]}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return counts;
+}
+
+describe('the Prometheus exposition is valid whatever the application names', function () {
+  this.timeout(90_000);
+
+  it('odd resource and metric attributes, and names that sanitise alike: promtool and a real Prometheus take it', async () => {
+    const previous = process.env.OTEL_RESOURCE_ATTRIBUTES;
+    // `service_name` beside `service.name`, and a key starting with a digit: both are users' real configurations.
+    process.env.OTEL_RESOURCE_ATTRIBUTES = 'service.name=checkout,service_name=shop,1st.tier=gold';
+    const odd = await startPrometheusEndpoint({ port: 0, resourceMetrics: false });
+    const prometheus = await startPrometheus([{ job: 'odd', hostPort: new URL(odd.url).host }]);
+    try {
+      const shop = odd.meterProvider.getMeter('shop', '1.0.0');
+      // One instrument name in two meters: one family.
+      for (const meter of [shop, odd.meterProvider.getMeter('billing')]) {
+        meter
+          .createCounter('orders', { unit: '{order}' })
+          .add(2, { 'a.b': 'dotted', a_b: 'underscored', '2xx': 'yes', quantile: 'q' });
+      }
+      // A histogram attribute named `le`, which the bucket bound needs.
+      shop
+        .createHistogram('latency', { unit: 's', advice: { explicitBucketBoundaries: [0.1, 1] } })
+        .record(0.5, { le: 'user-given' });
+      // Counters already ending in `_total`: the suffix once, after the unit.
+      shop.createCounter('jobs_total', { unit: 's' }).add(1);
+      shop.createCounter('tasks.total.').add(1);
+      // Two instruments whose names sanitise alike, of different types: the first keeps the name.
+      shop.createObservableGauge('queue.depth').addCallback((result) => result.observe(7));
+      shop.createHistogram('queue_depth').record(1);
+      // …and of the same type: one family, and a sample written twice would fail the scrape.
+      shop.createUpDownCounter('pool.size').add(4, { pool: 'a' });
+      shop.createUpDownCounter('pool_size').add(5, { pool: 'b' });
+      // Two points whose labels sanitise alike: one sample (the first), never the same sample twice.
+      const twins = shop.createCounter('twins');
+      twins.add(1, { 'x.y': 'same' });
+      twins.add(2, { x_y: 'same' });
+
+      const text = await odd.render();
+      const repeated = [...declarations(text)].filter(([, count]) => count > 1);
+      assert.deepEqual(repeated, [], 'each family is declared once');
+      // The specification's rules: colliding keys share a label, values joined by ';' in the keys' order.
+      assert.match(text, /^target_info\{[^}]*service_name="checkout;shop"[^}]*\} 1$/m);
+      assert.match(text, /^target_info\{[^}]*key_1st_tier="gold"/m);
+      const orders = text.split('\n').filter((line) => line.startsWith('orders_total{'));
+      assert.equal(orders.length, 2, text);
+      for (const line of orders) {
+        assert.match(line, /a_b="dotted;underscored"/);
+        assert.match(line, /key_2xx="yes"/);
+        assert.match(line, /exported_quantile="q"/);
+        assert.equal(line.match(/\ba_b="/g)?.length, 1);
+      }
+      assert.match(text, /^latency_seconds_bucket\{exported_le="user-given",[^}]*,le="1"\} 1$/m);
+      assert.match(text, /^jobs_seconds_total\{/m);
+      assert.match(text, /^tasks_total\{/m);
+      assert.doesNotMatch(text, /_total_(?:\w*_)?total/);
+      assert.match(text, /^# TYPE queue_depth gauge$/m);
+      assert.doesNotMatch(text, /^queue_depth_(?:bucket|count|sum)/m);
+      assert.equal(sampleValue(text, 'pool_size', { pool: 'a' }), 4);
+      assert.equal(sampleValue(text, 'pool_size', { pool: 'b' }), 5);
+      assert.deepEqual(
+        text.split('\n').filter((line) => line.startsWith('twins_total{')),
+        ['twins_total{x_y="same",otel_scope_name="shop",otel_scope_version="1.0.0"} 1'],
+      );
+
+      const output = promtoolCheckMetrics(text);
+      assert.equal(output.trim(), '', `promtool said: ${output}`);
+      // A real scrape: Prometheus rejects a whole exposition with one label name twice ("not unique").
+      await prometheus.waitFor('up{job="odd"} == 1', (results) => results.length === 1);
+      const merged = await prometheus.waitFor(
+        'orders_total{a_b="dotted;underscored"}',
+        (r) => r.length === 2,
+      );
+      assert.deepEqual(merged.map((result) => result.metric.otel_scope_name).sort(), ['billing', 'shop']);
+      await prometheus.waitFor('target_info{service_name="checkout;shop"}', (r) => r.length === 1);
+      await prometheus.waitFor('latency_seconds_count{exported_le="user-given"}', (r) => r.length === 1);
+    } finally {
+      await prometheus.stop();
+      await odd.shutdown();
+      if (previous === undefined) delete process.env.OTEL_RESOURCE_ATTRIBUTES;
+      else process.env.OTEL_RESOURCE_ATTRIBUTES = previous;
+    }
+  });
+
+  it('one instrument in two meters without scope labels: each sample written once', async () => {
+    const unscoped = await startPrometheusEndpoint({
+      port: 0,
+      resourceMetrics: false,
+      withoutScopeInfo: true,
+    });
+    try {
+      for (const library of ['checkout', 'billing']) {
+        unscoped.meterProvider.getMeter(library).createCounter('app.requests').add(1, { route: '/pay' });
+      }
+      const text = await (await fetch(unscoped.url)).text();
+      assert.deepEqual(
+        text.split('\n').filter((line) => line.startsWith('app_requests_total')),
+        ['app_requests_total{route="/pay"} 1'],
+      );
+      assert.equal(promtoolCheckMetrics(text).trim(), '');
+    } finally {
+      await unscoped.shutdown();
+    }
+  });
+
+  it('span names of 1 MiB: recorded cut to 256 characters, every scrape answers and stays small', async () => {
+    const long = await startPrometheusEndpoint({ port: 0, resourceMetrics: false });
+    try {
+      const tracer = new BasicTracerProvider({
+        spanProcessors: [new ResourceSpanProcessor({ meterProvider: long.meterProvider })],
+      }).getTracer('long');
+      for (let i = 0; i < 16; i++) {
+        tracer.startSpan(`${String.fromCharCode(97 + i)}${'x'.repeat(MiB)}`, {}, ROOT_CONTEXT).end();
+      }
+      for (let scrapeIndex = 0; scrapeIndex < 3; scrapeIndex++) {
+        const response = await fetch(long.url);
+        const text = await response.text();
+        assert.equal(response.status, 200, text.slice(0, 200));
+        // Before: 36 MiB for one such name, and "Invalid string length" (500) for every scrape with 16.
+        assert.ok(text.length < 256 * 1024, `${text.length} characters`);
+        const names = new Set(
+          [...text.matchAll(/resource_tracker_span_cpu_time_seconds_count\{span_name="([^"]*)"/g)].map(
+            (match) => match[1] ?? '',
+          ),
+        );
+        assert.equal(names.size, 16);
+        for (const name of names) {
+          assert.equal(name.length, 256);
+          assert.ok(name.endsWith('…'), name.slice(-10));
+        }
+        if (scrapeIndex === 0) assert.equal(promtoolCheckMetrics(text).trim(), '');
+        await sleep(150); // past the window in which scrapes share a render: each of these collects anew
+      }
+    } finally {
+      await long.shutdown();
+    }
+  });
+
+  it('answers POST with 405 and Allow: GET, HEAD, HEAD without collecting, and honours gzip;q=0', async () => {
+    const http = await startPrometheusEndpoint({ port: 0, resourceMetrics: false });
+    try {
+      let collections = 0;
+      http.meterProvider
+        .getMeter('probe')
+        .createObservableGauge('probe.collections')
+        .addCallback((result) => {
+          collections++;
+          result.observe(collections);
+        });
+      const tracer = new BasicTracerProvider({
+        spanProcessors: [new ResourceSpanProcessor({ meterProvider: http.meterProvider })],
+      }).getTracer('http');
+      for (let i = 0; i < 100; i++) tracer.startSpan(`name-${i}`, {}, ROOT_CONTEXT).end();
+
+      const post = await fetch(http.url, { method: 'POST', body: 'x' });
+      assert.equal(post.status, 405);
+      assert.equal(post.headers.get('allow'), 'GET, HEAD');
+      assert.equal((await fetch(http.url, { method: 'DELETE' })).status, 405);
+      assert.equal((await fetch(http.url.replace('/metrics', '/other'), { method: 'POST' })).status, 404);
+
+      const head = await fetch(http.url, { method: 'HEAD' });
+      assert.equal(head.status, 200);
+      assert.match(head.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+      assert.equal(collections, 0, 'a HEAD collects nothing');
+
+      const encodingFor = (acceptEncoding: string) =>
+        new Promise<string | undefined>((resolve, reject) => {
+          httpGet(http.url, { headers: { 'Accept-Encoding': acceptEncoding } }, (response) => {
+            response.resume();
+            response.on('end', () => resolve(response.headers['content-encoding']));
+          }).on('error', reject);
+        });
+      assert.equal(await encodingFor('gzip;q=0'), undefined);
+      assert.equal(await encodingFor('gzip; q=0.0, identity'), undefined);
+      assert.equal(await encodingFor('*;q=0'), undefined);
+      assert.equal(await encodingFor('identity;q=1, gzip;q=0.5'), 'gzip');
+      assert.equal(await encodingFor('*'), 'gzip');
+      assert.ok(collections > 0, 'a GET collects');
+    } finally {
+      await http.shutdown();
+    }
   });
 });

@@ -1,4 +1,5 @@
 import type { Attributes, Histogram, MeterProvider } from '@opentelemetry/api';
+import { truncateText } from '../internal/truncate-text.js';
 import { METER_NAME, METER_VERSION } from './meter-scope.js';
 import * as names from './metric-names.js';
 
@@ -26,6 +27,13 @@ export const SPAN_HISTOGRAM_KINDS: readonly SpanHistogramKind[] = ['cpu', 'memor
 /** Wall time is left out by default: it is the span's duration, which traces and span metrics already give. */
 export const DEFAULT_SPAN_HISTOGRAMS: readonly SpanHistogramKind[] = ['cpu', 'memory'];
 
+/**
+ * Span names are recorded at most this long (UTF-16 units); a longer one is cut to its first 255 and `…`. Names
+ * are capped in count (maxSpanNames) and here in length, so that the series they make are bounded in bytes too:
+ * without it, one 1 MiB span name made every scrape 36 MiB, and 16 of them broke every scrape for good.
+ */
+export const MAX_SPAN_NAME_LENGTH = 256;
+
 /** The value that stands for every span name past the cardinality cap. */
 export const OTHER_SPAN_NAME = '_other';
 
@@ -39,7 +47,8 @@ function histogram(meterProvider: MeterProvider, name: string, boundaries: numbe
 /**
  * Per-span-name histograms of what spans cost: attributed CPU seconds and peak RSS (and wall seconds when asked).
  * Span names become a label, so their number is capped: past `maxSpanNames` distinct names, the rest are recorded
- * under `_other`, keeping the series count bounded whatever the application names its spans. The boundaries are
+ * under `_other`, keeping the series count bounded whatever the application names its spans; names longer than
+ * MAX_SPAN_NAME_LENGTH are recorded truncated (names that share their first 255 units share a series). The boundaries are
  * advice: a View in the application's MeterProvider, or an OTLP exporter that prefers exponential histograms
  * (OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION), overrides them.
  */
@@ -75,7 +84,9 @@ export class SpanHistograms {
     if (peakBytes !== undefined) this.peak?.record(peakBytes, attributes);
   }
 
-  private attributesFor(spanName: string): Attributes {
+  private attributesFor(name: string): Attributes {
+    // A length check on the span path; the copy happens only for a name over the bound.
+    const spanName = name.length > MAX_SPAN_NAME_LENGTH ? truncateText(name, MAX_SPAN_NAME_LENGTH) : name;
     const known = this.attributesByName.get(spanName);
     if (known !== undefined) return known;
     if (this.attributesByName.size >= this.maxSpanNames) return this.other;

@@ -1,9 +1,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { gzip } from 'node:zlib';
 import { diag } from '@opentelemetry/api';
+import { acceptsGzip } from './accept-encoding.js';
 import type { CollectedResourceMetrics } from './collected-metrics.js';
 import { type ExpositionOptions, serializeExposition } from './exposition.js';
+import { type Rendered, SharedRender } from './shared-render.js';
 
 /** What the server needs of a MetricReader (the Prometheus exporter with `preventServerStart`). */
 export interface CollectingReader {
@@ -75,49 +76,57 @@ async function render(reader: CollectingReader, options: ExpositionOptions): Pro
 /** Worth compressing: below this, gzip's header and the thread-pool hop cost more than they save. */
 const GZIP_FROM_BYTES = 4096;
 
+const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
 /**
  * Gzipped when the scraper accepts it (Prometheus always does): span histograms make the text a few hundred KB and
- * it compresses ~20×. zlib runs on libuv's thread pool, not on the event loop; level 1 is the fastest.
+ * it compresses ~20×. The render compresses once, whatever the number of scrapes it answers.
  */
-function send(request: IncomingMessage, response: ServerResponse, text: string): void {
-  const accepts = /\bgzip\b/.test(String(request.headers['accept-encoding'] ?? ''));
-  if (!accepts || text.length < GZIP_FROM_BYTES) {
-    response.end(text);
-    return;
-  }
-  gzip(text, { level: 1 }, (error, compressed) => {
-    if (error !== null) {
-      response.end(text);
-      return;
-    }
-    response.setHeader('Content-Encoding', 'gzip');
-    response.end(compressed);
-  });
+async function send(request: IncomingMessage, response: ServerResponse, rendered: Rendered): Promise<void> {
+  const compressed =
+    rendered.body.length >= GZIP_FROM_BYTES && acceptsGzip(request.headers['accept-encoding'])
+      ? await rendered.gzipped()
+      : undefined;
+  if (compressed !== undefined) response.setHeader('Content-Encoding', 'gzip');
+  const body = compressed ?? rendered.body;
+  response.setHeader('Content-Length', body.length);
+  response.end(body);
 }
 
 function respond(
-  render: () => Promise<string>,
+  renders: SharedRender,
   request: IncomingMessage,
   response: ServerResponse,
   closing: () => boolean,
 ): void {
-  render().then(
-    (text) => {
-      // Once shutting down, answer what is in flight and let the connection go, rather than keep it alive.
-      if (closing()) response.setHeader('Connection', 'close');
-      response.statusCode = 200;
-      response.setHeader('Content-Type', 'text/plain; version=0.0.4; charset=utf-8');
-      response.setHeader('Vary', 'Accept-Encoding');
-      send(request, response, text);
-    },
-    (error: unknown) => {
-      response.statusCode = 500;
-      response.setHeader('Content-Type', 'text/plain; charset=utf-8');
-      response.end(
-        `# failed to collect metrics: ${error instanceof Error ? error.message : String(error)}\n`,
-      );
-    },
-  );
+  renders
+    .get()
+    .then(
+      async (rendered) => {
+        // Once shutting down, answer what is in flight and let the connection go, rather than keep it alive.
+        if (closing()) response.setHeader('Connection', 'close');
+        response.statusCode = 200;
+        response.setHeader('Content-Type', CONTENT_TYPE);
+        response.setHeader('Vary', 'Accept-Encoding');
+        await send(request, response, rendered);
+      },
+      (error: unknown) => {
+        response.statusCode = 500;
+        response.setHeader('Content-Type', 'text/plain; charset=utf-8');
+        response.end(
+          `# failed to collect metrics: ${error instanceof Error ? error.message : String(error)}\n`,
+        );
+      },
+    )
+    .catch((error: unknown) => diag.debug('otel-resource-tracker: a scrape could not be answered', error));
+}
+
+/** HEAD: the headers a GET would get, without collecting (a HEAD is a liveness probe, not a scrape). */
+function respondToHead(response: ServerResponse): void {
+  response.statusCode = 200;
+  response.setHeader('Content-Type', CONTENT_TYPE);
+  response.setHeader('Vary', 'Accept-Encoding');
+  response.end();
 }
 
 /**
@@ -132,15 +141,23 @@ export async function serveExposition(
   const { host, path, what } = options;
   const exposition = options.exposition ?? {};
   const renderNow = () => render(reader, exposition);
+  // Scrapes share collections (one in flight, reused briefly); render() collects anew, for a caller that wants now.
+  const renders = new SharedRender(renderNow);
   let closing: Promise<void> | undefined;
   const server = createServer((request, response) => {
     const requestPath = (request.url ?? '/').split('?')[0];
-    if (requestPath === path && (request.method === 'GET' || request.method === 'HEAD')) {
-      respond(renderNow, request, response, () => closing !== undefined);
-      return;
+    if (requestPath !== path) {
+      response.statusCode = 404;
+      response.end(`Not found: metrics are at ${path}\n`);
+    } else if (request.method === 'GET') {
+      respond(renders, request, response, () => closing !== undefined);
+    } else if (request.method === 'HEAD') {
+      respondToHead(response);
+    } else {
+      response.statusCode = 405;
+      response.setHeader('Allow', 'GET, HEAD');
+      response.end(`Method not allowed: ${path} answers GET and HEAD\n`);
     }
-    response.statusCode = 404;
-    response.end(`Not found: metrics are at ${path}\n`);
   });
   const lastPort = options.port === 0 ? 0 : Math.min(65535, options.port + (options.nextPorts ?? 0));
   let address: AddressInfo | undefined;
@@ -166,6 +183,7 @@ export async function serveExposition(
     port: address.port,
     render: renderNow,
     close: () => {
+      renders.clear();
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();

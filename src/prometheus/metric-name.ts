@@ -54,6 +54,13 @@ export function sanitizeName(name: string): string {
   return name.replace(INVALID_NAME_CHARACTERS, '_').replace(REPEATED_UNDERSCORES, '_');
 }
 
+/** `name` without a trailing `_total` (and trailing `_`), unless nothing but `total` would be left. */
+function withoutTotalSuffix(name: string): string {
+  const trimmed = name.replace(/_+$/, '');
+  const base = trimmed.endsWith('_total') ? trimmed.slice(0, -'_total'.length) : trimmed;
+  return base === '' || base === '_' ? trimmed : base;
+}
+
 /** The word(s) a UCUM unit adds to a Prometheus name; '' when none (no unit, a `{count}`, `1` on a non-gauge). */
 export function prometheusUnit(unit: string, type: PrometheusType): string {
   const bare = unit.replace(/\{[^}]*\}/g, '').trim();
@@ -82,10 +89,13 @@ export function prometheusMetricName(
   let result = sanitizeName(name);
   if (result === '' || result === '_') return '';
   if (result[0] !== undefined && result[0] >= '0' && result[0] <= '9') result = `_${result}`;
+  // A counter's `_total` goes last, after the unit, and only once: `requests_total` in seconds is
+  // `requests_seconds_total` (as the Collector names it), never `requests_total_seconds_total`.
+  if (type === 'counter') result = withoutTotalSuffix(result);
   if (options.unitSuffixes) {
     const suffix = prometheusUnit(unit, type);
     if (suffix !== '' && !`_${result}_`.includes(`_${suffix}_`)) result += `_${suffix}`;
   }
-  if (type === 'counter' && !result.endsWith('_total')) result += '_total';
+  if (type === 'counter' && !result.endsWith('_total') && result !== 'total') result += '_total';
   return result;
 }
