@@ -2,7 +2,7 @@ import cluster from 'node:cluster';
 import type { Environment } from '../config/env.js';
 import { resolveHost, resolvePort } from '../prometheus/endpoint-address.js';
 import { type ExpositionServer, serveExposition } from '../prometheus/exposition-server.js';
-import type { PrometheusReader } from './metric-readers.js';
+import type { PrometheusReader } from '../sdk-setup/metric-readers.js';
 
 /** How many ports after the first a process tries before it gives up (replicas of one service on a host). */
 export const PORT_SEARCH = 20;
