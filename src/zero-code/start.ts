@@ -20,6 +20,7 @@ import { type Loader, registerEsmHook } from './esm-hook.js';
 import { installExitHooks } from './exit-hooks.js';
 import { type Instrumentation, loadInstrumentations } from './instrumentations.js';
 import { otherSdkSetup } from './other-sdk.js';
+import { assertPrometheusHostUsable } from './prometheus-host.js';
 import { servePrometheus } from './prometheus-port.js';
 import { readZeroCodeConfig, type ZeroCodeConfig } from './zero-code-config.js';
 
@@ -67,6 +68,9 @@ function prepare(env: Environment): Prepared | undefined {
       () => (auto === undefined ? [] : loadInstrumentations(auto, env)),
       [],
     );
+    if (config?.metricsExporters.includes('prometheus')) {
+      problems.read(() => assertPrometheusHostUsable(env), undefined);
+    }
     const resources = packages.requireFromSdk<ResourcesModule>('@opentelemetry/resources');
     const detectors =
       config === undefined ? [] : problems.read(() => resourceDetectors(config, packages, resources), []);
