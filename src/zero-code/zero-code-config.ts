@@ -102,8 +102,10 @@ function spanNames(env: Environment): Array<string | RegExp> | undefined {
     try {
       return new RegExp(pattern[1] as string, pattern[2]);
     } catch (error) {
+      // The engine's message repeats the pattern raw ("Invalid regular expression: /…/: reason"): keep the reason.
+      const reason = (error as Error).message.split(': ').pop() ?? '';
       throw new ConfigError(
-        `${ENV_SPAN_NAMES} has an invalid pattern ${quoteForMessage(entry)}: ${(error as Error).message}; entries are span names or /regular expressions/flags`,
+        `${ENV_SPAN_NAMES} has an invalid pattern ${quoteForMessage(entry)} (${quoteForMessage(reason).slice(1, -1)}); entries are span names or /regular expressions/flags`,
       );
     }
   });
