@@ -1,6 +1,12 @@
 import { diag, metrics as metricsApi } from '@opentelemetry/api';
 import { ConfigProblems } from '../config/config-problems.js';
-import { ConfigError, type Environment, unknownVariableWarningsOnce } from '../config/env.js';
+import {
+  ConfigError,
+  ENV_DISABLED_INSTRUMENTATIONS,
+  ENV_ENABLED_INSTRUMENTATIONS,
+  type Environment,
+  unknownVariableWarningsOnce,
+} from '../config/env.js';
 import { registerResourceMetrics } from '../metrics/resource-metrics.js';
 import type { ExpositionServer } from '../prometheus/exposition-server.js';
 import { startProcessReport } from '../report/process-report.js';
@@ -12,6 +18,7 @@ import {
 } from '../resource/process-resource.js';
 import { metricReaders } from '../sdk-setup/metric-readers.js';
 import { resourceDetectors } from '../sdk-setup/resource-detectors.js';
+import { readSdkConfig } from '../sdk-setup/sdk-config.js';
 import { AUTO_VERSIONS, loadSdkPackages, type SdkPackages } from '../sdk-setup/sdk-packages.js';
 import { exportingProcessors } from '../sdk-setup/trace-exporters.js';
 import { ResourceSpanProcessor } from '../span-processor/resource-span-processor.js';
@@ -64,11 +71,18 @@ function prepare(env: Environment): Prepared | undefined {
     const config = problems.read(() => readZeroCodeConfig(env), undefined);
     const packages = loadSdkPackages();
     const auto = packages.autoInstrumentations;
+    // Building the instrumentations is what checks their lists (and takes a second): with a configuration already
+    // refused, only when a list is given.
+    const lists = [ENV_ENABLED_INSTRUMENTATIONS, ENV_DISABLED_INSTRUMENTATIONS].some((name) =>
+      env[name]?.trim(),
+    );
     const instrumentations = problems.read(
-      () => (auto === undefined ? [] : loadInstrumentations(auto, env)),
+      () => (auto === undefined || (config === undefined && !lists) ? [] : loadInstrumentations(auto, env)),
       [],
     );
-    if (config?.metricsExporters.includes('prometheus')) {
+    // (With the rest refused, the exporters as far as they could be read: every bad variable is named at once.)
+    const metricsExporters = (config ?? readSdkConfig(env, new ConfigProblems())).metricsExporters;
+    if (metricsExporters.includes('prometheus')) {
       problems.read(() => assertPrometheusHostUsable(env), undefined);
     }
     const resources = packages.requireFromSdk<ResourcesModule>('@opentelemetry/resources');
