@@ -270,6 +270,25 @@ describe('zero-code entry: node --import otel-resource-tracker/register', functi
     assert.equal(otlp.receiver.spans.length, 0, 'nothing half-started');
   });
 
+  it('refuses an OTEL_EXPORTER_PROMETHEUS_HOST that resolves nowhere before tracing starts, naming it', async () => {
+    const { done } = underZeroCode(example('batch'), {
+      OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_EXPORTER_PROMETHEUS_HOST: 'metrics-host.invalid',
+    });
+    const finished = await done;
+    assert.equal(finished.code, 0, finished.stderr);
+    assert.match(finished.stdout, /batch done/);
+    assert.deepEqual(
+      finished.stderr.split('\n').filter((line) => line !== ''),
+      [
+        'otel-resource-tracker: OTEL_EXPORTER_PROMETHEUS_HOST must be an address or host name of this machine (0.0.0.0 for all); got "metrics-host.invalid", which does not resolve (getaddrinfo ENOTFOUND)',
+        'otel-resource-tracker: Tracing is not started: the variable above is invalid, and the application runs untraced (fix it and restart).',
+      ],
+    );
+    assert.equal(otlp.receiver.spans.length, 0, 'no tracing without its metrics');
+  });
+
   it('takes empty entries of the instrumentation lists as nothing ("http,,") and traces as usual', async () => {
     const { done } = underZeroCode(example('batch'), {
       OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint,
