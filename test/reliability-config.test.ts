@@ -321,7 +321,7 @@ describe('reliability: every option and variable, given junk', () => {
     assert.equal(refusal.message, refusal.problems.join('\n'));
     assert.ok(
       refusal.problems.includes(
-        'OTEL_EXPORTER_PROMETHEUS_PORT must be a number from 0 to 65535; got the string "0x10" (whole numbers in decimal digits only)',
+        'OTEL_EXPORTER_PROMETHEUS_PORT must be an integer from 0 to 65535, in decimal digits; got the string "0x10"',
       ),
       refusal.message,
     );
@@ -339,7 +339,7 @@ describe('reliability: every option and variable, given junk', () => {
     for (const name of numeric) {
       for (const value of ['0x3e8', '1e3', '1000.0', '1_000', '0o1750', '+1000', '1 000']) {
         assert.throws(() => readZeroCodeConfig({ [name]: value }), {
-          message: new RegExp(`^${name} must be a number from`),
+          message: new RegExp(`^${name} must be an? (integer|number) from`),
         });
       }
       assert.doesNotThrow(() => readZeroCodeConfig({ [name]: ' 1000 ' }), name);

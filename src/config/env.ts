@@ -57,10 +57,12 @@ export function readInteger(
   if (raw === undefined || raw === '') return fallback;
   const value = /^\d{1,16}$/.test(raw) ? Number(raw) : Number.NaN;
   if (!Number.isSafeInteger(value) || value < min || value > max) {
-    // "0x10", "1e3", "2.5": a number to JavaScript, so say why it is not one here.
-    const why =
-      Number.isFinite(Number(raw)) && !/^\d+$/.test(raw) ? ' (whole numbers in decimal digits only)' : '';
-    throw new ConfigError(`${name} must be a number from ${min} to ${max}; got ${describe(env[name])}${why}`);
+    // "0x10", "1e3", "2.5": a number to JavaScript, so say which numbers are meant here.
+    const numberLike = Number.isFinite(Number(raw)) && !/^\d+$/.test(raw);
+    const what = numberLike
+      ? `an integer from ${min} to ${max}, in decimal digits`
+      : `a number from ${min} to ${max}`;
+    throw new ConfigError(`${name} must be ${what}; got ${describe(env[name])}`);
   }
   return value;
 }

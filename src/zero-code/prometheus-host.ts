@@ -62,7 +62,12 @@ function isLocalAddress(address: string): boolean {
  * for another reason than "no such name", lets the start go on; the endpoint then names the variable if it fails.
  */
 export function assertPrometheusHostUsable(env: Environment): void {
-  const host = resolveHost({}, env);
+  let host: string;
+  try {
+    host = resolveHost({}, env);
+  } catch {
+    return; // Not a host name at all: the configuration's reading names it (zero-code-config.ts), once.
+  }
   if (host === 'localhost') return;
   const refuse = (why: string) =>
     new ConfigError(

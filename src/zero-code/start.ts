@@ -69,22 +69,23 @@ function prepare(env: Environment): Prepared | undefined {
   try {
     const problems = new ConfigProblems();
     const config = problems.read(() => readZeroCodeConfig(env), undefined);
-    const packages = loadSdkPackages();
-    const auto = packages.autoInstrumentations;
-    // Building the instrumentations is what checks their lists (and takes a second): with a configuration already
-    // refused, only when a list is given.
-    const lists = [ENV_ENABLED_INSTRUMENTATIONS, ENV_DISABLED_INSTRUMENTATIONS].some((name) =>
-      env[name]?.trim(),
-    );
-    const instrumentations = problems.read(
-      () => (auto === undefined || (config === undefined && !lists) ? [] : loadInstrumentations(auto, env)),
-      [],
-    );
     // (With the rest refused, the exporters as far as they could be read: every bad variable is named at once.)
     const metricsExporters = (config ?? readSdkConfig(env, new ConfigProblems())).metricsExporters;
     if (metricsExporters.includes('prometheus')) {
       problems.read(() => assertPrometheusHostUsable(env), undefined);
     }
+    // The instrumentation lists are checked by building the instrumentations, which needs the SDK's packages
+    // (about a second): with the configuration already refused, loaded only when a list is there to check.
+    const lists = [ENV_ENABLED_INSTRUMENTATIONS, ENV_DISABLED_INSTRUMENTATIONS].some((name) =>
+      env[name]?.trim(),
+    );
+    if (config === undefined && !lists) problems.throwIfAny();
+    const packages = loadSdkPackages();
+    const auto = packages.autoInstrumentations;
+    const instrumentations = problems.read(
+      () => (auto === undefined ? [] : loadInstrumentations(auto, env)),
+      [],
+    );
     const resources = packages.requireFromSdk<ResourcesModule>('@opentelemetry/resources');
     const detectors =
       config === undefined ? [] : problems.read(() => resourceDetectors(config, packages, resources), []);
