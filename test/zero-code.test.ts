@@ -240,7 +240,7 @@ describe('zero-code entry: node --import otel-resource-tracker/register', functi
       OTEL_EXPORTER_PROMETHEUS_PORT: '0x10',
       // (100 KB: Linux refuses one environment string over 128 KB.)
       OTEL_RESOURCE_TRACKER_SPAN_KINDS: `server\n${'s'.repeat(100 * 1024)}`,
-      OTEL_NODE_DISABLED_INSTRUMENTATIONS: 'http,,expres',
+      OTEL_NODE_DISABLED_INSTRUMENTATIONS: 'http,,expres,pgg',
     });
     const finished = await done;
     assert.equal(finished.code, 0, finished.stderr);
@@ -265,7 +265,7 @@ describe('zero-code entry: node --import otel-resource-tracker/register', functi
     assert.match(lines[2] ?? '', /got "metrics-host\.invalid", which does not resolve/);
     assert.match(
       lines[3] ?? '',
-      /names "expres", which @opentelemetry\/auto-instrumentations-node does not have/,
+      /^otel-resource-tracker: OTEL_NODE_DISABLED_INSTRUMENTATIONS names "expres", "pgg", which @opentelemetry\/auto-instrumentations-node does not have .*; got the string "http,,expres,pgg"$/,
     );
     assert.equal(
       lines[4],

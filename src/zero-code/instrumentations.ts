@@ -51,13 +51,14 @@ export function loadInstrumentations(
   unknownNames.delete('');
   const problems: string[] = [];
   for (const variable of [ENV_ENABLED_INSTRUMENTATIONS, ENV_DISABLED_INSTRUMENTATIONS]) {
-    for (const name of readList(env, variable) ?? []) {
-      if (!unknownNames.has(name)) continue;
-      problems.push(
-        `${variable} names ${quoteForMessage(name)}, which @opentelemetry/auto-instrumentations-node does not have ` +
-          `(names are package names without "@opentelemetry/instrumentation-": http, express, pg, …); got ${describe(env[variable])}`,
-      );
-    }
+    const unknownHere = [
+      ...new Set((readList(env, variable) ?? []).filter((name) => unknownNames.has(name))),
+    ];
+    if (unknownHere.length === 0) continue;
+    problems.push(
+      `${variable} names ${unknownHere.map(quoteForMessage).join(', ')}, which @opentelemetry/auto-instrumentations-node ` +
+        `does not have (names are package names without "@opentelemetry/instrumentation-": http, express, pg, …); got ${describe(env[variable])}`,
+    );
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return instrumentations;
