@@ -57,8 +57,9 @@ export function readInteger(
   if (raw === undefined || raw === '') return fallback;
   const value = /^\d{1,16}$/.test(raw) ? Number(raw) : Number.NaN;
   if (!Number.isSafeInteger(value) || value < min || value > max) {
-    // "0x10", "1e3", "2.5": a number to JavaScript, so say which numbers are meant here.
-    const numberLike = Number.isFinite(Number(raw)) && !/^\d+$/.test(raw);
+    // "0x10", "1e3", "2.5", "+5": a number to JavaScript, so say which numbers are meant here ("-5" is merely out
+    // of range).
+    const numberLike = Number.isFinite(Number(raw)) && !/^-?\d+$/.test(raw);
     const what = numberLike
       ? `an integer from ${min} to ${max}, in decimal digits`
       : `a number from ${min} to ${max}`;
