@@ -156,6 +156,72 @@ const MUTANTS: Mutant[] = [
 ];
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..'); // from build/scripts
+
+interface TestRun {
+  /** The exit status of mocha (0: all green). */
+  status: number | null;
+  /** How many tests failed, as mocha counted them (undefined: it did not get to count, e.g. a file failed to load). */
+  failing: string | undefined;
+  stdout: string;
+  seconds: string;
+}
+
+/**
+ * Runs test files in one mocha, with the dot reporter: names relative to build/test without .test.js, or paths to a
+ * .js file relative to the repository.
+ */
+function runTests(tests: readonly string[]): TestRun {
+  const started = Date.now();
+  const result = spawnSync(
+    process.execPath,
+    [
+      join(root, 'node_modules', 'mocha', 'bin', 'mocha.js'),
+      '--no-config',
+      '--node-option',
+      'expose-gc',
+      '--timeout',
+      '60000',
+      '--reporter',
+      'dot',
+      ...tests.map((test) =>
+        test.endsWith('.js') ? resolve(root, test) : join(root, 'build', 'test', `${test}.test.js`),
+      ),
+    ],
+    { cwd: root, encoding: 'utf8', timeout: 300_000 },
+  );
+  return {
+    status: result.status,
+    failing: /(\d+) failing/.exec(String(result.stdout))?.[1],
+    stdout: String(result.stdout),
+    seconds: ((Date.now() - started) / 1000).toFixed(0),
+  };
+}
+
+/*
+ * First the tests as they are, unmutated: a test that already fails would "kill" every mutant it runs for, and the
+ * run would report faults caught that nobody caught. `--baseline-only [test …]` stops after this check (and runs the
+ * named test files instead of the mutants' own), which is how test/mutants-baseline.test.ts checks it cheaply.
+ */
+const args = process.argv.slice(2);
+const baselineOnly = args[0] === '--baseline-only';
+const baselineTests =
+  baselineOnly && args.length > 1 ? args.slice(1) : [...new Set(MUTANTS.flatMap((mutant) => mutant.tests))];
+const baseline = runTests(baselineTests);
+if (baseline.status !== 0) {
+  console.log(baseline.stdout.trimEnd());
+  const how =
+    baseline.failing === undefined
+      ? `mocha exited with ${String(baseline.status)}`
+      : `${baseline.failing} failing`;
+  console.log(
+    `the unmutated tests do not pass (${how} in ${baselineTests.join(', ')}): fix them first — planted faults ` +
+      'would be counted as caught by tests that fail anyway. No fault was planted.',
+  );
+  process.exit(2);
+}
+console.log(`unmutated: ${baselineTests.join(', ')} pass (${baseline.seconds} s)`);
+if (baselineOnly) process.exit(0);
+
 let survived = 0;
 let killed = 0;
 for (const mutant of MUTANTS) {
@@ -168,35 +234,17 @@ for (const mutant of MUTANTS) {
     continue;
   }
   writeFileSync(path, original.replace(mutant.find, mutant.replace));
-  const started = Date.now();
-  let result: ReturnType<typeof spawnSync>;
+  let result: TestRun;
   try {
-    result = spawnSync(
-      process.execPath,
-      [
-        join(root, 'node_modules', 'mocha', 'bin', 'mocha.js'),
-        '--no-config',
-        '--node-option',
-        'expose-gc',
-        '--timeout',
-        '60000',
-        '--reporter',
-        'dot',
-        ...mutant.tests.map((test) => join(root, 'build', 'test', `${test}.test.js`)),
-      ],
-      { cwd: root, encoding: 'utf8', timeout: 300_000 },
-    );
+    result = runTests(mutant.tests);
   } finally {
     writeFileSync(path, original);
   }
-  const seconds = ((Date.now() - started) / 1000).toFixed(0);
-  const failing = /(\d+) failing/.exec(String(result.stdout))?.[1];
+  const { failing, seconds } = result;
   // Only failing tests count: a mutant that breaks loading (a syntax error) proves nothing about the tests.
   if (result.status !== 0 && failing !== undefined) {
     killed++;
-    console.log(
-      `  killed   ${mutant.name} (${failing ?? 'some'} failing in ${mutant.tests.join(', ')}; ${seconds} s)`,
-    );
+    console.log(`  killed   ${mutant.name} (${failing} failing in ${mutant.tests.join(', ')}; ${seconds} s)`);
   } else {
     survived++;
     console.log(`  SURVIVED ${mutant.name} (${mutant.tests.join(', ')} stayed green; ${seconds} s)`);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { SpanKind } from '@opentelemetry/api';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
-import { KNOWN_VARIABLES, unknownVariableWarnings } from '../src/config/env.js';
+import { ConfigError, KNOWN_VARIABLES, unknownVariableWarnings } from '../src/config/env.js';
 import {
   calculateResourceUsage,
   captureResourceSnapshot,
@@ -95,6 +95,12 @@ const ENVIRONMENT: Record<string, (value: string) => boolean> = {
   OTEL_RESOURCE_TRACKER_REPORT: empty,
   OTEL_RESOURCE_TRACKER_CPU_ATTRIBUTION: empty,
   OTEL_RESOURCE_TRACKER_GPU_DEVICES: (value) => empty(value) || value === '0' || value === 'all',
+  OTEL_METRICS_EXPORTER: empty,
+  OTEL_LOGS_EXPORTER: empty,
+  OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: empty,
+  OTEL_METRIC_EXPORT_INTERVAL: empty,
+  OTEL_METRIC_EXPORT_TIMEOUT: empty,
+  OTEL_NODE_RESOURCE_DETECTORS: (value) => empty(value) || value === 'all',
   OTEL_RESOURCE_TRACKER_GPU_PROVIDER: empty,
   OTEL_RESOURCE_TRACKER_NVML_LIBRARY: () => true,
   OTEL_RESOURCE_TRACKER_NVIDIA_SMI_TIMEOUT_MS: empty,
@@ -103,7 +109,23 @@ const ENVIRONMENT: Record<string, (value: string) => boolean> = {
   OTEL_EXPORTER_PROMETHEUS_PORT: (value) => empty(value) || value === '0',
   OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION: empty,
 };
-const JUNK_TEXT = ['', '  ', '-1', '0', '2.5', '1e300', 'NaN', 'abc', 'true', 'all'];
+/** '0x10' and '1e3' are numbers to JavaScript's Number(), not to a person writing a port or milliseconds. */
+const JUNK_TEXT = [
+  '',
+  '  ',
+  '-1',
+  '0',
+  '2.5',
+  '1e300',
+  'NaN',
+  'abc',
+  'true',
+  'all',
+  '0x10',
+  '1e3',
+  '0b1',
+  '+5',
+];
 
 describe('reliability: every option and variable, given junk', () => {
   const outcomes: Outcome[] = [];
@@ -240,6 +262,89 @@ describe('reliability: every option and variable, given junk', () => {
         'OTEL_RESOURCE_TRACKER_GPU_DEVICE is not a variable of otel-resource-tracker and is ignored; did you mean OTEL_RESOURCE_TRACKER_GPU_DEVICES?',
       ],
     );
+  });
+
+  it('a bad value is shown on one line: at most 80 characters of it, control characters escaped', () => {
+    const huge = `otlp${'\n'.repeat(3)}\u001b[31m${'x'.repeat(128 * 1024)}`;
+    for (const [name, value] of [
+      ['OTEL_TRACES_EXPORTER', huge],
+      ['OTEL_RESOURCE_TRACKER_REPORT', `report.txt\r\nforged line\u202e`],
+      ['OTEL_EXPORTER_PROMETHEUS_PORT', `9464\n${'9'.repeat(100_000)}`],
+      ['OTEL_RESOURCE_TRACKER_SPAN_NAMES', 'a,/[\u001b[2J/'],
+      ['OTEL_RESOURCE_TRACKER_GPU_SAMPLE_INTERVAL_MS', '\u0000\u0007\u009b2J'],
+    ] as const) {
+      const refusal = (() => {
+        try {
+          readZeroCodeConfig({ [name]: value });
+          return undefined;
+        } catch (error) {
+          return error as Error;
+        }
+      })();
+      assert.ok(refusal instanceof ConfigError, `${name} refused`);
+      assert.equal(refusal.message.split('\n').length, 1, `one line: ${refusal.message.slice(0, 300)}`);
+      assert.ok(refusal.message.startsWith(name), refusal.message);
+      assert.doesNotMatch(refusal.message, /[\p{Cc}\u202e]/u, 'no control character raw');
+      assert.ok(refusal.message.length < 400, `${refusal.message.length} characters`);
+    }
+    assert.throws(() => readZeroCodeConfig({ OTEL_TRACES_EXPORTER: huge }), {
+      message: new RegExp(
+        `^OTEL_TRACES_EXPORTER must list some of otlp, console, none; got the string "otlp\\\\n\\\\n\\\\n\\\\u001b\\[31m${'x'.repeat(68)}…" \\(131084 characters\\)$`,
+      ),
+    });
+  });
+
+  it('every bad variable is named, one line each, in one refusal', () => {
+    const refusal = (() => {
+      try {
+        readZeroCodeConfig({
+          OTEL_TRACES_EXPORTER: 'jaeger',
+          OTEL_EXPORTER_PROMETHEUS_PORT: '0x10',
+          OTEL_RESOURCE_TRACKER_SPAN_KINDS: 'servers',
+          OTEL_RESOURCE_TRACKER_GPU_PROVIDER: 'cuda',
+          OTEL_METRIC_EXPORT_INTERVAL: '1e3',
+          OTEL_SERVICE_NAME: 'fine',
+        });
+        return undefined;
+      } catch (error) {
+        return error as ConfigError;
+      }
+    })();
+    assert.ok(refusal instanceof ConfigError);
+    assert.deepEqual(refusal.problems.map((line) => line.split(' ')[0]).sort(), [
+      'OTEL_EXPORTER_PROMETHEUS_PORT',
+      'OTEL_METRIC_EXPORT_INTERVAL',
+      'OTEL_RESOURCE_TRACKER_GPU_PROVIDER',
+      'OTEL_RESOURCE_TRACKER_SPAN_KINDS',
+      'OTEL_TRACES_EXPORTER',
+    ]);
+    assert.equal(refusal.message, refusal.problems.join('\n'));
+    assert.ok(
+      refusal.problems.includes(
+        'OTEL_EXPORTER_PROMETHEUS_PORT must be an integer from 0 to 65535, in decimal digits; got the string "0x10"',
+      ),
+      refusal.message,
+    );
+  });
+
+  it('whole numbers in decimal digits only where a whole number is meant; blanks around a value are trimmed', () => {
+    const numeric = [
+      'OTEL_EXPORTER_PROMETHEUS_PORT',
+      'OTEL_METRIC_EXPORT_INTERVAL',
+      'OTEL_METRIC_EXPORT_TIMEOUT',
+      'OTEL_RESOURCE_TRACKER_GPU_SAMPLE_INTERVAL_MS',
+      'OTEL_RESOURCE_TRACKER_GPU_ACTIVE_SAMPLE_INTERVAL_MS',
+      'OTEL_RESOURCE_TRACKER_NVIDIA_SMI_TIMEOUT_MS',
+    ];
+    for (const name of numeric) {
+      for (const value of ['0x3e8', '1e3', '1000.0', '1_000', '0o1750', '+1000', '1 000']) {
+        assert.throws(() => readZeroCodeConfig({ [name]: value }), {
+          message: new RegExp(`^${name} must be an? (integer|number) from`),
+        });
+      }
+      assert.doesNotThrow(() => readZeroCodeConfig({ [name]: ' 1000 ' }), name);
+    }
+    assert.equal(readZeroCodeConfig({ OTEL_METRIC_EXPORT_INTERVAL: ' 5000 ' }).metricExport.intervalMs, 5000);
   });
 
   it('environment variables of the zero-code entry and the endpoint', async () => {

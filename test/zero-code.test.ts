@@ -145,7 +145,9 @@ describe('zero-code entry: node --import otel-resource-tracker/register', functi
     assert.match(finished.stdout, /'resource_tracker\.cpu\.attributed_time': \d/);
   });
 
-  it('names a bad variable on stderr, starts nothing, and lets the application run', async () => {
+  it('names a bad variable on stderr, starts nothing, and lets the application run', async function () {
+    // 16 applications one after the other (2–4 s each on a loaded 2-core machine), each asserted on.
+    this.timeout(180_000);
     for (const [variable, value, message] of [
       [
         'OTEL_TRACES_EXPORTER',
@@ -227,6 +229,92 @@ describe('zero-code entry: node --import otel-resource-tracker/register', functi
       assert.match(finished.stderr, /Tracing is not started/);
     }
     assert.equal(otlp.receiver.spans.length, 0, 'nothing half-started');
+  });
+
+  it('names every bad variable on its own line (value cut and escaped), then starts nothing', async () => {
+    const { done } = underZeroCode(example('batch'), {
+      OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      // Resolves nowhere (.invalid is reserved for that): found before anything starts, not when the endpoint fails.
+      OTEL_EXPORTER_PROMETHEUS_HOST: 'metrics-host.invalid',
+      OTEL_EXPORTER_PROMETHEUS_PORT: '0x10',
+      // (100 KB: Linux refuses one environment string over 128 KB.)
+      OTEL_RESOURCE_TRACKER_SPAN_KINDS: `server\n${'s'.repeat(100 * 1024)}`,
+      OTEL_NODE_DISABLED_INSTRUMENTATIONS: 'http,,expres,pgg',
+    });
+    const finished = await done;
+    assert.equal(finished.code, 0, finished.stderr);
+    assert.match(finished.stdout, /batch done/);
+    const lines = finished.stderr.split('\n').filter((line) => line !== '');
+    assert.deepEqual(
+      lines.map((line) => /^otel-resource-tracker: (\S+)/.exec(line)?.[1]),
+      [
+        'OTEL_EXPORTER_PROMETHEUS_PORT',
+        'OTEL_RESOURCE_TRACKER_SPAN_KINDS',
+        'OTEL_EXPORTER_PROMETHEUS_HOST',
+        'OTEL_NODE_DISABLED_INSTRUMENTATIONS',
+        'Tracing',
+      ],
+      finished.stderr.slice(0, 2000),
+    );
+    assert.match(
+      lines[0] ?? '',
+      /must be an integer from 0 to 65535, in decimal digits; got the string "0x10"$/,
+    );
+    assert.match(lines[1] ?? '', /got the string "server\\ns{73}…" \(102407 characters\)$/);
+    assert.match(lines[2] ?? '', /got "metrics-host\.invalid", which does not resolve/);
+    assert.match(
+      lines[3] ?? '',
+      /^otel-resource-tracker: OTEL_NODE_DISABLED_INSTRUMENTATIONS names "expres", "pgg", which @opentelemetry\/auto-instrumentations-node does not have .*; got the string "http,,expres,pgg"$/,
+    );
+    assert.equal(
+      lines[4],
+      'otel-resource-tracker: Tracing is not started: the 4 variables above are invalid, and the application runs untraced (fix it and restart).',
+    );
+    assert.ok(finished.stderr.length < 2000, `${finished.stderr.length} characters on stderr`);
+    assert.equal(otlp.receiver.spans.length, 0, 'nothing half-started');
+  });
+
+  it('refuses an OTEL_EXPORTER_PROMETHEUS_HOST that resolves nowhere before tracing starts, naming it', async () => {
+    const { done } = underZeroCode(example('batch'), {
+      OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_EXPORTER_PROMETHEUS_HOST: 'metrics-host.invalid',
+    });
+    const finished = await done;
+    assert.equal(finished.code, 0, finished.stderr);
+    assert.match(finished.stdout, /batch done/);
+    assert.deepEqual(
+      finished.stderr.split('\n').filter((line) => line !== ''),
+      [
+        'otel-resource-tracker: OTEL_EXPORTER_PROMETHEUS_HOST must be an address or host name of this machine (0.0.0.0 for all); got "metrics-host.invalid", which does not resolve (getaddrinfo ENOTFOUND)',
+        'otel-resource-tracker: Tracing is not started: the variable above is invalid, and the application runs untraced (fix it and restart).',
+      ],
+    );
+    assert.equal(otlp.receiver.spans.length, 0, 'no tracing without its metrics');
+    // Not a host name at all: named once, by the configuration's reading.
+    const malformed = await underZeroCode(example('batch'), {
+      OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint,
+      OTEL_EXPORTER_PROMETHEUS_HOST: 'metrics host',
+    }).done;
+    assert.equal(
+      malformed.stderr.split('\n').filter((line) => line.includes('OTEL_EXPORTER_PROMETHEUS_HOST')).length,
+      1,
+    );
+  });
+
+  it('takes empty entries of the instrumentation lists as nothing ("http,,") and traces as usual', async () => {
+    const { done } = underZeroCode(example('batch'), {
+      OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_RESOURCE_TRACKER_METRICS: 'false',
+      OTEL_NODE_DISABLED_INSTRUMENTATIONS: 'http,,',
+      OTEL_NODE_ENABLED_INSTRUMENTATIONS: ',http, ,undici,',
+    });
+    const finished = await done;
+    assert.equal(finished.code, 0, finished.stderr);
+    assert.equal(finished.stderr, '');
+    assert.equal(typeof otlp.receiver.span('cpu-heavy').attributes[keys.ATTR_CPU_TIME], 'number');
   });
 
   it('names an unknown OTEL_RESOURCE_TRACKER_ variable and the closest known one, once, and goes on', async () => {

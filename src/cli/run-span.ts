@@ -10,10 +10,10 @@ import {
 import type { Environment } from '../config/env.js';
 import { METER_NAME, METER_VERSION } from '../metrics/meter-scope.js';
 import { processResource, type ResourcesModule } from '../resource/process-resource.js';
-import { otlpTracesDestination } from '../zero-code/export-failure-warning.js';
-import { loadSdkPackages } from '../zero-code/sdk-packages.js';
-import { exportingProcessors } from '../zero-code/trace-exporters.js';
-import { readZeroCodeConfig } from '../zero-code/zero-code-config.js';
+import { otlpTracesDestination } from '../sdk-setup/export-failure-warning.js';
+import { sdkConfigFromEnv } from '../sdk-setup/sdk-config.js';
+import { loadSdkPackages } from '../sdk-setup/sdk-packages.js';
+import { exportingProcessors } from '../sdk-setup/trace-exporters.js';
 
 /** The run's span: started before the command, ended with its figures, exported before the wrapper exits. */
 export interface RunSpan {
@@ -50,7 +50,7 @@ export function startRunSpan(
   let span: Span;
   let destination = '';
   try {
-    const config = readZeroCodeConfig(env);
+    const config = sdkConfigFromEnv(env);
     if (config.tracesExporters.length === 0) return undefined;
     const packages = loadSdkPackages();
     const resources = packages.requireFromSdk<ResourcesModule>('@opentelemetry/resources');

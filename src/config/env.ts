@@ -1,10 +1,19 @@
 import { describe } from '../internal/validate.js';
 
-/** Environment variables are read in one place, and a bad value is an error that names the variable. */
+/**
+ * Environment variables are read in one place, and a bad value is an error that names the variable, shows the value
+ * (cut and escaped: see `describe`) and says what is accepted. One error may carry several bad variables, one line
+ * each (ConfigProblems gathers them); its message is those lines.
+ */
 export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
+  /** One line per bad variable. */
+  readonly problems: readonly string[];
+
+  constructor(problems: string | readonly string[]) {
+    const lines = typeof problems === 'string' ? [problems] : [...problems];
+    super(lines.join('\n'));
     this.name = 'ConfigError';
+    this.problems = lines;
   }
 }
 
@@ -32,8 +41,12 @@ export function readString(env: Environment, name: string): string | undefined {
   return raw === undefined || raw === '' ? undefined : raw;
 }
 
-/** A number in [min, max], `fallback` when unset or empty. */
-export function readNumber(
+/**
+ * A whole number in [min, max] written in decimal digits (surrounding blanks trimmed, as for every variable),
+ * `fallback` when unset or empty. Not `Number(raw)`: it reads "0x10" as 16, "1e3" as 1000 and "0b1" as 1, none of
+ * which a person writing a port or a number of milliseconds means.
+ */
+export function readInteger(
   env: Environment,
   name: string,
   min: number,
@@ -42,12 +55,24 @@ export function readNumber(
 ): number {
   const raw = env[name]?.trim();
   if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value < min || value > max) {
-    throw new ConfigError(`${name} must be a number from ${min} to ${max}; got ${describe(env[name])}`);
+  const value = /^\d{1,16}$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    // "0x10", "1e3", "2.5", "+5": a number to JavaScript, so say which numbers are meant here ("-5" is merely out
+    // of range).
+    const numberLike = Number.isFinite(Number(raw)) && !/^-?\d+$/.test(raw);
+    const what = numberLike
+      ? `an integer from ${min} to ${max}, in decimal digits`
+      : `a number from ${min} to ${max}`;
+    throw new ConfigError(`${name} must be ${what}; got ${describe(env[name])}`);
   }
   return value;
 }
+
+/**
+ * The former name of readInteger, still imported by gpu/ and prometheus/ (whose owners rename their call after the
+ * merge): every variable it reads is a whole number.
+ */
+export const readNumber = readInteger;
 
 const TRUE_SPELLINGS = ['true', '1', 'yes', 'on'];
 const FALSE_SPELLINGS = ['false', '0', 'no', 'off'];

@@ -6,7 +6,7 @@ import {
   trace,
 } from '@opentelemetry/api';
 import type { Environment } from '../config/env.js';
-import type { SdkPackages } from './sdk-packages.js';
+import type { SdkPackages } from '../sdk-setup/sdk-packages.js';
 
 type CoreModule = typeof import('@opentelemetry/core');
 type AsyncHooksModule = typeof import('@opentelemetry/context-async-hooks');

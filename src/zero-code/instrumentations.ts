@@ -4,8 +4,10 @@ import {
   ENV_DISABLED_INSTRUMENTATIONS,
   ENV_ENABLED_INSTRUMENTATIONS,
   type Environment,
+  readList,
 } from '../config/env.js';
-import type { AutoInstrumentationsModule } from './sdk-packages.js';
+import { describe, quoteForMessage } from '../internal/validate.js';
+import type { AutoInstrumentationsModule } from '../sdk-setup/sdk-packages.js';
 
 export type Instrumentation = ReturnType<AutoInstrumentationsModule['getNodeAutoInstrumentations']>[number];
 
@@ -41,18 +43,23 @@ export function loadInstrumentations(
     // The SDK sets the logger OTEL_LOG_LEVEL asks for when it is built, just after this.
     diag.disable();
   }
-  const first = unknown[0];
-  if (first !== undefined) {
-    const short = first.startsWith(PACKAGE_PREFIX) ? first.slice(PACKAGE_PREFIX.length) : first;
-    const variable = (env[ENV_ENABLED_INSTRUMENTATIONS] ?? '')
-      .split(',')
-      .some((entry) => entry.trim() === short)
-      ? ENV_ENABLED_INSTRUMENTATIONS
-      : ENV_DISABLED_INSTRUMENTATIONS;
-    throw new ConfigError(
-      `${variable} names "${short}", which @opentelemetry/auto-instrumentations-node does not have ` +
-        '(names are package names without "@opentelemetry/instrumentation-": http, express, pg, …)',
+  // An empty entry ("http,," or a trailing comma) names nothing: upstream reports it too, but it changes nothing,
+  // and every other list variable drops empty entries.
+  const unknownNames = new Set(
+    unknown.map((name) => (name.startsWith(PACKAGE_PREFIX) ? name.slice(PACKAGE_PREFIX.length) : name)),
+  );
+  unknownNames.delete('');
+  const problems: string[] = [];
+  for (const variable of [ENV_ENABLED_INSTRUMENTATIONS, ENV_DISABLED_INSTRUMENTATIONS]) {
+    const unknownHere = [
+      ...new Set((readList(env, variable) ?? []).filter((name) => unknownNames.has(name))),
+    ];
+    if (unknownHere.length === 0) continue;
+    problems.push(
+      `${variable} names ${unknownHere.map(quoteForMessage).join(', ')}, which @opentelemetry/auto-instrumentations-node ` +
+        `does not have (names are package names without "@opentelemetry/instrumentation-": http, express, pg, …); got ${describe(env[variable])}`,
     );
   }
+  if (problems.length > 0) throw new ConfigError(problems);
   return instrumentations;
 }

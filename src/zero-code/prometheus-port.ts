@@ -1,8 +1,9 @@
 import cluster from 'node:cluster';
-import type { Environment } from '../config/env.js';
+import { ENV_PROMETHEUS_HOST, ENV_PROMETHEUS_PORT, type Environment } from '../config/env.js';
+import { quoteForMessage } from '../internal/validate.js';
 import { resolveHost, resolvePort } from '../prometheus/endpoint-address.js';
-import { type ExpositionServer, serveExposition } from '../prometheus/exposition-server.js';
-import type { PrometheusReader } from './metric-readers.js';
+import { type ExpositionServer, PortInUseError, serveExposition } from '../prometheus/exposition-server.js';
+import type { PrometheusReader } from '../sdk-setup/metric-readers.js';
 
 /** How many ports after the first a process tries before it gives up (replicas of one service on a host). */
 export const PORT_SEARCH = 20;
@@ -21,13 +22,23 @@ export async function servePrometheus(reader: PrometheusReader, env: Environment
   const workerId = cluster.isWorker ? cluster.worker?.id : undefined;
   const port =
     configured === 0 || workerId === undefined ? configured : Math.min(65535, configured + workerId);
-  const server = await serveExposition(reader, {
-    host,
-    port,
-    path: '/metrics',
-    nextPorts: PORT_SEARCH,
-    what: 'otel-resource-tracker metrics',
-  });
+  let server: ExpositionServer;
+  try {
+    server = await serveExposition(reader, {
+      host,
+      port,
+      path: '/metrics',
+      nextPorts: PORT_SEARCH,
+      what: 'otel-resource-tracker metrics',
+    });
+  } catch (error) {
+    if (error instanceof PortInUseError) throw error;
+    // The host was checked at start, but a lookup that did not answer in time, or an address that went away, fails
+    // only here: say which variable chose it.
+    throw new Error(
+      `${(error as Error).message} (${ENV_PROMETHEUS_HOST}=${quoteForMessage(host)}, ${ENV_PROMETHEUS_PORT}=${port})`,
+    );
+  }
   if (server.port !== configured) {
     const who =
       workerId === undefined ? `process ${process.pid}` : `cluster worker ${workerId} (pid ${process.pid})`;

@@ -1,21 +1,34 @@
 import { diag, metrics as metricsApi } from '@opentelemetry/api';
-import { type Environment, unknownVariableWarningsOnce } from '../config/env.js';
+import { ConfigProblems } from '../config/config-problems.js';
+import {
+  ConfigError,
+  ENV_DISABLED_INSTRUMENTATIONS,
+  ENV_ENABLED_INSTRUMENTATIONS,
+  type Environment,
+  unknownVariableWarningsOnce,
+} from '../config/env.js';
 import { registerResourceMetrics } from '../metrics/resource-metrics.js';
 import type { ExpositionServer } from '../prometheus/exposition-server.js';
 import { startProcessReport } from '../report/process-report.js';
 import { SpanLogProcessor } from '../report/span-log-processor.js';
-import { processResource, type ResourcesModule } from '../resource/process-resource.js';
+import {
+  processResource,
+  type ResourceDetector,
+  type ResourcesModule,
+} from '../resource/process-resource.js';
+import { metricReaders } from '../sdk-setup/metric-readers.js';
+import { resourceDetectors } from '../sdk-setup/resource-detectors.js';
+import { readSdkConfig } from '../sdk-setup/sdk-config.js';
+import { AUTO_VERSIONS, loadSdkPackages, type SdkPackages } from '../sdk-setup/sdk-packages.js';
+import { exportingProcessors } from '../sdk-setup/trace-exporters.js';
 import { ResourceSpanProcessor } from '../span-processor/resource-span-processor.js';
 import { environmentParentContextManager } from './environment-parent.js';
 import { type Loader, registerEsmHook } from './esm-hook.js';
 import { installExitHooks } from './exit-hooks.js';
 import { type Instrumentation, loadInstrumentations } from './instrumentations.js';
-import { metricReaders } from './metric-readers.js';
 import { otherSdkSetup } from './other-sdk.js';
+import { assertPrometheusHostUsable } from './prometheus-host.js';
 import { servePrometheus } from './prometheus-port.js';
-import { resourceDetectors } from './resource-detectors.js';
-import { AUTO_VERSIONS, loadSdkPackages, type SdkPackages } from './sdk-packages.js';
-import { exportingProcessors } from './trace-exporters.js';
 import { readZeroCodeConfig, type ZeroCodeConfig } from './zero-code-config.js';
 
 /** The application's @opentelemetry/sdk-node NodeSDK, as far as we drive it. */
@@ -43,20 +56,58 @@ interface Prepared {
   readonly config: ZeroCodeConfig;
   readonly packages: SdkPackages;
   readonly instrumentations: Instrumentation[];
+  readonly resources: ResourcesModule;
+  readonly detectors: ResourceDetector[];
 }
 
-/** Reads every variable and loads every package before anything starts: a bad one starts nothing. */
+/**
+ * Reads every variable and loads every package before anything starts: a bad variable starts nothing, and every bad
+ * one is named (the instrumentation lists and the resource detectors are only known good once their packages are
+ * loaded, so they are checked here too, with the rest).
+ */
 function prepare(env: Environment): Prepared | undefined {
   try {
-    const config = readZeroCodeConfig(env);
+    const problems = new ConfigProblems();
+    const config = problems.read(() => readZeroCodeConfig(env), undefined);
+    // (With the rest refused, the exporters as far as they could be read: every bad variable is named at once.)
+    const metricsExporters = (config ?? readSdkConfig(env, new ConfigProblems())).metricsExporters;
+    if (metricsExporters.includes('prometheus')) {
+      problems.read(() => assertPrometheusHostUsable(env), undefined);
+    }
+    // The instrumentation lists are checked by building the instrumentations, which needs the SDK's packages
+    // (about a second): with the configuration already refused, loaded only when a list is there to check.
+    const lists = [ENV_ENABLED_INSTRUMENTATIONS, ENV_DISABLED_INSTRUMENTATIONS].some((name) =>
+      env[name]?.trim(),
+    );
+    if (config === undefined && !lists) problems.throwIfAny();
     const packages = loadSdkPackages();
-    const instrumentations =
-      packages.autoInstrumentations === undefined
-        ? []
-        : loadInstrumentations(packages.autoInstrumentations, env);
-    return { config, packages, instrumentations };
+    const auto = packages.autoInstrumentations;
+    const instrumentations = problems.read(
+      () => (auto === undefined ? [] : loadInstrumentations(auto, env)),
+      [],
+    );
+    const resources = packages.requireFromSdk<ResourcesModule>('@opentelemetry/resources');
+    const detectors =
+      config === undefined ? [] : problems.read(() => resourceDetectors(config, packages, resources), []);
+    if (config === undefined || problems.any) {
+      // An instrumentation enables itself when it is built: none may stay hooked into a refused configuration.
+      for (const instrumentation of instrumentations) instrumentation.disable();
+      problems.throwIfAny();
+      return undefined;
+    }
+    return { config, packages, instrumentations, resources, detectors };
   } catch (error) {
-    // A bad variable, a missing package (MissingPeerError says which to install) or one that fails to load.
+    if (error instanceof ConfigError) {
+      // Every bad variable on its own line, then what that means: the whole configuration is refused.
+      for (const problem of error.problems) say(problem);
+      const count = error.problems.length;
+      say(
+        `Tracing is not started: ${count === 1 ? 'the variable above is' : `the ${count} variables above are`} ` +
+          'invalid, and the application runs untraced (fix it and restart).',
+      );
+      return undefined;
+    }
+    // A missing package (MissingPeerError says which to install) or one that fails to load.
     say(`${error instanceof Error ? error.message : String(error)}. Tracing is not started.`);
     return undefined;
   }
@@ -81,7 +132,7 @@ export function startZeroCode(
   const prepared = prepare(env);
   if (prepared === undefined) return undefined;
   for (const warning of unknownVariableWarningsOnce(env)) say(warning);
-  const { config, packages, instrumentations } = prepared;
+  const { config, packages, instrumentations, resources, detectors } = prepared;
   if (packages.autoInstrumentations === undefined) {
     say(
       `${AUTO} is not installed, so only the spans the application makes itself are traced: ` +
@@ -93,8 +144,7 @@ export function startZeroCode(
   let prometheus: Promise<ExpositionServer | undefined> = Promise.resolve(undefined);
   let meterProvider: InstanceType<SdkPackages['sdkMetrics']['MeterProvider']> | undefined;
   try {
-    const resources = packages.requireFromSdk<ResourcesModule>('@opentelemetry/resources');
-    const resource = processResource(resources, resourceDetectors(config, packages, resources));
+    const resource = processResource(resources, detectors);
     const { readers, prometheus: prometheusReader } = metricReaders(packages, config);
     meterProvider =
       readers.length === 0 ? undefined : new packages.sdkMetrics.MeterProvider({ resource, readers });

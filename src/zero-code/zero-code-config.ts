@@ -1,4 +1,5 @@
 import { SpanKind } from '@opentelemetry/api';
+import { ConfigProblems } from '../config/config-problems.js';
 import {
   BOOLEAN_SPELLINGS,
   booleanSpelling,
@@ -7,39 +8,28 @@ import {
   ENV_CPU_ATTRIBUTION,
   ENV_EXACT_MEMORY,
   ENV_GPU_DEVICES,
-  ENV_LOGS_EXPORTER,
-  ENV_METRIC_EXPORT_INTERVAL,
-  ENV_METRIC_EXPORT_TIMEOUT,
-  ENV_METRICS,
-  ENV_METRICS_EXPORTER,
-  ENV_OTLP_METRICS_HISTOGRAM_AGGREGATION,
-  ENV_OTLP_METRICS_PROTOCOL,
-  ENV_OTLP_PROTOCOL,
-  ENV_OTLP_TRACES_PROTOCOL,
   ENV_REPORT,
-  ENV_RESOURCE_DETECTORS,
   ENV_SPAN_HISTOGRAMS,
   ENV_SPAN_KINDS,
   ENV_SPAN_LOG,
   ENV_SPAN_NAMES,
-  ENV_TRACES_EXPORTER,
   type Environment,
   readBoolean,
   readChoice,
   readChoices,
   readList,
-  readNumber,
   readString,
 } from '../config/env.js';
 import { gpuProviderConfigFromEnv } from '../gpu/detect.js';
 import { gpuSamplingFromEnv } from '../gpu/gpu-sampler.js';
-import { describe } from '../internal/validate.js';
+import { describe, quoteForMessage } from '../internal/validate.js';
 import {
   DEFAULT_SPAN_HISTOGRAMS,
   SPAN_HISTOGRAM_KINDS,
   type SpanHistogramKind,
 } from '../metrics/span-histograms.js';
 import { resolveHost, resolvePort } from '../prometheus/endpoint-address.js';
+import { readSdkConfig, type SdkConfig } from '../sdk-setup/sdk-config.js';
 import {
   CPU_ATTRIBUTIONS,
   type CpuAttribution,
@@ -47,34 +37,6 @@ import {
   SPAN_ROLES,
   type SpanRole,
 } from '../span-processor/options.js';
-
-export const TRACES_EXPORTERS = ['otlp', 'console', 'none'] as const;
-export type TracesExporterName = Exclude<(typeof TRACES_EXPORTERS)[number], 'none'>;
-export const METRICS_EXPORTERS = ['prometheus', 'otlp', 'console', 'none'] as const;
-export type MetricsExporterName = Exclude<(typeof METRICS_EXPORTERS)[number], 'none'>;
-export const LOGS_EXPORTERS = ['otlp', 'console', 'none'] as const;
-export const OTLP_PROTOCOLS = ['http/protobuf', 'http/json', 'grpc'] as const;
-export type OtlpProtocol = (typeof OTLP_PROTOCOLS)[number];
-
-/** Detectors of @opentelemetry/resources itself; the others come with @opentelemetry/auto-instrumentations-node. */
-export const BASIC_RESOURCE_DETECTORS = ['env', 'host', 'os', 'process', 'serviceinstance'] as const;
-export type BasicResourceDetector = (typeof BASIC_RESOURCE_DETECTORS)[number];
-const RESOURCE_DETECTORS = [
-  'all',
-  'none',
-  ...BASIC_RESOURCE_DETECTORS,
-  'container',
-  'alibaba',
-  'aws',
-  'azure',
-  'gcp',
-] as const;
-type ResourceDetectorName = (typeof RESOURCE_DETECTORS)[number];
-/**
- * Without OTEL_NODE_RESOURCE_DETECTORS: what runs locally and fast. Upstream's register defaults to "all", which
- * also asks the cloud metadata services over the network on every start; we do that only when asked.
- */
-export const DEFAULT_RESOURCE_DETECTORS: readonly BasicResourceDetector[] = ['env', 'host', 'os', 'process'];
 
 const SPAN_KIND_NAMES = [
   'all',
@@ -96,27 +58,8 @@ const KIND_VALUES: Record<Exclude<SpanKindName, 'all' | SpanRole>, SpanKind> = {
   consumer: SpanKind.CONSUMER,
 };
 
-export interface MetricExportTiming {
-  readonly intervalMs: number;
-  readonly timeoutMs: number;
-}
-
 /** Everything the zero-code entry needs, read from the environment in one go (so nothing starts half-way). */
-export interface ZeroCodeConfig {
-  readonly tracesExporters: readonly TracesExporterName[];
-  readonly otlpProtocol: OtlpProtocol;
-  readonly metricsExporters: readonly MetricsExporterName[];
-  readonly otlpMetricsProtocol: OtlpProtocol;
-  /**
-   * OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION (the specification's variable, which the OTLP metric
-   * exporter of the 0.2xx line does not read itself): histograms pushed over OTLP as base-2 exponential histograms.
-   */
-  readonly otlpExponentialHistograms: boolean;
-  readonly metricExport: MetricExportTiming;
-  /** OTEL_LOGS_EXPORTER names an exporter (the SDK builds it); otherwise no logger provider at all. */
-  readonly logs: boolean;
-  /** From OTEL_NODE_RESOURCE_DETECTORS; `undefined`: our default. */
-  readonly resourceDetectors: readonly ResourceDetectorName[] | undefined;
+export interface ZeroCodeConfig extends SdkConfig {
   /** The span histograms to record (none: empty). */
   readonly spanHistograms: readonly SpanHistogramKind[];
   /** OTEL_RESOURCE_TRACKER_REPORT: the HTML report of this process to write at exit. */
@@ -159,7 +102,11 @@ function spanNames(env: Environment): Array<string | RegExp> | undefined {
     try {
       return new RegExp(pattern[1] as string, pattern[2]);
     } catch (error) {
-      throw new ConfigError(`${ENV_SPAN_NAMES} has an invalid pattern ${entry}: ${(error as Error).message}`);
+      // The engine's message repeats the pattern raw ("Invalid regular expression: /…/: reason"): keep the reason.
+      const reason = (error as Error).message.split(': ').pop() ?? '';
+      throw new ConfigError(
+        `${ENV_SPAN_NAMES} has an invalid pattern ${quoteForMessage(entry)} (${quoteForMessage(reason).slice(1, -1)}); entries are span names or /regular expressions/flags`,
+      );
     }
   });
 }
@@ -181,15 +128,6 @@ function gpuDevices(env: Environment): number[] | 'all' | undefined {
   });
 }
 
-function otlpProtocol(env: Environment, signalVariable: string): OtlpProtocol {
-  const variable = env[signalVariable]?.trim() ? signalVariable : ENV_OTLP_PROTOCOL;
-  return readChoice(env, variable, OTLP_PROTOCOLS, 'http/protobuf');
-}
-
-function withoutNone<T extends string>(names: readonly (T | 'none')[]): T[] {
-  return names.filter((name): name is T => name !== 'none');
-}
-
 function spanKinds(env: Environment): ResourceSpanProcessorOptions['spanKinds'] {
   const names = readChoices(env, ENV_SPAN_KINDS, SPAN_KIND_NAMES, DEFAULT_SPAN_KINDS, ['all']);
   if (names.includes('all')) return undefined;
@@ -198,74 +136,49 @@ function spanKinds(env: Environment): ResourceSpanProcessorOptions['spanKinds'] 
   );
 }
 
-const MAX_TIMER_MS = 2_147_483_647;
-
-/** The periodic metric export; a timeout longer than the interval is cut to it, as the SDK does. */
-function metricExport(env: Environment): MetricExportTiming {
-  const intervalMs = readNumber(env, ENV_METRIC_EXPORT_INTERVAL, 1, MAX_TIMER_MS, 60_000);
-  const timeoutMs = readNumber(env, ENV_METRIC_EXPORT_TIMEOUT, 1, MAX_TIMER_MS, 30_000);
-  return { intervalMs, timeoutMs: Math.min(timeoutMs, intervalMs) };
-}
-
-/** Reads and checks every variable the zero-code entry uses; a bad one is a ConfigError naming it. */
+/**
+ * Reads and checks every variable the zero-code entry uses. Bad ones are one ConfigError with a line for each
+ * (naming the variable, its value and what it accepts), so that the entry can refuse the whole configuration.
+ */
 export function readZeroCodeConfig(env: Environment): ZeroCodeConfig {
-  const metricsOn = readBoolean(env, ENV_METRICS, true);
-  const metricsExporters = metricsOn
-    ? withoutNone(
-        readChoices<(typeof METRICS_EXPORTERS)[number]>(
-          env,
-          ENV_METRICS_EXPORTER,
-          METRICS_EXPORTERS,
-          ['prometheus'],
-          ['none'],
-        ),
-      )
-    : [];
-  const cpuAttribution: CpuAttribution = readChoice(
-    env,
-    ENV_CPU_ATTRIBUTION,
-    CPU_ATTRIBUTIONS,
+  const problems = new ConfigProblems();
+  const sdk = readSdkConfig(env, problems);
+  const cpuAttribution: CpuAttribution = problems.read(
+    () => readChoice(env, ENV_CPU_ATTRIBUTION, CPU_ATTRIBUTIONS, 'async-context'),
     'async-context',
   );
-  if (metricsExporters.includes('prometheus')) {
+  if (sdk.metricsExporters.includes('prometheus')) {
     // The endpoint's variables too: a bad one must stop everything now, not leave tracing without metrics.
-    resolveHost({}, env);
-    resolvePort({}, env);
+    problems.read(() => resolveHost({}, env), undefined);
+    problems.read(() => resolvePort({}, env), undefined);
   }
   // The GPU sampler reads its own variables when it starts; check them now so a typo is reported at start-up.
-  gpuProviderConfigFromEnv(env);
-  gpuSamplingFromEnv(env);
-  const names = spanNames(env);
-  const devices = gpuDevices(env);
-  const detectors = readChoices(env, ENV_RESOURCE_DETECTORS, RESOURCE_DETECTORS, [], ['all', 'none']);
+  problems.read(() => gpuProviderConfigFromEnv(env), undefined);
+  problems.read(() => gpuSamplingFromEnv(env), undefined);
+  const names = problems.read(() => spanNames(env), undefined);
+  const devices = problems.read(() => gpuDevices(env), undefined);
   // Naming spans is choosing them: without OTEL_RESOURCE_TRACKER_SPAN_KINDS, the default kinds do not filter them too.
   const kinds =
-    names !== undefined && readList(env, ENV_SPAN_KINDS) === undefined ? undefined : spanKinds(env);
-  return {
-    tracesExporters: withoutNone(readChoices(env, ENV_TRACES_EXPORTER, TRACES_EXPORTERS, ['otlp'], ['none'])),
-    otlpProtocol: otlpProtocol(env, ENV_OTLP_TRACES_PROTOCOL),
-    metricsExporters,
-    otlpMetricsProtocol: otlpProtocol(env, ENV_OTLP_METRICS_PROTOCOL),
-    otlpExponentialHistograms:
-      readChoice(
-        env,
-        ENV_OTLP_METRICS_HISTOGRAM_AGGREGATION,
-        ['explicit_bucket_histogram', 'base2_exponential_bucket_histogram'],
-        'explicit_bucket_histogram',
-      ) === 'base2_exponential_bucket_histogram',
-    metricExport: metricExport(env),
-    logs: withoutNone(readChoices(env, ENV_LOGS_EXPORTER, LOGS_EXPORTERS, ['none'], ['none'])).length > 0,
-    resourceDetectors: detectors.length === 0 ? undefined : detectors,
-    spanHistograms: metricsExporters.length > 0 ? spanHistograms(env) : [],
-    reportFile: reportFile(env),
+    names !== undefined && readList(env, ENV_SPAN_KINDS) === undefined
+      ? undefined
+      : problems.read(() => spanKinds(env), undefined);
+  const config: ZeroCodeConfig = {
+    ...sdk,
+    spanHistograms:
+      sdk.metricsExporters.length > 0
+        ? problems.read(() => spanHistograms(env), DEFAULT_SPAN_HISTOGRAMS)
+        : [],
+    reportFile: problems.read(() => reportFile(env), undefined),
     spanLogFile: readString(env, ENV_SPAN_LOG),
     processor: {
       ...(kinds === undefined ? {} : { spanKinds: kinds }),
       cpuAttribution,
-      childProcesses: readBoolean(env, ENV_CHILD_PROCESSES, false),
-      exactMemory: readBoolean(env, ENV_EXACT_MEMORY, false),
+      childProcesses: problems.read(() => readBoolean(env, ENV_CHILD_PROCESSES, false), false),
+      exactMemory: problems.read(() => readBoolean(env, ENV_EXACT_MEMORY, false), false),
       ...(names === undefined ? {} : { spanNames: names }),
       ...(devices === undefined ? {} : { gpuDevices: devices }),
     },
   };
+  problems.throwIfAny();
+  return config;
 }

@@ -1,6 +1,6 @@
 import type { Environment } from '../config/env.js';
+import type { OtlpProtocol } from './sdk-config.js';
 import type { SdkTraceModule } from './sdk-packages.js';
-import type { OtlpProtocol } from './zero-code-config.js';
 
 export type TraceExporter = ConstructorParameters<SdkTraceModule['BatchSpanProcessor']>[0]['exporter'];
 type ExportResult = Parameters<Parameters<TraceExporter['export']>[1]>[0];

@@ -1,12 +1,12 @@
 import { ConfigError, ENV_RESOURCE_DETECTORS } from '../config/env.js';
 import type { ResourceDetector, ResourcesModule } from '../resource/process-resource.js';
-import type { SdkPackages } from './sdk-packages.js';
 import {
   BASIC_RESOURCE_DETECTORS,
   type BasicResourceDetector,
   DEFAULT_RESOURCE_DETECTORS,
-  type ZeroCodeConfig,
-} from './zero-code-config.js';
+  type SdkConfig,
+} from './sdk-config.js';
+import type { SdkPackages } from './sdk-packages.js';
 
 function basicDetectors(resources: ResourcesModule): Record<BasicResourceDetector, ResourceDetector> {
   return {
@@ -25,7 +25,7 @@ function basicDetectors(resources: ResourcesModule): Record<BasicResourceDetecto
  * @opentelemetry/resources exist, and asking for another is refused by name.
  */
 export function resourceDetectors(
-  config: ZeroCodeConfig,
+  config: SdkConfig,
   packages: SdkPackages,
   resources: ResourcesModule,
 ): ResourceDetector[] {

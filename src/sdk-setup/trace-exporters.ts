@@ -1,8 +1,8 @@
 import type { Environment } from '../config/env.js';
 import type { SdkSpanProcessor } from '../span-processor/sdk-span.js';
 import { otlpTracesDestination, type TraceExporter, warnOnFirstFailure } from './export-failure-warning.js';
+import type { OtlpProtocol, TracesExporterName } from './sdk-config.js';
 import type { SdkPackages } from './sdk-packages.js';
-import type { OtlpProtocol, TracesExporterName } from './zero-code-config.js';
 
 type OtlpTraceExporterModule = { OTLPTraceExporter: new () => TraceExporter };
 

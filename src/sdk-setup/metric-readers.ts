@@ -1,5 +1,5 @@
+import type { OtlpProtocol, SdkConfig } from './sdk-config.js';
 import type { SdkPackages } from './sdk-packages.js';
-import type { OtlpProtocol, ZeroCodeConfig } from './zero-code-config.js';
 
 type SdkMetrics = SdkPackages['sdkMetrics'];
 export type MetricReader = InstanceType<SdkMetrics['MetricReader']>;
@@ -39,7 +39,7 @@ export interface MetricReaders {
  * see prometheus/exposition-server.ts), `otlp` and `console` push every OTEL_METRIC_EXPORT_INTERVAL, the OTLP
  * exporter reading OTEL_EXPORTER_OTLP_METRICS_* / OTEL_EXPORTER_OTLP_* itself.
  */
-export function metricReaders(packages: SdkPackages, config: ZeroCodeConfig): MetricReaders {
+export function metricReaders(packages: SdkPackages, config: SdkConfig): MetricReaders {
   const { sdkMetrics } = packages;
   const push = (exporter: PushMetricExporter) =>
     new sdkMetrics.PeriodicExportingMetricReader({
