@@ -20,6 +20,11 @@ const TOLERANCE_BYTES = 64 * MiB;
 const PROCESS_TOLERANCE_BYTES = 2 * MiB;
 const HOLD_BYTES = 1024 * MiB;
 
+/** Whole MiB, or n/a for a figure the provider does not have (an Intel integrated GPU's device memory). */
+function mebibytes(bytes: number | undefined): string {
+  return bytes === undefined ? 'n/a' : (bytes / MiB).toFixed(0);
+}
+
 const HOLDER_SCRIPT = [
   'import sys, torch',
   `x = torch.ones(${HOLD_BYTES}, dtype=torch.uint8, device="cuda:0")`,
@@ -51,8 +56,8 @@ async function read(provider: GpuProvider, label: string): Promise<GpuSample | u
     const sample = await provider.sample();
     for (const device of sample.devices) {
       console.log(
-        `  #${device.device.index} ${device.device.name} ${device.device.uuid}: used ${(device.usedBytes / MiB).toFixed(0)} MiB` +
-          ` / total ${(device.totalBytes / MiB).toFixed(0)} MiB, free ${(device.freeBytes / MiB).toFixed(0)} MiB, ` +
+        `  #${device.device.index} ${device.device.name} ${device.device.uuid}: used ${mebibytes(device.usedBytes)} MiB` +
+          ` / total ${mebibytes(device.totalBytes)} MiB, free ${mebibytes(device.freeBytes)} MiB, ` +
           `utilization ${device.utilization === undefined ? 'n/a' : `${(device.utilization * 100).toFixed(0)} %`}, ` +
           `processes ${device.processes === undefined ? 'n/a' : JSON.stringify(device.processes.map((entry) => [entry.pid, entry.usedBytes === undefined ? null : entry.usedBytes / MiB]))} (pid, MiB)`,
       );
@@ -81,8 +86,9 @@ function compare(label: string, sample: GpuSample, smi: GpuSample): boolean {
       agree = false;
       continue;
     }
-    const usedDiff = Math.abs(device.usedBytes - other.usedBytes);
-    const totalDiff = Math.abs(device.totalBytes - other.totalBytes);
+    // A figure missing on either side is a disagreement (NaN is never within the tolerance).
+    const usedDiff = Math.abs((device.usedBytes ?? Number.NaN) - (other.usedBytes ?? Number.NaN));
+    const totalDiff = Math.abs((device.totalBytes ?? Number.NaN) - (other.totalBytes ?? Number.NaN));
     const ok = usedDiff <= TOLERANCE_BYTES && totalDiff <= TOLERANCE_BYTES;
     agree &&= ok;
     console.log(
@@ -133,7 +139,7 @@ console.log(
 for (const state of sampler.devices) {
   const reading = sampler.latest(state.cudaIndex);
   console.log(
-    `  cuda:${state.cudaIndex} = #${state.device.index} used ${reading ? (reading.usedBytes / MiB).toFixed(0) : 'n/a'} MiB, ` +
+    `  cuda:${state.cudaIndex} = #${state.device.index} used ${mebibytes(reading?.usedBytes)} MiB, ` +
       `this process tree ${reading?.processUsedBytes === undefined ? 'n/a' : `${(reading.processUsedBytes / MiB).toFixed(0)} MiB`}` +
       (holder === undefined || state.cudaIndex !== 0
         ? ''

@@ -8,8 +8,8 @@ interface DeviceState {
   treePeak: number;
   treeEnd: number;
   treeKnown: boolean;
-  usedPeak: number;
-  total: number;
+  usedPeak: number | undefined;
+  total: number | undefined;
   readonly series: number[];
 }
 
@@ -38,16 +38,16 @@ export class GpuTracking {
           treePeak: 0,
           treeEnd: 0,
           treeKnown: true,
-          usedPeak: 0,
-          total: 0,
+          usedPeak: undefined,
+          total: undefined,
           series: [],
         };
         this.devices.set(device, state);
       }
       state.uuid = reading.uuid;
       state.model = reading.name;
-      state.total = reading.totalBytes;
-      state.usedPeak = Math.max(state.usedPeak, reading.usedBytes);
+      if (reading.totalBytes !== undefined) state.total = reading.totalBytes;
+      if (reading.usedBytes !== undefined) state.usedPeak = Math.max(state.usedPeak ?? 0, reading.usedBytes);
       if (reading.processUsedBytes === undefined) state.treeKnown = false;
       else {
         state.treePeak = Math.max(state.treePeak, reading.processUsedBytes);

@@ -1,0 +1,142 @@
+import { readlinkSync } from 'node:fs';
+import { diag } from '@opentelemetry/api';
+import { ProcessTree } from '../process-tree.js';
+import {
+  type GpuDevice,
+  type GpuDeviceSample,
+  GpuError,
+  type GpuProcessMemory,
+  type GpuProcessView,
+  type GpuProvider,
+  type GpuSample,
+} from '../provider.js';
+import { DrmClientScanner } from './drm-clients.js';
+import { type DrmCard, listDrmCards, readXeVramTotal } from './drm-cards.js';
+import { readUnsigned, type ValueResult } from './sysfs-value.js';
+
+export const DEFAULT_PROCFS_ROOT = '/proc';
+export const DEFAULT_SYSFS_ROOT = '/sys';
+
+interface TrackedCard {
+  readonly card: DrmCard;
+  readonly device: GpuDevice;
+  /** xe's VRAM size from its tiles, read once (it does not change). */
+  readonly staticTotalBytes: number | undefined;
+}
+
+/** This process as `<proc>/self` numbers it (the same as process.pid unless procfs is another PID namespace's). */
+function selfPidIn(procRoot: string): number {
+  try {
+    const pid = Number(readlinkSync(`${procRoot}/self`));
+    return Number.isInteger(pid) && pid > 0 ? pid : process.pid;
+  } catch {
+    return process.pid;
+  }
+}
+
+/**
+ * AMD and Intel GPUs from what the kernel publishes, no library and no ioctl: devices and device memory from sysfs
+ * (`<sys>/class/drm/card<N>/device`), the memory of this process tree from DRM fdinfo (`<proc>/<pid>/fdinfo/<fd>`).
+ * A file that is missing, unreadable or malformed leaves its figure absent, with one diagnostic per kind; the other
+ * figures and devices go on. Everything here runs in the background sampler.
+ */
+export class DrmProvider implements GpuProvider {
+  readonly name = 'drm';
+  readonly processView: GpuProcessView;
+  private tracked: TrackedCard[] = [];
+  private readonly scanner: DrmClientScanner;
+  private readonly reported = new Set<string>();
+
+  constructor(
+    procRoot = DEFAULT_PROCFS_ROOT,
+    private readonly sysRoot = DEFAULT_SYSFS_ROOT,
+  ) {
+    this.processView = { procRoot, selfPid: selfPidIn(procRoot) };
+    const tree = new ProcessTree(this.processView.selfPid, procRoot);
+    this.scanner = new DrmClientScanner(procRoot, tree, (kind, message) => this.reportOnce(kind, message));
+  }
+
+  start(): Promise<readonly GpuDevice[]> {
+    const cards = listDrmCards(this.sysRoot, (kind, message) => this.reportOnce(kind, message));
+    if (cards.length === 0) {
+      return Promise.reject(
+        new GpuError(
+          `no AMD (amdgpu) or Intel (i915, xe) GPU under ${this.sysRoot}/class/drm`,
+          'drm-no-device',
+        ),
+      );
+    }
+    this.tracked = cards.map((card, index) => {
+      const staticTotalBytes = readXeVramTotal(card);
+      const total = card.driver === 'amdgpu' ? this.figure(card, 'mem_info_vram_total') : staticTotalBytes;
+      return {
+        card,
+        staticTotalBytes,
+        device: {
+          index,
+          uuid: card.id,
+          name: card.model,
+          vendor: card.vendor,
+          // Only the providers read this; 0 stands for "not published" here and is never reported as a figure.
+          memoryTotalBytes: total ?? 0,
+        },
+      };
+    });
+    return Promise.resolve(this.tracked.map((tracked) => tracked.device));
+  }
+
+  sample(): Promise<GpuSample> {
+    const clients = this.scanner.read();
+    const devices: GpuDeviceSample[] = this.tracked.map(({ card, device, staticTotalBytes }) => {
+      const amd = card.driver === 'amdgpu';
+      const usedBytes = amd ? this.figure(card, 'mem_info_vram_used') : undefined;
+      const totalBytes = amd ? this.figure(card, 'mem_info_vram_total') : staticTotalBytes;
+      const busy = amd ? this.figure(card, 'gpu_busy_percent') : undefined;
+      // A client without drm-pdev can only be placed where there is a single card.
+      const processes: GpuProcessMemory[] | undefined = clients
+        ?.filter((client) => client.pdev === card.pciSlot || (client.pdev === undefined && this.tracked.length === 1))
+        .map((client) => ({ pid: client.pid, usedBytes: client.bytes }));
+      return {
+        device,
+        usedBytes,
+        totalBytes,
+        freeBytes: usedBytes !== undefined && totalBytes !== undefined ? totalBytes - usedBytes : undefined,
+        utilization: busy === undefined ? undefined : this.fraction(card, busy),
+        processes,
+      };
+    });
+    return Promise.resolve({ devices, failures: [] });
+  }
+
+  shutdown(): void {
+    this.tracked = [];
+  }
+
+  /** One number from the card's device directory, or undefined with one diagnostic per file and problem. */
+  private figure(card: DrmCard, file: string): number | undefined {
+    const result: ValueResult<number> = readUnsigned(`${card.deviceDir}/${file}`);
+    if ('value' in result) return result.value;
+    this.reportOnce(
+      `drm-${file}-${result.problem}`,
+      `${result.detail}: that figure of ${card.card} (${card.driver}) is absent`,
+    );
+    return undefined;
+  }
+
+  private fraction(card: DrmCard, percent: number): number | undefined {
+    if (percent <= 100) return percent / 100;
+    this.reportOnce(
+      'drm-gpu_busy_percent-malformed',
+      `${card.deviceDir}/gpu_busy_percent holds ${percent}, more than 100: the utilization of ${card.card} is absent`,
+    );
+    return undefined;
+  }
+
+  /** One diagnostic per kind: a warning, or a debug line for a file the kernel or driver simply does not publish. */
+  private reportOnce(kind: string, message: string): void {
+    if (this.reported.has(kind)) return;
+    this.reported.add(kind);
+    if (kind.endsWith('-missing')) diag.debug(`otel-resource-tracker: ${message}`);
+    else diag.warn(`otel-resource-tracker: ${message}`);
+  }
+}
