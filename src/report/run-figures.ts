@@ -65,9 +65,15 @@ export function spanAttributes(figures: RunFigures, args: readonly string[] | un
     }
     // A sum over devices is only said where every device has the figure: a missing one is not a 0.
     if (figures.gpus.every((gpu) => gpu.usedPeakBytes !== undefined))
-      attributes[keys.ATTR_GPU_MEMORY_PEAK] = figures.gpus.reduce((sum, gpu) => sum + (gpu.usedPeakBytes ?? 0), 0);
+      attributes[keys.ATTR_GPU_MEMORY_PEAK] = figures.gpus.reduce(
+        (sum, gpu) => sum + (gpu.usedPeakBytes ?? 0),
+        0,
+      );
     if (figures.gpus.every((gpu) => gpu.totalBytes !== undefined))
-      attributes[keys.ATTR_GPU_MEMORY_LIMIT] = figures.gpus.reduce((sum, gpu) => sum + (gpu.totalBytes ?? 0), 0);
+      attributes[keys.ATTR_GPU_MEMORY_LIMIT] = figures.gpus.reduce(
+        (sum, gpu) => sum + (gpu.totalBytes ?? 0),
+        0,
+      );
     const uuids = figures.gpus.map((gpu) => gpu.uuid).filter((uuid): uuid is string => uuid !== undefined);
     if (uuids.length === 1) attributes[keys.ATTR_HW_ID] = uuids[0];
     else if (uuids.length > 1) attributes[keys.ATTR_GPU_IDS] = uuids;

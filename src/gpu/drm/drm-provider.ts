@@ -10,8 +10,8 @@ import {
   type GpuProvider,
   type GpuSample,
 } from '../provider.js';
-import { DrmClientScanner } from './drm-clients.js';
 import { type DrmCard, listDrmCards, readXeVramTotal } from './drm-cards.js';
+import { DrmClientScanner } from './drm-clients.js';
 import { readUnsigned, type ValueResult } from './sysfs-value.js';
 
 export const DEFAULT_PROCFS_ROOT = '/proc';
@@ -94,7 +94,10 @@ export class DrmProvider implements GpuProvider {
       const busy = amd ? this.figure(card, 'gpu_busy_percent') : undefined;
       // A client without drm-pdev can only be placed where there is a single card.
       const processes: GpuProcessMemory[] | undefined = clients
-        ?.filter((client) => client.pdev === card.pciSlot || (client.pdev === undefined && this.tracked.length === 1))
+        ?.filter(
+          (client) =>
+            client.pdev === card.pciSlot || (client.pdev === undefined && this.tracked.length === 1),
+        )
         .map((client) => ({ pid: client.pid, usedBytes: client.bytes }));
       return {
         device,

@@ -3,7 +3,9 @@ import { readFileSync } from 'node:fs';
 /** Why a file gave no value: it is not there (the kernel or driver does not publish it), or it said nonsense. */
 export type ValueProblem = 'missing' | 'unreadable' | 'malformed';
 
-export type ValueResult<T> = { readonly value: T } | { readonly problem: ValueProblem; readonly detail: string };
+export type ValueResult<T> =
+  | { readonly value: T }
+  | { readonly problem: ValueProblem; readonly detail: string };
 
 /** The trimmed text of a small sysfs or procfs file. */
 export function readText(path: string): ValueResult<string> {
@@ -24,7 +26,10 @@ export function readUnsigned(path: string): ValueResult<number> {
   const value = /^\d+$/.test(text.value) ? Number(text.value) : Number.NaN;
   return Number.isSafeInteger(value)
     ? { value }
-    : { problem: 'malformed', detail: `${path} holds ${JSON.stringify(text.value.slice(0, 40))}, not a number` };
+    : {
+        problem: 'malformed',
+        detail: `${path} holds ${JSON.stringify(text.value.slice(0, 40))}, not a number`,
+      };
 }
 
 /** `KEY=VALUE` lines (a sysfs `uevent` file). */
