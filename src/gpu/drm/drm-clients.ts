@@ -5,7 +5,7 @@ import { type DrmFdinfo, parseDrmFdinfo } from './fdinfo.js';
 /** What a file descriptor that opens a GPU links to. */
 const DRM_NODE = /^\/dev\/dri\/(renderD|card)\d+$/;
 /** How often the process tree's descriptors are listed again (between listings only known DRM fds are read). */
-export const DRM_SCAN_INTERVAL_MS = 1000;
+export const DRM_SCAN_INTERVAL_MS = 2000;
 
 /** One DRM client of this process tree: the memory it holds on a device. */
 export interface DrmClient {
