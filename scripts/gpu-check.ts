@@ -2,11 +2,14 @@
  * On a real NVIDIA machine: what each GPU provider reads, and whether NVML (both ways of listing processes) and
  * nvidia-smi agree, device memory and per-process memory alike. Where python3 has PyTorch, a child process holds
  * 1 GiB on GPU 0 while the providers read, so that there is a process of ours to find.
+ * On an AMD or Intel machine: what the DRM provider reads from sysfs and fdinfo (devices, device memory, busy, this
+ * process tree's clients), under OTEL_RESOURCE_TRACKER_PROCFS_ROOT / _SYSFS_ROOT where they are set.
  * Run with `npm run gpu-check`. Exit code 0 when everything agrees (or there is nothing to compare), 1 when not.
  */
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { DrmProvider } from '../src/gpu/drm/drm-provider.js';
 import { GpuSampler } from '../src/gpu/gpu-sampler.js';
 import { NvidiaSmiProvider } from '../src/gpu/nvidia-smi/nvidia-smi-provider.js';
 import { DEFAULT_NVML_LIBRARY } from '../src/gpu/nvml/nvml-library.js';
@@ -129,6 +132,14 @@ const library = process.env.OTEL_RESOURCE_TRACKER_NVML_LIBRARY ?? DEFAULT_NVML_L
 const nvml = await read(new NvmlProvider(library), 'nvml');
 const nvmlV3 = await read(new NvmlProvider(library, false), 'nvml, _v3 call with its record size probed');
 const smi = await read(new NvidiaSmiProvider(), 'nvidia-smi');
+// AMD and Intel: nothing to compare against, so it only reports what the kernel publishes (absent figures as n/a).
+await read(
+  new DrmProvider(
+    process.env.OTEL_RESOURCE_TRACKER_PROCFS_ROOT || undefined,
+    process.env.OTEL_RESOURCE_TRACKER_SYSFS_ROOT || undefined,
+  ),
+  'drm (sysfs, fdinfo of this process tree)',
+);
 
 const sampler = new GpuSampler();
 await sampler.start().catch(() => undefined);
