@@ -331,12 +331,16 @@ describe('GPU: DRM provider (AMD, Intel) on a fake procfs and sysfs, through det
 
   describe('detection', () => {
     it('auto: NVML, then nvidia-smi, then DRM', async () => {
+      const savedPath = process.env.PATH;
+      process.env.PATH = tree.root; // no nvidia-smi there
       const started = await startGpuProvider({
         provider: 'auto',
         nvmlLibrary: `${tree.root}/no-such-libnvidia-ml.so.1`,
         nvidiaSmiTimeoutMs: 500,
         procfsRoot: tree.proc,
         sysfsRoot: tree.sys,
+      }).finally(() => {
+        process.env.PATH = savedPath;
       });
       try {
         assert.equal(started.provider.name, 'drm');
