@@ -67,6 +67,17 @@ async function read(provider: GpuProvider, label: string): Promise<GpuSample | u
     }
     if (provider instanceof NvmlProvider)
       console.log(`  process records read as: ${provider.processRecordLayout ?? 'n/a'}`);
+    if (provider instanceof DrmProvider) {
+      for (const client of provider.lastClients ?? []) {
+        const regions = [...client.regions].map(
+          ([region, bytes]) => `${region} ${(bytes / MiB).toFixed(1)} MiB`,
+        );
+        console.log(
+          `  client of pid ${client.pid} on ${client.pdev ?? 'an unnamed device'} (${client.driver}): ` +
+            `${regions.join(', ') || 'no memory keys'}; counted ${mebibytes(client.bytes)} MiB`,
+        );
+      }
+    }
     for (const failure of sample.failures)
       console.log(`  failure on #${failure.device.index}: ${failure.error.message}`);
     return sample;

@@ -11,7 +11,7 @@ import {
   type GpuSample,
 } from '../provider.js';
 import { type DrmCard, listDrmCards, readXeVramTotal } from './drm-cards.js';
-import { DrmClientScanner } from './drm-clients.js';
+import { type DrmClient, DrmClientScanner } from './drm-clients.js';
 import { readUnsigned, type ValueResult } from './sysfs-value.js';
 
 export const DEFAULT_PROCFS_ROOT = '/proc';
@@ -46,6 +46,8 @@ export class DrmProvider implements GpuProvider {
   private tracked: TrackedCard[] = [];
   private readonly scanner: DrmClientScanner;
   private readonly reported = new Set<string>();
+  /** The clients of this process tree at the last sample, with their regions: for `npm run gpu-check`. */
+  lastClients: readonly DrmClient[] | undefined;
 
   constructor(
     procRoot = DEFAULT_PROCFS_ROOT,
@@ -87,6 +89,7 @@ export class DrmProvider implements GpuProvider {
 
   sample(): Promise<GpuSample> {
     const clients = this.scanner.read();
+    this.lastClients = clients;
     const devices: GpuDeviceSample[] = this.tracked.map(({ card, device, staticTotalBytes }) => {
       const amd = card.driver === 'amdgpu';
       const usedBytes = amd ? this.figure(card, 'mem_info_vram_used') : undefined;
