@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { rmSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startGpuProvider } from '../src/gpu/detect.js';
 import { DRM_SCAN_INTERVAL_MS } from '../src/gpu/drm/drm-clients.js';
@@ -327,6 +328,75 @@ describe('GPU: DRM provider (AMD, Intel) on a fake procfs and sysfs, through det
     await sleep(DRM_SCAN_INTERVAL_MS + 50);
     await sampler.tick();
     assert.equal(sampler.latest(0)?.processUsedBytes, TREE_ON_AMD - 512 * MiB - 64 * MiB + MiB);
+  });
+
+  it('Intel i915 and a discrete xe card: i915 clients per region, xe VRAM size from its tiles, i915 lmem where published', async () => {
+    tree.addCard({
+      card: 'card3',
+      pciSlot: '0000:05:00.0',
+      vendor: '0x8086',
+      device: '0x56a0',
+      driver: 'i915',
+    });
+    tree.addCard({
+      card: 'card4',
+      pciSlot: '0000:06:00.0',
+      vendor: '0x8086',
+      device: '0xe20b',
+      driver: 'xe',
+      files: {
+        'tile0/physical_vram_size_bytes': `${12 * GiB}\n`,
+        'tile1/physical_vram_size_bytes': `${12 * GiB}\n`,
+      },
+    });
+    tree.addCard({
+      card: 'card5',
+      pciSlot: '0000:07:00.0',
+      vendor: '0x8086',
+      device: '0x56c0',
+      driver: 'i915',
+      cardFiles: { lmem_total_bytes: `${16 * GiB}\n`, lmem_avail_bytes: `${15 * GiB}\n` },
+    });
+    tree.addFd(
+      process.pid,
+      14,
+      '/dev/dri/renderD130',
+      fdinfoText({
+        'drm-driver': 'i915',
+        'drm-client-id': '5',
+        'drm-pdev': '0000:05:00.0',
+        'drm-total-system0': '20 MiB',
+        'drm-resident-system0': '16 MiB',
+        'drm-total-local0': '300 MiB',
+        'drm-resident-local0': '256 MiB',
+        'drm-total-stolen-system0': '0',
+      }),
+    );
+    await startSampler(tree.env());
+    assert.deepEqual(
+      sampler.devices.map((state) => state.device.uuid),
+      [AMD_ID, XE_SLOT, '0000:05:00.0', '0000:06:00.0', '0000:07:00.0'],
+    );
+    const i915 = sampler.latest(2);
+    assert.equal(i915?.processUsedBytes, 16 * MiB + 256 * MiB);
+    assert.equal(i915?.usedBytes, undefined);
+    assert.equal(i915?.totalBytes, undefined);
+    const discrete = sampler.latest(3);
+    assert.equal(discrete?.totalBytes, 24 * GiB);
+    assert.equal(discrete?.usedBytes, undefined);
+    assert.equal(discrete?.processUsedBytes, 0, 'this tree holds no client there: a known 0');
+    // Intel's out-of-tree i915 (backports for Arc, Flex, Max) publishes local memory on the card.
+    const backports = sampler.latest(4);
+    assert.equal(backports?.totalBytes, 16 * GiB);
+    assert.equal(backports?.usedBytes, GiB);
+  });
+
+  it('a process whose descriptors cannot be listed is skipped; the rest of the tree is counted', async () => {
+    // As for another user's process without CAP_SYS_PTRACE (the tests run as root, so a mode would not stop them).
+    rmSync(`${tree.proc}/${GRANDCHILD_PID}/fd`, { recursive: true });
+    writeFileSync(`${tree.proc}/${GRANDCHILD_PID}/fd`, '');
+    await startSampler(tree.env());
+    assert.equal(sampler.latest(0)?.processUsedBytes, TREE_ON_AMD - 32 * MiB);
   });
 
   describe('detection', () => {

@@ -16,6 +16,8 @@ export interface FakeDrmCard {
   driver: string;
   /** Other files of the device directory (`mem_info_vram_used`, `unique_id`, `tile0/physical_vram_size_bytes` …). */
   files?: Record<string, string>;
+  /** Files of the card's own directory (`<sys>/class/drm/card<N>/lmem_total_bytes` …). */
+  cardFiles?: Record<string, string>;
 }
 
 /**
@@ -55,6 +57,7 @@ export class FakeDrmTree {
       `DRIVER=${card.driver}\nPCI_CLASS=30000\nPCI_SLOT_NAME=${card.pciSlot}\nMODALIAS=pci:v0000\n`,
     );
     for (const [file, text] of Object.entries(card.files ?? {})) this.write(join(deviceDir, file), text);
+    for (const [file, text] of Object.entries(card.cardFiles ?? {})) this.write(join(cardDir, file), text);
     symlinkSync(deviceDir, join(cardDir, 'device'));
     symlinkSync(cardDir, join(this.sys, 'class', 'drm', card.card));
   }

@@ -10,6 +10,8 @@ const DRIVERS = new Set(['amdgpu', 'i915', 'xe']);
 export interface DrmCard {
   /** `card0`, … */
   readonly card: string;
+  /** `<sys>/class/drm/card<N>`. */
+  readonly cardDir: string;
   /** `<sys>/class/drm/card<N>/device`: the PCI device's sysfs directory (through the link). */
   readonly deviceDir: string;
   readonly vendor: 'AMD' | 'Intel';
@@ -44,7 +46,8 @@ export function listDrmCards(sysRoot: string, report: CardReport): DrmCard[] {
   names.sort((a, b) => cardNumber(a) - cardNumber(b));
   const cards: DrmCard[] = [];
   for (const card of names) {
-    const deviceDir = `${sysRoot}/class/drm/${card}/device`;
+    const cardDir = `${sysRoot}/class/drm/${card}`;
+    const deviceDir = `${cardDir}/device`;
     const vendorText = readText(`${deviceDir}/vendor`);
     const vendor = 'value' in vendorText ? VENDORS[vendorText.value.toLowerCase()] : undefined;
     if (vendor === undefined) continue;
@@ -62,6 +65,7 @@ export function listDrmCards(sysRoot: string, report: CardReport): DrmCard[] {
     const deviceId = readText(`${deviceDir}/device`);
     cards.push({
       card,
+      cardDir,
       deviceDir,
       vendor,
       driver,

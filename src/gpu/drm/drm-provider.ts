@@ -70,7 +70,7 @@ export class DrmProvider implements GpuProvider {
     }
     this.tracked = cards.map((card, index) => {
       const staticTotalBytes = readXeVramTotal(card);
-      const total = card.driver === 'amdgpu' ? this.figure(card, 'mem_info_vram_total') : staticTotalBytes;
+      const total = this.deviceMemory(card, staticTotalBytes).totalBytes;
       return {
         card,
         staticTotalBytes,
@@ -91,10 +91,9 @@ export class DrmProvider implements GpuProvider {
     const clients = this.scanner.read();
     this.lastClients = clients;
     const devices: GpuDeviceSample[] = this.tracked.map(({ card, device, staticTotalBytes }) => {
-      const amd = card.driver === 'amdgpu';
-      const usedBytes = amd ? this.figure(card, 'mem_info_vram_used') : undefined;
-      const totalBytes = amd ? this.figure(card, 'mem_info_vram_total') : staticTotalBytes;
-      const busy = amd ? this.figure(card, 'gpu_busy_percent') : undefined;
+      const { usedBytes, totalBytes } = this.deviceMemory(card, staticTotalBytes);
+      const busy =
+        card.driver === 'amdgpu' ? this.figure(card, card.deviceDir, 'gpu_busy_percent') : undefined;
       // A client without drm-pdev can only be placed where there is a single card.
       const processes: GpuProcessMemory[] | undefined = clients
         ?.filter(
@@ -118,9 +117,39 @@ export class DrmProvider implements GpuProvider {
     this.tracked = [];
   }
 
-  /** One number from the card's device directory, or undefined with one diagnostic per file and problem. */
-  private figure(card: DrmCard, file: string): number | undefined {
-    const result: ValueResult<number> = readUnsigned(`${card.deviceDir}/${file}`);
+  /**
+   * Device memory as the driver publishes it. amdgpu: `mem_info_vram_used` / `_total`. i915: mainline publishes
+   * none; the out-of-tree i915 of Intel's backports (Arc, Flex, Max) has `lmem_total_bytes` / `lmem_avail_bytes` on
+   * the card. xe: the size of its tiles only. Whatever is not published is undefined.
+   */
+  private deviceMemory(
+    card: DrmCard,
+    xeTotalBytes: number | undefined,
+  ): { usedBytes: number | undefined; totalBytes: number | undefined } {
+    switch (card.driver) {
+      case 'amdgpu':
+        return {
+          usedBytes: this.figure(card, card.deviceDir, 'mem_info_vram_used'),
+          totalBytes: this.figure(card, card.deviceDir, 'mem_info_vram_total'),
+        };
+      case 'i915': {
+        const totalBytes = this.figure(card, card.cardDir, 'lmem_total_bytes');
+        const available =
+          totalBytes === undefined ? undefined : this.figure(card, card.cardDir, 'lmem_avail_bytes');
+        const usedBytes =
+          totalBytes !== undefined && available !== undefined && available <= totalBytes
+            ? totalBytes - available
+            : undefined;
+        return { usedBytes, totalBytes };
+      }
+      default:
+        return { usedBytes: undefined, totalBytes: xeTotalBytes };
+    }
+  }
+
+  /** One number from a file of the card, or undefined with one diagnostic per file and problem. */
+  private figure(card: DrmCard, dir: string, file: string): number | undefined {
+    const result: ValueResult<number> = readUnsigned(`${dir}/${file}`);
     if ('value' in result) return result.value;
     this.reportOnce(
       `drm-${file}-${result.problem}`,
