@@ -15,6 +15,7 @@ import {
 } from '../src/index.js';
 import { captureDiag } from './helpers/diag-capture.js';
 import { FakeDrmTree, fdinfoText, GiB, MiB } from './helpers/fake-drm.js';
+import { promtoolCheckMetrics } from './helpers/prometheus.js';
 import { createTracing } from './helpers/tracing.js';
 
 const AMD_SLOT = '0000:03:00.0';
@@ -258,6 +259,7 @@ describe('GPU: DRM provider (AMD, Intel) on a fake procfs and sysfs, through det
       assert.equal(sampleValue(text, 'hw_gpu_memory_limit_bytes', xe), undefined, 'no series, not 0');
       assert.equal(sampleValue(text, 'hw_gpu_utilization_ratio', xe), undefined);
       assert.equal(sampleValue(text, 'resource_tracker_gpu_up', { resource_tracker_gpu_provider: 'drm' }), 1);
+      promtoolCheckMetrics(text);
     } finally {
       await endpoint?.shutdown();
     }
@@ -395,8 +397,17 @@ describe('GPU: DRM provider (AMD, Intel) on a fake procfs and sysfs, through det
     // As for another user's process without CAP_SYS_PTRACE (the tests run as root, so a mode would not stop them).
     rmSync(`${tree.proc}/${GRANDCHILD_PID}/fd`, { recursive: true });
     writeFileSync(`${tree.proc}/${GRANDCHILD_PID}/fd`, '');
-    await startSampler(tree.env());
-    assert.equal(sampler.latest(0)?.processUsedBytes, TREE_ON_AMD - 32 * MiB);
+    const diagnostics = captureDiag();
+    try {
+      await startSampler(tree.env());
+      await sampler.tick();
+      assert.equal(sampler.latest(0)?.processUsedBytes, TREE_ON_AMD - 32 * MiB);
+      const said = diagnostics.lines.filter((line) => line.message.includes(`process ${GRANDCHILD_PID}`));
+      assert.equal(said.length, 1, JSON.stringify(diagnostics.lines));
+      assert.equal(said[0]?.level, 'warn');
+    } finally {
+      diagnostics.restore();
+    }
   });
 
   describe('detection', () => {

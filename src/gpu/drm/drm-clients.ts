@@ -124,8 +124,16 @@ export class DrmClientScanner {
       let fds: string[];
       try {
         fds = readdirSync(`${this.procRoot}/${pid}/fd`);
-      } catch {
-        continue; // gone, or another user's process: skipped
+      } catch (error) {
+        // Gone since the listing: nothing to say. Not ours to read (another user's, without CAP_SYS_PTRACE):
+        // skipped, and said once, since the tree's figure then leaves that process out.
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
+          this.report(
+            'drm-fd-unreadable',
+            `the descriptors of process ${pid} (a descendant) cannot be listed ` +
+              `(${(error as NodeJS.ErrnoException).code ?? String(error)}): its GPU memory is not counted`,
+          );
+        continue;
       }
       for (const fd of fds) {
         let target: string;
