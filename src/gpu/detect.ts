@@ -66,8 +66,8 @@ function create(choice: Exclude<GpuProviderChoice, 'auto'>, config: GpuProviderC
 }
 
 /**
- * `auto`: NVML, then nvidia-smi, then DRM (AMD, Intel), then none. A provider named explicitly either starts or rejects with a clear
- * error: it never falls back silently to another one.
+ * `auto`: NVML, then nvidia-smi, then DRM (AMD, Intel), then none. A provider named explicitly either starts or
+ * rejects with a clear error: it never falls back silently to another one.
  */
 export async function startGpuProvider(config: GpuProviderConfig): Promise<StartedProvider> {
   if (config.provider !== 'auto') {
