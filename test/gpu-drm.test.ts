@@ -308,11 +308,12 @@ describe('GPU: DRM provider (AMD, Intel) on a fake procfs and sysfs, through det
     }
   });
 
-  it('a fd closed between scans drops its client; a new one is found at the next scan', async () => {
+  it('a fd closed (and its number reused) between scans drops its client; a new one is found at the next scan', async () => {
     await startSampler(tree.env());
     assert.equal(sampler.latest(0)?.processUsedBytes, TREE_ON_AMD);
-    // The child's own client goes away (its fdinfo vanishes with the fd).
-    tree.setFdinfo(child.pid as number, 4, 'pos:\t0\nflags:\t02\n');
+    // The child closes its own client, and the number is reused for a log file before the next listing.
+    tree.closeFd(child.pid as number, 4);
+    tree.addFd(child.pid as number, 4, '/var/log/app.log', 'pos:\t0\nflags:\t02102001\n');
     await sampler.tick();
     assert.equal(sampler.latest(0)?.processUsedBytes, TREE_ON_AMD - 512 * MiB - 64 * MiB);
     // A client opened since: read once the descriptors are listed again (DRM_SCAN_INTERVAL_MS).
@@ -405,6 +406,29 @@ describe('GPU: DRM provider (AMD, Intel) on a fake procfs and sysfs, through det
       const said = diagnostics.lines.filter((line) => line.message.includes(`process ${GRANDCHILD_PID}`));
       assert.equal(said.length, 1, JSON.stringify(diagnostics.lines));
       assert.equal(said[0]?.level, 'warn');
+    } finally {
+      diagnostics.restore();
+    }
+  });
+
+  it("a kernel without DRM usage stats (amdgpu's 5.14 fdinfo): the tree's GPU memory is unknown, not 0", async () => {
+    const diagnostics = captureDiag();
+    try {
+      // What amdgpu printed before the common format: no drm-driver, no drm- keys at all.
+      tree.setFdinfo(
+        child.pid as number,
+        4,
+        'pos:\t0\nflags:\t02\npdev:\t0000:03:00.0\npasid:\t32769\nvram mem:\t524288 kB\n',
+      );
+      await startSampler(tree.env());
+      assert.equal(sampler.latest(0)?.processUsedBytes, undefined, 'not the sum without that client');
+      assert.equal(
+        sampler.latest(1)?.processUsedBytes,
+        undefined,
+        "its device is unknown: so is every card's figure",
+      );
+      assert.equal(sampler.latest(0)?.usedBytes, 6 * GiB, 'device figures go on');
+      assert.equal(diagnostics.lines.filter((line) => line.message.includes('no drm-driver line')).length, 1);
     } finally {
       diagnostics.restore();
     }

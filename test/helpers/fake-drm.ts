@@ -95,6 +95,12 @@ export class FakeDrmTree {
     if (fdinfo !== undefined) this.setFdinfo(pid, fd, fdinfo);
   }
 
+  /** What closing the descriptor does: its link and its fdinfo go. */
+  closeFd(pid: number, fd: number): void {
+    rmSync(join(this.proc, String(pid), 'fd', String(fd)), { force: true });
+    rmSync(join(this.proc, String(pid), 'fdinfo', String(fd)), { force: true });
+  }
+
   setFdinfo(pid: number, fd: number, text: string): void {
     this.write(join(this.proc, String(pid), 'fdinfo', String(fd)), text);
   }

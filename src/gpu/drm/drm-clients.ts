@@ -61,7 +61,27 @@ export class DrmClientScanner {
     const stillOpen: DrmDescriptor[] = [];
     for (const descriptor of this.descriptors) {
       const info = this.readFdinfo(descriptor);
-      if (info === undefined) continue; // closed, or reused for something else: found again at the next scan
+      if (info === undefined) {
+        // Closed, or reused for something else: found again at the next scan. But a descriptor that still opens a
+        // GPU and says nothing (a kernel without drm-usage-stats: amdgpu before 5.19) holds an unknown amount:
+        // the figure is unknown, not smaller.
+        if (this.stillDrm(descriptor)) {
+          stillOpen.push(descriptor);
+          this.report(
+            'drm-fdinfo-no-stats',
+            `${this.procRoot}/${descriptor.pid}/fdinfo/${descriptor.fd} has no drm-driver line (a kernel without ` +
+              'DRM usage stats): GPU memory per process is unknown',
+          );
+          clients.set(`${descriptor.pid}/${descriptor.fd}`, {
+            pid: descriptor.pid,
+            pdev: undefined,
+            driver: 'unknown',
+            bytes: undefined,
+            regions: new Map(),
+          });
+        }
+        continue;
+      }
       stillOpen.push(descriptor);
       // Without a client id every descriptor is its own client (the spec asks drivers for one; all of ours give it).
       const key =
@@ -94,6 +114,14 @@ export class DrmClientScanner {
     let bytes = 0;
     for (const value of info.regions.values()) bytes += value;
     return bytes;
+  }
+
+  private stillDrm(descriptor: DrmDescriptor): boolean {
+    try {
+      return DRM_NODE.test(readlinkSync(`${this.procRoot}/${descriptor.pid}/fd/${descriptor.fd}`));
+    } catch {
+      return false;
+    }
   }
 
   private readFdinfo(descriptor: DrmDescriptor): DrmFdinfo | undefined {

@@ -94,13 +94,15 @@ export class DrmProvider implements GpuProvider {
       const { usedBytes, totalBytes } = this.deviceMemory(card, staticTotalBytes);
       const busy =
         card.driver === 'amdgpu' ? this.figure(card, card.deviceDir, 'gpu_busy_percent') : undefined;
-      // A client without drm-pdev can only be placed where there is a single card.
+      // A client that does not say its device (no drm-pdev) is that card's where there is a single card; with
+      // several, it could be any of them, so each one's figure becomes unknown rather than wrong.
+      const single = this.tracked.length === 1;
       const processes: GpuProcessMemory[] | undefined = clients
-        ?.filter(
-          (client) =>
-            client.pdev === card.pciSlot || (client.pdev === undefined && this.tracked.length === 1),
-        )
-        .map((client) => ({ pid: client.pid, usedBytes: client.bytes }));
+        ?.filter((client) => client.pdev === card.pciSlot || client.pdev === undefined)
+        .map((client) => ({
+          pid: client.pid,
+          usedBytes: client.pdev === undefined && !single ? undefined : client.bytes,
+        }));
       return {
         device,
         usedBytes,
