@@ -2,11 +2,14 @@
  * On a real NVIDIA machine: what each GPU provider reads, and whether NVML (both ways of listing processes) and
  * nvidia-smi agree, device memory and per-process memory alike. Where python3 has PyTorch, a child process holds
  * 1 GiB on GPU 0 while the providers read, so that there is a process of ours to find.
+ * On an AMD or Intel machine: what the DRM provider reads from sysfs and fdinfo (devices, device memory, busy, this
+ * process tree's clients), under OTEL_RESOURCE_TRACKER_PROCFS_ROOT / _SYSFS_ROOT where they are set.
  * Run with `npm run gpu-check`. Exit code 0 when everything agrees (or there is nothing to compare), 1 when not.
  */
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { DrmProvider } from '../src/gpu/drm/drm-provider.js';
 import { GpuSampler } from '../src/gpu/gpu-sampler.js';
 import { NvidiaSmiProvider } from '../src/gpu/nvidia-smi/nvidia-smi-provider.js';
 import { DEFAULT_NVML_LIBRARY } from '../src/gpu/nvml/nvml-library.js';
@@ -20,6 +23,11 @@ const TOLERANCE_BYTES = 64 * MiB;
 /** Per-process memory only changes when the process allocates; nvidia-smi rounds to MiB. */
 const PROCESS_TOLERANCE_BYTES = 2 * MiB;
 const HOLD_BYTES = 1024 * MiB;
+
+/** Whole MiB, or n/a for a figure the provider does not have (an Intel integrated GPU's device memory). */
+function mebibytes(bytes: number | undefined): string {
+  return bytes === undefined ? 'n/a' : (bytes / MiB).toFixed(0);
+}
 
 const HOLDER_SCRIPT = [
   'import sys, torch',
@@ -55,14 +63,25 @@ async function read(provider: GpuProvider, label: string): Promise<GpuSample | u
     const sample = await provider.sample();
     for (const device of sample.devices) {
       console.log(
-        `  #${device.device.index} ${device.device.name} ${device.device.uuid}: used ${(device.usedBytes / MiB).toFixed(0)} MiB` +
-          ` / total ${(device.totalBytes / MiB).toFixed(0)} MiB, free ${(device.freeBytes / MiB).toFixed(0)} MiB, ` +
+        `  #${device.device.index} ${device.device.name} ${device.device.uuid}: used ${mebibytes(device.usedBytes)} MiB` +
+          ` / total ${mebibytes(device.totalBytes)} MiB, free ${mebibytes(device.freeBytes)} MiB, ` +
           `utilization ${device.utilization === undefined ? 'n/a' : `${(device.utilization * 100).toFixed(0)} %`}, ` +
           `processes ${device.processes === undefined ? 'n/a' : JSON.stringify(device.processes.map((entry) => [entry.pid, entry.usedBytes === undefined ? null : entry.usedBytes / MiB]))} (pid, MiB)`,
       );
     }
     if (provider instanceof NvmlProvider)
       console.log(`  process records read as: ${provider.processRecordLayout ?? 'n/a'}`);
+    if (provider instanceof DrmProvider) {
+      for (const client of provider.lastClients ?? []) {
+        const regions = [...client.regions].map(
+          ([region, bytes]) => `${region} ${(bytes / MiB).toFixed(1)} MiB`,
+        );
+        console.log(
+          `  client of pid ${client.pid} on ${client.pdev ?? 'an unnamed device'} (${client.driver}): ` +
+            `${regions.join(', ') || 'no memory keys'}; counted ${mebibytes(client.bytes)} MiB`,
+        );
+      }
+    }
     for (const failure of sample.failures)
       console.log(`  failure on #${failure.device.index}: ${failure.error.message}`);
     return sample;
@@ -85,8 +104,9 @@ function compare(label: string, sample: GpuSample, smi: GpuSample): boolean {
       agree = false;
       continue;
     }
-    const usedDiff = Math.abs(device.usedBytes - other.usedBytes);
-    const totalDiff = Math.abs(device.totalBytes - other.totalBytes);
+    // A figure missing on either side is a disagreement (NaN is never within the tolerance).
+    const usedDiff = Math.abs((device.usedBytes ?? Number.NaN) - (other.usedBytes ?? Number.NaN));
+    const totalDiff = Math.abs((device.totalBytes ?? Number.NaN) - (other.totalBytes ?? Number.NaN));
     const ok = usedDiff <= TOLERANCE_BYTES && totalDiff <= TOLERANCE_BYTES;
     agree &&= ok;
     console.log(
@@ -139,6 +159,14 @@ for (let attempt = 1; attempt <= 3; attempt++) {
 const nvml = await read(new NvmlProvider(library), 'nvml');
 const nvmlV3 = await read(new NvmlProvider(library, false), 'nvml, _v3 call with its record size probed');
 const smi = await read(new NvidiaSmiProvider(), 'nvidia-smi');
+// AMD and Intel: nothing to compare against, so it only reports what the kernel publishes (absent figures as n/a).
+await read(
+  new DrmProvider(
+    process.env.OTEL_RESOURCE_TRACKER_PROCFS_ROOT || undefined,
+    process.env.OTEL_RESOURCE_TRACKER_SYSFS_ROOT || undefined,
+  ),
+  'drm (sysfs, fdinfo of this process tree)',
+);
 
 const sampler = new GpuSampler();
 await sampler.start().catch(() => undefined);
@@ -149,7 +177,7 @@ console.log(
 for (const state of sampler.devices) {
   const reading = sampler.latest(state.cudaIndex);
   console.log(
-    `  cuda:${state.cudaIndex} = #${state.device.index} used ${reading ? (reading.usedBytes / MiB).toFixed(0) : 'n/a'} MiB, ` +
+    `  cuda:${state.cudaIndex} = #${state.device.index} used ${mebibytes(reading?.usedBytes)} MiB, ` +
       `this process tree ${reading?.processUsedBytes === undefined ? 'n/a' : `${(reading.processUsedBytes / MiB).toFixed(0)} MiB`}` +
       (holder === undefined || state.cudaIndex !== 0
         ? ''

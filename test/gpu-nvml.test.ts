@@ -400,7 +400,7 @@ describe('GPU: NVML provider through koffi, against a fake libnvidia-ml.so.1', (
   });
 
   describe('detection', () => {
-    it('auto: NVML when it loads, else nvidia-smi, else none', async () => {
+    it('auto: NVML when it loads, else nvidia-smi, else DRM, else none', async () => {
       writeNvmlControl(control, { devices: [{ uuid: UUID_A, totalBytes: 8 * GiB, used: [GiB] }] });
       process.env.FAKE_NVML_CONTROL = control;
       const withNvml = await startGpuProvider({
@@ -417,11 +417,12 @@ describe('GPU: NVML provider through koffi, against a fake libnvidia-ml.so.1', (
           provider: 'auto',
           nvmlLibrary: join(dir, 'none.so'),
           nvidiaSmiTimeoutMs: 500,
+          sysfsRoot: dir, // no AMD or Intel GPU there
         });
         assert.equal(without.provider.name, 'none');
         assert.deepEqual(
           without.passedOver.map((error) => error.kind),
-          ['nvml-library-missing', 'nvidia-smi-missing'],
+          ['nvml-library-missing', 'nvidia-smi-missing', 'drm-no-device'],
         );
       } finally {
         process.env.PATH = savedPath;
@@ -462,7 +463,7 @@ describe('GPU: NVML provider through koffi, against a fake libnvidia-ml.so.1', (
     it('bad GPU environment variables are errors naming the variable', () => {
       assert.throws(
         () => gpuProviderConfigFromEnv({ OTEL_RESOURCE_TRACKER_GPU_PROVIDER: 'cuda' }),
-        /OTEL_RESOURCE_TRACKER_GPU_PROVIDER must be one of auto, nvml, nvidia-smi, none; got the string "cuda"/,
+        /OTEL_RESOURCE_TRACKER_GPU_PROVIDER must be one of auto, nvml, nvidia-smi, drm, none; got the string "cuda"/,
       );
       assert.throws(
         () => gpuProviderConfigFromEnv({ OTEL_RESOURCE_TRACKER_NVIDIA_SMI_TIMEOUT_MS: '-5' }),

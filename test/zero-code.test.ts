@@ -177,7 +177,7 @@ describe('zero-code entry: node --import otel-resource-tracker/register', functi
       [
         'OTEL_RESOURCE_TRACKER_GPU_PROVIDER',
         'cuda',
-        /OTEL_RESOURCE_TRACKER_GPU_PROVIDER must be one of auto, nvml, nvidia-smi, none/,
+        /OTEL_RESOURCE_TRACKER_GPU_PROVIDER must be one of auto, nvml, nvidia-smi, drm, none/,
       ],
       [
         'OTEL_EXPORTER_PROMETHEUS_PORT',

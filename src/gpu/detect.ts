@@ -3,24 +3,30 @@ import {
   ENV_GPU_PROVIDER,
   ENV_NVIDIA_SMI_TIMEOUT_MS,
   ENV_NVML_LIBRARY,
+  ENV_PROCFS_ROOT,
+  ENV_SYSFS_ROOT,
   type Environment,
   readChoice,
   readNumber,
   readString,
 } from '../config/env.js';
+import { DEFAULT_PROCFS_ROOT, DEFAULT_SYSFS_ROOT, DrmProvider } from './drm/drm-provider.js';
 import { NoGpuProvider } from './none-provider.js';
 import { DEFAULT_NVIDIA_SMI_TIMEOUT_MS, NvidiaSmiProvider } from './nvidia-smi/nvidia-smi-provider.js';
 import { DEFAULT_NVML_LIBRARY } from './nvml/nvml-library.js';
 import { NvmlProvider } from './nvml/nvml-provider.js';
 import { type GpuDevice, GpuError, type GpuProvider } from './provider.js';
 
-export const GPU_PROVIDER_CHOICES = ['auto', 'nvml', 'nvidia-smi', 'none'] as const;
+export const GPU_PROVIDER_CHOICES = ['auto', 'nvml', 'nvidia-smi', 'drm', 'none'] as const;
 export type GpuProviderChoice = (typeof GPU_PROVIDER_CHOICES)[number];
 
 export interface GpuProviderConfig {
   provider: GpuProviderChoice;
   nvmlLibrary: string;
   nvidiaSmiTimeoutMs: number;
+  /** Where procfs and sysfs are, for the DRM provider; default /proc and /sys. */
+  procfsRoot?: string;
+  sysfsRoot?: string;
 }
 
 export function gpuProviderConfigFromEnv(env: Environment = process.env): GpuProviderConfig {
@@ -34,6 +40,8 @@ export function gpuProviderConfigFromEnv(env: Environment = process.env): GpuPro
       60_000,
       DEFAULT_NVIDIA_SMI_TIMEOUT_MS,
     ),
+    procfsRoot: readString(env, ENV_PROCFS_ROOT) ?? DEFAULT_PROCFS_ROOT,
+    sysfsRoot: readString(env, ENV_SYSFS_ROOT) ?? DEFAULT_SYSFS_ROOT,
   };
 }
 
@@ -50,14 +58,16 @@ function create(choice: Exclude<GpuProviderChoice, 'auto'>, config: GpuProviderC
       return new NvmlProvider(config.nvmlLibrary);
     case 'nvidia-smi':
       return new NvidiaSmiProvider(config.nvidiaSmiTimeoutMs);
+    case 'drm':
+      return new DrmProvider(config.procfsRoot, config.sysfsRoot);
     case 'none':
       return new NoGpuProvider();
   }
 }
 
 /**
- * `auto`: NVML, then nvidia-smi, then none. A provider named explicitly either starts or rejects with a clear
- * error: it never falls back silently to another one.
+ * `auto`: NVML, then nvidia-smi, then DRM (AMD, Intel), then none. A provider named explicitly either starts or
+ * rejects with a clear error: it never falls back silently to another one.
  */
 export async function startGpuProvider(config: GpuProviderConfig): Promise<StartedProvider> {
   if (config.provider !== 'auto') {
@@ -72,7 +82,7 @@ export async function startGpuProvider(config: GpuProviderConfig): Promise<Start
     }
   }
   const passedOver: GpuError[] = [];
-  for (const choice of ['nvml', 'nvidia-smi'] as const) {
+  for (const choice of ['nvml', 'nvidia-smi', 'drm'] as const) {
     const provider = create(choice, config);
     try {
       return { provider, devices: await provider.start(), passedOver };

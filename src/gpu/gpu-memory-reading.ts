@@ -1,8 +1,11 @@
 /** Device memory of one GPU, as last read by the background sampler. */
 export interface GpuMemoryReading {
-  /** Device memory in use, all processes. */
-  readonly usedBytes: number;
-  readonly totalBytes: number;
+  /**
+   * Device memory in use, all processes, and the device's total. undefined where the driver publishes none (an
+   * Intel integrated GPU: see docs/gpu.md): absent, never 0; the process figure may still be known.
+   */
+  readonly usedBytes: number | undefined;
+  readonly totalBytes: number | undefined;
   /** Device UUID (`GPU-…`) and model name, where the source knows them. */
   readonly uuid?: string;
   readonly name?: string;

@@ -99,7 +99,7 @@ export class GpuSampler implements GpuMemorySource {
   };
   private readonly reported = new Set<string>();
   private hostPids: boolean | undefined;
-  private readonly processTree: ProcessTree;
+  private processTree: ProcessTree;
   private shutDown = false;
   private scheduled = false;
 
@@ -265,7 +265,14 @@ export class GpuSampler implements GpuMemorySource {
     }
     if (passedOver !== '')
       diag.debug(`otel-resource-tracker: GPU provider ${started.provider.name}, after: ${passedOver}`);
-    this.hostPids = seesHostPids(this.options.pidNamespaceLink);
+    const view = started.provider.processView;
+    if (view === undefined) this.hostPids = seesHostPids(this.options.pidNamespaceLink);
+    else {
+      // The provider's PIDs come from a procfs (DRM fdinfo), numbered as that procfs numbers this process: the
+      // tree is walked there, and there is no host-PID question.
+      this.processTree = new ProcessTree(view.selfPid, view.procRoot);
+      this.hostPids = true;
+    }
     await this.tick();
     this.timer.start();
   }
@@ -296,8 +303,10 @@ export class GpuSampler implements GpuMemorySource {
       anyRead = true;
       state.latest = reading;
       state.latestAt = now;
-      state.history.push(reading.usedBytes);
-      if (reading.usedBytes > state.peakUsedBytes) state.peakUsedBytes = reading.usedBytes;
+      if (reading.usedBytes !== undefined) {
+        state.history.push(reading.usedBytes);
+        if (reading.usedBytes > state.peakUsedBytes) state.peakUsedBytes = reading.usedBytes;
+      }
       state.processUsedBytes = this.processMemory(reading);
     }
     for (const failure of sample.failures) {

@@ -1,9 +1,6 @@
 import { getGpuMemorySource, readGpuMemory } from './gpu-memory-source.js';
 
-/**
- * GPU figures of one device over a run. Declared here, beside what computes them, so that the GPU layer never
- * imports the report above it; the report's DeviceFigures has the same shape.
- */
+/** GPU figures of one device over a run (the report's DeviceFigures). */
 export interface GpuDeviceFigures {
   readonly index: number;
   readonly uuid: string | undefined;
@@ -11,9 +8,10 @@ export interface GpuDeviceFigures {
   /** Memory the process tree held on the device: its highest sampled value and the last one. */
   readonly treePeakBytes: number | undefined;
   readonly treeEndBytes: number | undefined;
-  /** Memory used on the device by every process, highest sampled, and the device's size. */
-  readonly usedPeakBytes: number;
-  readonly totalBytes: number;
+  /** Memory used on the device by every process, highest sampled, and the device's size; undefined where the
+   * driver publishes no device memory (an Intel integrated GPU). */
+  readonly usedPeakBytes: number | undefined;
+  readonly totalBytes: number | undefined;
 }
 
 interface DeviceState {
@@ -22,8 +20,8 @@ interface DeviceState {
   treePeak: number;
   treeEnd: number;
   treeKnown: boolean;
-  usedPeak: number;
-  total: number;
+  usedPeak: number | undefined;
+  total: number | undefined;
 }
 
 /**
@@ -55,15 +53,15 @@ export class GpuTracking {
           treePeak: 0,
           treeEnd: 0,
           treeKnown: true,
-          usedPeak: 0,
-          total: 0,
+          usedPeak: undefined,
+          total: undefined,
         };
         this.devices.set(device, state);
       }
       state.uuid = reading.uuid;
       state.model = reading.name;
-      state.total = reading.totalBytes;
-      state.usedPeak = Math.max(state.usedPeak, reading.usedBytes);
+      if (reading.totalBytes !== undefined) state.total = reading.totalBytes;
+      if (reading.usedBytes !== undefined) state.usedPeak = Math.max(state.usedPeak ?? 0, reading.usedBytes);
       if (reading.processUsedBytes === undefined) state.treeKnown = false;
       else {
         state.treePeak = Math.max(state.treePeak, reading.processUsedBytes);

@@ -12,6 +12,8 @@ export interface GpuDevice {
    * a `MIG-` entry of CUDA_VISIBLE_DEVICES selects this device.
    */
   readonly migUuids?: readonly string[] | undefined;
+  /** The maker, for `hw.vendor` (`AMD`, `Intel`); absent: NVIDIA (the NVML and nvidia-smi providers). */
+  readonly vendor?: string;
 }
 
 /** A process holding memory on a GPU. `usedBytes` undefined: the driver does not say (e.g. under MIG). */
@@ -22,9 +24,13 @@ export interface GpuProcessMemory {
 
 export interface GpuDeviceSample {
   readonly device: GpuDevice;
-  readonly usedBytes: number;
-  readonly freeBytes: number;
-  readonly totalBytes: number;
+  /**
+   * Device memory. undefined where the driver publishes none (an Intel integrated GPU keeps everything in system
+   * memory; the DRM provider on a file it could not read): absent, never 0.
+   */
+  readonly usedBytes: number | undefined;
+  readonly freeBytes: number | undefined;
+  readonly totalBytes: number | undefined;
   /** GPU busy fraction over the driver's last sample period, 0–1; undefined where not supported. */
   readonly utilization: number | undefined;
   /** Compute processes on the device; undefined when the list cannot be read (no permission, not supported). */
@@ -42,7 +48,17 @@ export interface GpuSample {
   readonly failures: readonly GpuDeviceFailure[];
 }
 
-export type GpuProviderName = 'nvml' | 'nvidia-smi' | 'none';
+export type GpuProviderName = 'nvml' | 'nvidia-smi' | 'drm' | 'none';
+
+/**
+ * Where the PIDs of a provider's process lists live, for a provider that reads them from a procfs rather than from
+ * the driver (DRM): the sampler walks the process tree there, from `selfPid`, instead of checking for host PIDs.
+ */
+export interface GpuProcessView {
+  readonly procRoot: string;
+  /** This process as that procfs numbers it (`<procRoot>/self`). */
+  readonly selfPid: number;
+}
 
 /**
  * One way of reading GPUs. `start` enumerates the devices (rejecting with a GpuError when this provider cannot
@@ -51,6 +67,8 @@ export type GpuProviderName = 'nvml' | 'nvidia-smi' | 'none';
  */
 export interface GpuProvider {
   readonly name: GpuProviderName;
+  /** Set by providers whose PIDs come from a procfs (see GpuProcessView); absent: the driver's host PIDs. */
+  readonly processView?: GpuProcessView;
   start(): Promise<readonly GpuDevice[]>;
   sample(): Promise<GpuSample>;
   shutdown(): void;

@@ -50,7 +50,7 @@ function deviceAttributes(state: GpuDeviceState): Attributes {
     [names.ATTR_HW_ID]: state.device.uuid,
     [names.ATTR_HW_TYPE]: 'gpu',
     [names.ATTR_HW_MODEL]: state.device.name,
-    [names.ATTR_HW_VENDOR]: 'NVIDIA',
+    [names.ATTR_HW_VENDOR]: state.device.vendor ?? 'NVIDIA',
     [names.ATTR_GPU_INDEX]: state.cudaIndex,
   };
   if (state.device.driverVersion !== undefined)
@@ -126,9 +126,10 @@ export function registerResourceMetrics(
         const reading = sampler.latest(state.cudaIndex);
         if (reading === undefined) continue;
         const attributes = deviceAttributes(state);
-        result.observe(usage, reading.usedBytes, attributes);
-        result.observe(limit, reading.totalBytes, attributes);
-        if (reading.totalBytes > 0)
+        // No series for a figure the driver does not publish (an Intel integrated GPU's device memory): not a 0.
+        if (reading.usedBytes !== undefined) result.observe(usage, reading.usedBytes, attributes);
+        if (reading.totalBytes !== undefined) result.observe(limit, reading.totalBytes, attributes);
+        if (reading.usedBytes !== undefined && reading.totalBytes !== undefined && reading.totalBytes > 0)
           result.observe(memoryUtilization, reading.usedBytes / reading.totalBytes, attributes);
         const busy = state.latest?.utilization;
         if (busy !== undefined)

@@ -1,18 +1,9 @@
 import type { Attributes } from '@opentelemetry/api';
+import type { GpuDeviceFigures } from '../gpu/gpu-tracking.js';
 import * as keys from '../span-processor/attribute-keys.js';
 
-/** GPU figures of one device over the run. */
-export interface DeviceFigures {
-  readonly index: number;
-  readonly uuid: string | undefined;
-  readonly model: string | undefined;
-  /** Memory the process tree held on the device: its highest sampled value and the last one. */
-  readonly treePeakBytes: number | undefined;
-  readonly treeEndBytes: number | undefined;
-  /** Memory used on the device by every process, highest sampled, and the device's size. */
-  readonly usedPeakBytes: number;
-  readonly totalBytes: number;
-}
+/** GPU figures of one device over the run (computed by the GPU layer, which owns the shape). */
+export type DeviceFigures = GpuDeviceFigures;
 
 /** What a run cost: the summary, the JSON file, the span and the report all say this. */
 export interface RunFigures {
@@ -62,8 +53,17 @@ export function spanAttributes(figures: RunFigures, args: readonly string[] | un
       attributes[keys.ATTR_GPU_PROCESS_MEMORY_PEAK] = gpuTreePeakBytes(figures);
       attributes[keys.ATTR_GPU_PROCESS_MEMORY] = known.reduce((sum, gpu) => sum + (gpu.treeEndBytes ?? 0), 0);
     }
-    attributes[keys.ATTR_GPU_MEMORY_PEAK] = figures.gpus.reduce((sum, gpu) => sum + gpu.usedPeakBytes, 0);
-    attributes[keys.ATTR_GPU_MEMORY_LIMIT] = figures.gpus.reduce((sum, gpu) => sum + gpu.totalBytes, 0);
+    // A sum over devices is only said where every device has the figure: a missing one is not a 0.
+    if (figures.gpus.every((gpu) => gpu.usedPeakBytes !== undefined))
+      attributes[keys.ATTR_GPU_MEMORY_PEAK] = figures.gpus.reduce(
+        (sum, gpu) => sum + (gpu.usedPeakBytes ?? 0),
+        0,
+      );
+    if (figures.gpus.every((gpu) => gpu.totalBytes !== undefined))
+      attributes[keys.ATTR_GPU_MEMORY_LIMIT] = figures.gpus.reduce(
+        (sum, gpu) => sum + (gpu.totalBytes ?? 0),
+        0,
+      );
     const uuids = figures.gpus.map((gpu) => gpu.uuid).filter((uuid): uuid is string => uuid !== undefined);
     if (uuids.length === 1) attributes[keys.ATTR_HW_ID] = uuids[0];
     else if (uuids.length > 1) attributes[keys.ATTR_GPU_IDS] = uuids;

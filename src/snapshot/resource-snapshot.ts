@@ -70,7 +70,11 @@ export function takeSnapshot(gpuIndex: number): ResourceSnapshot {
     wallClockTime,
     samplerTick: memorySampler.tick,
   };
-  return gpu === undefined
-    ? snapshot
-    : { ...snapshot, gpuVramUsedBytes: gpu.usedBytes, gpuVramTotalBytes: gpu.totalBytes };
+  if (gpu === undefined) return snapshot;
+  // A device whose driver publishes no device memory (an Intel integrated GPU) leaves the fields absent, not 0.
+  if (gpu.usedBytes !== undefined && gpu.totalBytes !== undefined)
+    return { ...snapshot, gpuVramUsedBytes: gpu.usedBytes, gpuVramTotalBytes: gpu.totalBytes };
+  if (gpu.usedBytes !== undefined) return { ...snapshot, gpuVramUsedBytes: gpu.usedBytes };
+  if (gpu.totalBytes !== undefined) return { ...snapshot, gpuVramTotalBytes: gpu.totalBytes };
+  return snapshot;
 }

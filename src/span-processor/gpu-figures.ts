@@ -37,30 +37,40 @@ export function addGpuAttributes(attributes: Attributes, atStart: GpuAtStart): v
   let peakKnown = true;
   let processMemory = 0;
   let processKnown = true;
+  let seen = 0;
+  /** Device memory of every device seen at both ends (an Intel integrated GPU publishes none: absent, not 0). */
+  let memoryKnown = true;
   const ids: string[] = [];
   const names = new Set<string>();
   devices.forEach((device, index) => {
     const first = readings[index];
     const last = readGpuMemory(device);
     if (first === undefined || last === undefined) return;
-    start += first.usedBytes;
-    end += last.usedBytes;
-    limit += last.totalBytes;
-    const sampled =
-      first.sampleNumber === undefined ? undefined : source.maxUsedSince?.(device, first.sampleNumber);
-    if (sampled === undefined) peakKnown = false;
-    else peak += Math.max(sampled, first.usedBytes, last.usedBytes);
+    seen++;
+    if (first.usedBytes === undefined || last.usedBytes === undefined || last.totalBytes === undefined) {
+      memoryKnown = false;
+    } else {
+      start += first.usedBytes;
+      end += last.usedBytes;
+      limit += last.totalBytes;
+      const sampled =
+        first.sampleNumber === undefined ? undefined : source.maxUsedSince?.(device, first.sampleNumber);
+      if (sampled === undefined) peakKnown = false;
+      else peak += Math.max(sampled, first.usedBytes, last.usedBytes);
+    }
     if (last.processUsedBytes === undefined) processKnown = false;
     else processMemory += last.processUsedBytes;
     if (last.uuid !== undefined) ids.push(last.uuid);
     if (last.name !== undefined) names.add(last.name);
   });
-  if (limit === 0) return;
-  attributes[keys.ATTR_GPU_MEMORY_START] = start;
-  attributes[keys.ATTR_GPU_MEMORY_END] = end;
-  attributes[keys.ATTR_GPU_MEMORY_DELTA] = end - start;
-  attributes[keys.ATTR_GPU_MEMORY_LIMIT] = limit;
-  if (peakKnown) attributes[keys.ATTR_GPU_MEMORY_PEAK] = peak;
+  if (seen === 0 || (memoryKnown && limit === 0)) return;
+  if (memoryKnown) {
+    attributes[keys.ATTR_GPU_MEMORY_START] = start;
+    attributes[keys.ATTR_GPU_MEMORY_END] = end;
+    attributes[keys.ATTR_GPU_MEMORY_DELTA] = end - start;
+    attributes[keys.ATTR_GPU_MEMORY_LIMIT] = limit;
+    if (peakKnown) attributes[keys.ATTR_GPU_MEMORY_PEAK] = peak;
+  }
   if (processKnown) attributes[keys.ATTR_GPU_PROCESS_MEMORY] = processMemory;
   if (devices.length === 1 && ids.length === 1) attributes[keys.ATTR_HW_ID] = ids[0];
   else if (ids.length > 0) attributes[keys.ATTR_GPU_IDS] = ids;
