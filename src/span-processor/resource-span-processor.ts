@@ -12,6 +12,7 @@ import { ChildrenCpuProbe } from '../probes/children-cpu.js';
 import { cpuScope } from '../probes/cpu-scope.js';
 import { readKernelCpu } from '../probes/kernel-cpu.js';
 import { processMemoryProbe } from '../probes/process-memory.js';
+import type { SpanActivity } from '../profiler/span-profiler.js';
 import { memorySampler } from '../sampler/memory-sampler.js';
 import { peakRssInWindow } from '../sampler/window-peak.js';
 import * as keys from './attribute-keys.js';
@@ -69,6 +70,8 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
   private lastBusyMs = 0;
   private sawOnEnding = false;
   private isShutdown = false;
+  /** The CPU profiler (option `profiler: 'cpu'`), once it has started; told which measured span starts and ends. */
+  private profiler: SpanActivity | undefined;
 
   constructor(options?: ResourceSpanProcessorOptions) {
     this.options = resolveOptions(options);
@@ -107,6 +110,7 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
         );
       }
     }
+    if (this.options.profile !== undefined) this.startProfiler(this.options.profile);
   }
 
   onStart(span: WritableSpan, parentContext: Context): void {
@@ -156,6 +160,7 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
         ended: false,
       };
       (span as WithSpanState)[SPAN_STATE] = state;
+      this.profiler?.started(state, parent, span);
     } catch (error) {
       this.reportOnce(
         'onStart',
@@ -209,6 +214,7 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
 
   shutdown(): Promise<void> {
     this.isShutdown = true;
+    this.profiler?.shutdown();
     this.asyncContext?.shutdown();
     this.stopSettlingTrees();
     return Promise.resolve();
@@ -227,6 +233,7 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
   private measure(state: SpanState): Attributes {
     state.ended = true;
     this.openSpans--;
+    this.profiler?.ended(state);
     const wallMs = performance.now();
     const concurrent = this.trees.othersSince(state.concurrencyMoment);
     this.trees.close(state.tree);
@@ -310,6 +317,26 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
       const gpu = getGpuMemorySource();
       if (this.sets.gpu && gpu instanceof GpuSampler) gpu.acquireWhile(() => this.sampling);
     });
+  }
+
+  /**
+   * The profiler is imported only when asked for (profiler off loads none of it) and starts asynchronously: spans
+   * that start before it runs carry no labels, as no samples are taken then either.
+   */
+  private startProfiler(settings: NonNullable<ResolvedOptions['profile']>): void {
+    const report =
+      settings.onProblem ?? ((message: string) => diag.warn(`otel-resource-tracker: ${message}`));
+    import('../profiler/span-profiler.js')
+      .then(({ startSpanProfiler }) =>
+        startSpanProfiler(settings, (active) => measuredStateOf(trace.getSpan(active), this), report),
+      )
+      .then(
+        (profiler) => {
+          if (this.isShutdown) profiler?.shutdown();
+          else this.profiler = profiler;
+        },
+        (error: unknown) => report(`profiler: it did not start: ${(error as Error).message}`),
+      );
   }
 
   private reportOnce(

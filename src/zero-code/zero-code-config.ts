@@ -39,6 +39,7 @@ import {
   SPAN_HISTOGRAM_KINDS,
   type SpanHistogramKind,
 } from '../metrics/span-histograms.js';
+import { type ProfilerEnvironment, readProfilerEnvironment } from '../profiler/profiler-settings.js';
 import { resolveHost, resolvePort } from '../prometheus/endpoint-address.js';
 import {
   CPU_ATTRIBUTIONS,
@@ -124,6 +125,8 @@ export interface ZeroCodeConfig {
   /** OTEL_RESOURCE_TRACKER_SPAN_LOG (set by `run --report`): where to append each ended span for its report. */
   readonly spanLogFile: string | undefined;
   readonly processor: ResourceSpanProcessorOptions;
+  /** OTEL_RESOURCE_TRACKER_PROFILER and its companions: the profiler's options, or the problem to say (it is off). */
+  readonly profiler: ProfilerEnvironment;
 }
 
 /**
@@ -238,7 +241,9 @@ export function readZeroCodeConfig(env: Environment): ZeroCodeConfig {
   // Naming spans is choosing them: without OTEL_RESOURCE_TRACKER_SPAN_KINDS, the default kinds do not filter them too.
   const kinds =
     names !== undefined && readList(env, ENV_SPAN_KINDS) === undefined ? undefined : spanKinds(env);
+  const profiler = readProfilerEnvironment(env);
   return {
+    profiler,
     tracesExporters: withoutNone(readChoices(env, ENV_TRACES_EXPORTER, TRACES_EXPORTERS, ['otlp'], ['none'])),
     otlpProtocol: otlpProtocol(env, ENV_OTLP_TRACES_PROTOCOL),
     metricsExporters,
@@ -263,6 +268,7 @@ export function readZeroCodeConfig(env: Environment): ZeroCodeConfig {
       exactMemory: readBoolean(env, ENV_EXACT_MEMORY, false),
       ...(names === undefined ? {} : { spanNames: names }),
       ...(devices === undefined ? {} : { gpuDevices: devices }),
+      ...profiler.options,
     },
   };
 }

@@ -1,0 +1,14 @@
+import { context } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
+import { ResourceSpanProcessor } from './build/src/index.js';
+import { startedProfiler } from './build/src/profiler/span-profiler.js';
+context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+const p = new ResourceSpanProcessor({ profiler: 'cpu', profile: { directory: '/tmp/ddp', backend: process.argv[2], sampleIntervalMicros: 1000, onProblem: (m) => console.log('PROBLEM', m) } });
+const provider = new BasicTracerProvider({ spanProcessors: [p] });
+await new Promise((r) => setImmediate(r));
+console.log((await startedProfiler())?.backend);
+const tr = provider.getTracer('t');
+await tr.startActiveSpan('x', async (s) => { const t = Date.now(); while (Date.now() - t < 50); await new Promise((r) => setImmediate(r)); s.end(); });
+await provider.shutdown();
+console.log('done');

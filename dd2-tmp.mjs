@@ -1,0 +1,24 @@
+import { context } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
+import { ResourceSpanProcessor } from './build/src/index.js';
+import { startedProfiler } from './build/src/profiler/span-profiler.js';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
+import { Profile } from 'pprof-format';
+rmSync('/tmp/ddq', { recursive: true, force: true });
+context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+const p = new ResourceSpanProcessor({ profiler: 'cpu', profile: { directory: '/tmp/ddq', backend: process.argv[2], sampleIntervalMicros: 1000, onProblem: (m) => console.log('PROBLEM', m) } });
+const provider = new BasicTracerProvider({ spanProcessors: [p] });
+await new Promise((r) => setImmediate(r));
+console.log((await startedProfiler())?.backend);
+function burnOutside(ms) { const end = performance.now() + ms; let z = 2; while (performance.now() < end) for (let i = 0; i < 20000; i++) z = (z + Math.log1p(i)) % 1e9; return z; }
+const tr = provider.getTracer('t');
+await tr.startActiveSpan('x', async (s) => { const t = Date.now(); while (Date.now() - t < 50); await new Promise((r) => setImmediate(r)); s.end(); });
+burnOutside(60);
+await p.shutdown();
+const f = readdirSync('/tmp/ddq')[0];
+const prof = Profile.decode(gunzipSync(readFileSync('/tmp/ddq/' + f)));
+const text = (i) => prof.stringTable.strings[Number(i)];
+const names = new Map(prof.function.map((fn) => [Number(fn.id), text(fn.name)]));
+for (const s of prof.sample) console.log(s.value.map(Number).join(','), s.label.map((l) => text(l.key) + '=' + text(l.str)).join(' '), s.locationId.map((id) => names.get(Number(prof.location.find((l) => Number(l.id) === Number(id)).line[0].functionId))).slice(0, 4).join(' < '));

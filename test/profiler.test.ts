@@ -1,0 +1,231 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
+import { Profile } from 'pprof-format';
+import { SpanAttributes as keys } from '../src/index.js';
+import type { ProfilerBackendName } from '../src/profiler/profiler-settings.js';
+import { startedProfiler } from '../src/profiler/span-profiler.js';
+import { createTracing, inSpan, type TestTracing } from './helpers/tracing.js';
+
+interface Workload {
+  burnAlpha(ms: number): number;
+  burnBeta(ms: number): number;
+  burnOutside(ms: number): number;
+}
+
+let workloads = 0;
+
+/**
+ * Busy work under names of their own, compiled afresh for each test: once V8 has optimized a function it may
+ * inline it into its caller, and the samples then name the caller; new source (V8 caches compiled source, hence
+ * the counter) keeps every run's functions cold and their frames their own.
+ */
+function freshWorkload(): Workload {
+  const burn = (name: string, step: string) =>
+    `function ${name}(ms) { const end = performance.now() + ms; let x = 1;` +
+    ` while (performance.now() < end) for (let i = 0; i < 20000; i++) x = ${step};` +
+    ` return x; }`;
+  return new Function(
+    `// workload ${workloads++}
+    ${burn('burnAlpha', '(x + Math.sqrt(i)) % 1e9')}
+    ${burn('burnBeta', '(x * 1.000001 + Math.cbrt(i)) % 1e9')}
+    ${burn('burnOutside', '(x + Math.log1p(i)) % 1e9')}
+    return { burnAlpha, burnBeta, burnOutside };`,
+  )() as Workload;
+}
+
+/**
+ * The profiler the processor just asked for: the processor imports the profiler's module (already loaded here, so
+ * the import settles within promise jobs) and starts it; one turn of the event loop later the start is known.
+ */
+async function profilerOfLastProcessor(): ReturnType<typeof startedProfiler> {
+  await nextTurn();
+  return startedProfiler();
+}
+
+/** Two spans that take turns on the one thread: each burns its own function, then yields to the other. */
+async function interleaved(tracing: TestTracing, work: Workload, chunks: number): Promise<void> {
+  await Promise.all([
+    inSpan(tracing.tracer, 'alpha', async () => {
+      for (let i = 0; i < chunks; i++) {
+        work.burnAlpha(15);
+        await nextTurn();
+      }
+    }),
+    inSpan(tracing.tracer, 'beta', async () => {
+      for (let i = 0; i < chunks; i++) {
+        work.burnBeta(15);
+        await nextTurn();
+      }
+    }),
+  ]);
+}
+
+interface DecodedSample {
+  readonly labels: Record<string, string>;
+  readonly frames: string[];
+  readonly cpu: number;
+}
+
+function decode(file: string): {
+  profile: Profile;
+  samples: DecodedSample[];
+  text: (i: number | bigint) => string;
+} {
+  const profile = Profile.decode(gunzipSync(readFileSync(file)));
+  const text = (index: number | bigint) => profile.stringTable.strings[Number(index)] ?? '';
+  const names = new Map(profile.function.map((fn) => [Number(fn.id), text(fn.name)]));
+  const frameOf = new Map(
+    profile.location.map((loc) => [Number(loc.id), names.get(Number(loc.line[0]?.functionId ?? 0)) ?? '']),
+  );
+  const types = profile.sampleType.map((type) => text(type.type));
+  const cpuIndex = types.indexOf('cpu');
+  const wallIndex = types.indexOf('wall');
+  const samples = profile.sample.map((sample) => ({
+    labels: Object.fromEntries(sample.label.map((label) => [text(label.key), text(label.str)])),
+    frames: sample.locationId.map((id) => frameOf.get(Number(id)) ?? ''),
+    cpu: Number(sample.value[cpuIndex >= 0 ? cpuIndex : wallIndex] ?? 0),
+  }));
+  return { profile, samples, text };
+}
+
+/** Sampled CPU of the samples that `match`, by whether their stack holds `fn`. */
+function share(samples: DecodedSample[], match: (s: DecodedSample) => boolean, fn: string): number {
+  const chosen = samples.filter((sample) => match(sample) && sample.cpu > 0);
+  const total = chosen.reduce((sum, sample) => sum + sample.cpu, 0);
+  const within = chosen.filter((s) => s.frames.includes(fn)).reduce((sum, sample) => sum + sample.cpu, 0);
+  return total === 0 ? 0 : within / total;
+}
+
+for (const backend of ['pprof', 'inspector'] as ProfilerBackendName[]) {
+  describe(`CPU profiles split by span (${backend})`, () => {
+    let directory: string;
+    let tracing: TestTracing;
+    const problems: string[] = [];
+
+    beforeEach(() => {
+      directory = join(mkdtempSync(join(tmpdir(), 'profiler-')), 'profiles');
+      problems.length = 0;
+    });
+    afterEach(async () => {
+      await tracing?.shutdown();
+      rmSync(join(directory, '..'), { recursive: true, force: true });
+    });
+
+    it('labels each span’s samples with its ids, and they are mostly its own function', async () => {
+      tracing = createTracing({
+        profiler: 'cpu',
+        profile: { directory, backend, sampleIntervalMicros: 1000, onProblem: (m) => problems.push(m) },
+      });
+      const profiler = await profilerOfLastProcessor();
+      assert.equal(profiler?.backend, backend, `the ${backend} sampler runs (${problems.join('; ')})`);
+      const work = freshWorkload();
+      await interleaved(tracing, work, 12);
+      work.burnOutside(60);
+      // The processor's shutdown writes the last profile (the provider's would also clear the exported spans).
+      await tracing.processor.shutdown();
+      assert.deepEqual(problems, []);
+      const files = readdirSync(directory);
+      assert.equal(files.length, 1, `one file for the one period: ${files.join(', ')}`);
+      assert.match(files[0] as string, new RegExp(`^cpu-${process.pid}-\\d{8}T\\d{9}Z\\.pb\\.gz$`));
+      const { profile, samples, text } = decode(join(directory, files[0] as string));
+      assert.equal(text(profile.periodType?.type ?? 0), 'wall');
+      assert.equal(text(profile.periodType?.unit ?? 0), 'nanoseconds');
+      assert.ok(Number(profile.period) > 0, 'the period is set');
+      for (const [name, own, other] of [
+        ['alpha', 'burnAlpha', 'burnBeta'],
+        ['beta', 'burnBeta', 'burnAlpha'],
+      ] as const) {
+        const exported = tracing.finished(name).spanContext();
+        const labelled = samples.filter((sample) => sample.labels.span_name === name);
+        assert.ok(labelled.length > 0, `samples labelled ${name}`);
+        for (const sample of labelled) {
+          assert.equal(sample.labels.span_id, exported.spanId, `${name}'s samples carry its span id`);
+          assert.equal(sample.labels.trace_id, exported.traceId, `${name}'s samples carry its trace id`);
+        }
+        const mine = share(samples, (s) => s.labels.span_name === name, own);
+        const theirs = share(samples, (s) => s.labels.span_name === name, other);
+        assert.ok(mine >= 0.8, `${name}: ${(mine * 100).toFixed(0)} % of its CPU samples are in ${own}`);
+        assert.ok(
+          theirs <= 0.1,
+          `${name}: ${(theirs * 100).toFixed(0)} % of its CPU samples are in ${other}`,
+        );
+      }
+      // V8 sometimes leaves the outside work's own frame out (inlined or on-stack-replaced code sampled as its
+      // caller), so the check is on the labels: the 60 ms burnt outside any span are sampled unlabelled, and no
+      // labelled sample is in the outside function.
+      const unlabelledCpuMs =
+        samples
+          .filter((sample) => Object.keys(sample.labels).length === 0)
+          .reduce((sum, s) => sum + s.cpu, 0) / 1e6;
+      // (a sixth of it at least: on a loaded machine V8's sampler thread misses ticks)
+      assert.ok(
+        unlabelledCpuMs >= 10,
+        `the work outside spans is sampled without labels (${unlabelledCpuMs} ms)`,
+      );
+      const labelledOutside = samples.filter(
+        (sample) => sample.frames.includes('burnOutside') && Object.keys(sample.labels).length > 0,
+      );
+      assert.deepEqual(labelledOutside, [], 'no sample of the work outside spans carries labels');
+    });
+  });
+}
+
+describe('CPU profiler: bad input and profiler off', () => {
+  it('an unwritable directory is one diagnostic naming it; spans keep their figures', async () => {
+    const parent = mkdtempSync(join(tmpdir(), 'profiler-bad-'));
+    const notADirectory = join(parent, 'a-file');
+    writeFileSync(notADirectory, 'x');
+    const problems: string[] = [];
+    const tracing = createTracing({
+      profiler: 'cpu',
+      profile: { directory: join(notADirectory, 'profiles'), onProblem: (m) => problems.push(m) },
+    });
+    assert.equal(await profilerOfLastProcessor(), undefined);
+    await inSpan(tracing.tracer, 'still-measured', async () => freshWorkload().burnAlpha(5));
+    await tracing.processor.shutdown();
+    assert.equal(problems.length, 1, problems.join('\n'));
+    assert.ok(problems[0]?.includes(join(notADirectory, 'profiles')), problems[0]);
+    assert.equal(typeof tracing.attributesOf('still-measured')[keys.ATTR_CPU_ATTRIBUTED_TIME], 'number');
+    await tracing.shutdown();
+    rmSync(parent, { recursive: true, force: true });
+  });
+
+  it('off: no directory, no sampler module loaded', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'profiler-off-'));
+    const index = fileURLToPath(new URL('../src/index.js', import.meta.url));
+    const script = `
+      import { createRequire } from 'node:module';
+      const { ResourceSpanProcessor } = await import(${JSON.stringify(index)});
+      const { BasicTracerProvider } = await import(${JSON.stringify(createRequireTarget())});
+      const provider = new BasicTracerProvider({ spanProcessors: [new ResourceSpanProcessor()] });
+      provider.getTracer('t').startActiveSpan('s', (span) => span.end());
+      await provider.shutdown();
+      const require = createRequire(import.meta.url);
+      const loaded = Object.keys(require.cache).filter((m) => /pprof/.test(m));
+      console.log(JSON.stringify({ loaded, inspector: process.moduleLoadList.filter((m) => m === 'NativeModule inspector') }));
+    `;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      cwd,
+      encoding: 'utf8',
+    });
+    const result = JSON.parse(out.trim().split('\n').pop() as string) as {
+      loaded: string[];
+      inspector: string[];
+    };
+    assert.deepEqual(result.loaded, []);
+    assert.deepEqual(result.inspector, []);
+    assert.equal(existsSync(join(cwd, 'profiles')), false, 'no profile directory');
+    rmSync(cwd, { recursive: true, force: true });
+  });
+});
+
+/** The SDK the test suite uses, resolved from here (the child runs in a temporary directory). */
+function createRequireTarget(): string {
+  return fileURLToPath(import.meta.resolve('@opentelemetry/sdk-trace-base'));
+}
