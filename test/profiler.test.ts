@@ -9,7 +9,7 @@ import { gunzipSync } from 'node:zlib';
 import { Profile } from 'pprof-format';
 import { SpanAttributes as keys } from '../src/index.js';
 import type { ProfilerBackendName } from '../src/profiler/profiler-settings.js';
-import { startedProfiler } from '../src/profiler/span-profiler.js';
+import { lastStartedProfiler } from '../src/profiler/span-profiler.js';
 import { createTracing, inSpan, type TestTracing } from './helpers/tracing.js';
 
 interface Workload {
@@ -37,15 +37,6 @@ function freshWorkload(): Workload {
     ${burn('burnOutside', '(x + Math.log1p(i)) % 1e9')}
     return { burnAlpha, burnBeta, burnOutside };`,
   )() as Workload;
-}
-
-/**
- * The profiler the processor just asked for: the processor imports the profiler's module (already loaded here, so
- * the import settles within promise jobs) and starts it; one turn of the event loop later the start is known.
- */
-async function profilerOfLastProcessor(): ReturnType<typeof startedProfiler> {
-  await nextTurn();
-  return startedProfiler();
 }
 
 /** Two spans that take turns on the one thread: each burns its own function, then yields to the other. */
@@ -122,7 +113,7 @@ for (const backend of ['pprof', 'inspector'] as ProfilerBackendName[]) {
         profiler: 'cpu',
         profile: { directory, backend, sampleIntervalMicros: 1000, onProblem: (m) => problems.push(m) },
       });
-      const profiler = await profilerOfLastProcessor();
+      const profiler = lastStartedProfiler();
       assert.equal(profiler?.backend, backend, `the ${backend} sampler runs (${problems.join('; ')})`);
       const work = freshWorkload();
       await interleaved(tracing, work, 12);
@@ -186,7 +177,7 @@ describe('CPU profiler: bad input and profiler off', () => {
       profiler: 'cpu',
       profile: { directory: join(notADirectory, 'profiles'), onProblem: (m) => problems.push(m) },
     });
-    assert.equal(await profilerOfLastProcessor(), undefined);
+    assert.equal(lastStartedProfiler(), undefined);
     await inSpan(tracing.tracer, 'still-measured', async () => freshWorkload().burnAlpha(5));
     await tracing.processor.shutdown();
     assert.equal(problems.length, 1, problems.join('\n'));

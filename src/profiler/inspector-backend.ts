@@ -1,4 +1,5 @@
 import type { Profiler, Session } from 'node:inspector';
+import { createRequire } from 'node:module';
 import type { Profile } from 'pprof-format';
 import type { SamplingBackend } from './sampling-backend.js';
 import type { ProfiledSpan } from './span-labels.js';
@@ -25,11 +26,11 @@ export class InspectorBackend implements SamplingBackend {
     private readonly onOverflow: () => void,
   ) {}
 
-  static async start(intervalMicros: number, onOverflow: () => void): Promise<InspectorBackend> {
-    const [inspector, format] = (await Promise.all([import('node:inspector'), import('pprof-format')])) as [
-      InspectorModule,
-      PprofFormat,
-    ];
+  /** Loads node:inspector and pprof-format (synchronously: a built-in and a CommonJS build) and starts sampling. */
+  static start(intervalMicros: number, onOverflow: () => void): InspectorBackend {
+    const require = createRequire(import.meta.url);
+    const inspector = require('node:inspector') as InspectorModule;
+    const format = require('pprof-format') as PprofFormat;
     const session = new inspector.Session();
     session.connect();
     const backend = new InspectorBackend(session, format, intervalMicros, onOverflow);

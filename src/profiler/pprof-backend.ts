@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import type { Profile } from 'pprof-format';
 import type { SamplingBackend } from './sampling-backend.js';
 import type { ProfiledSpan } from './span-labels.js';
@@ -14,9 +15,12 @@ export class PprofBackend implements SamplingBackend {
 
   private constructor(private readonly pprof: PprofModule) {}
 
-  /** Loads the native module and starts sampling; throws when it cannot (no prebuilt binary for this Node). */
-  static async start(intervalMicros: number, periodMs: number): Promise<PprofBackend> {
-    const pprof = (await import('@datadog/pprof')) as PprofModule;
+  /**
+   * Loads the native module (synchronously: a CommonJS package) and starts sampling; throws when it cannot (not
+   * installed, or no prebuilt binary for this Node).
+   */
+  static start(intervalMicros: number, periodMs: number): PprofBackend {
+    const pprof = createRequire(import.meta.url)('@datadog/pprof') as PprofModule;
     pprof.time.start({
       intervalMicros,
       durationMillis: periodMs,

@@ -25,10 +25,10 @@ export interface RunningProfiler extends SpanActivity {
   readonly directory: string;
 }
 
-async function startBackend(
+function startBackend(
   settings: ProfileSettings,
   say: (kind: string, message: string) => void,
-): Promise<SamplingBackend> {
+): SamplingBackend {
   const overflow = () =>
     say(
       'overflow',
@@ -36,7 +36,7 @@ async function startBackend(
     );
   if (settings.backend !== 'inspector') {
     try {
-      return await PprofBackend.start(settings.sampleIntervalMicros, settings.periodMs);
+      return PprofBackend.start(settings.sampleIntervalMicros, settings.periodMs);
     } catch (error) {
       if (settings.backend === 'pprof') {
         throw new Error(`@datadog/pprof cannot be used (${(error as Error).message})`);
@@ -54,27 +54,31 @@ async function startBackend(
  */
 /** One profiler per process: the sampler is the thread's, and two would write the same samples twice. */
 let running = false;
-let lastStart: Promise<RunningProfiler | undefined> = Promise.resolve(undefined);
+let lastStarted: RunningProfiler | undefined;
 
-/** The profiler the last processor asked for, once it has started (or failed to): tests and tools wait on it. */
-export function startedProfiler(): Promise<RunningProfiler | undefined> {
-  return lastStart;
+/** The profiler the last processor asked for (undefined when it could not start): for tests and tools. */
+export function lastStartedProfiler(): RunningProfiler | undefined {
+  return lastStarted;
 }
 
+/**
+ * Synchronous from end to end (the processor loads this module with require, the sampler's modules are loaded
+ * the same way), so that the first span of a process, one a preload's application starts at once, is sampled.
+ */
 export function startSpanProfiler(
   settings: ProfileSettings,
   measuredHolderOf: (active: Context) => object | undefined,
   report: (message: string) => void,
-): Promise<RunningProfiler | undefined> {
-  lastStart = startProfiler(settings, measuredHolderOf, report);
-  return lastStart;
+): RunningProfiler | undefined {
+  lastStarted = startProfiler(settings, measuredHolderOf, report);
+  return lastStarted;
 }
 
-async function startProfiler(
+function startProfiler(
   settings: ProfileSettings,
   measuredHolderOf: (active: Context) => object | undefined,
   report: (message: string) => void,
-): Promise<RunningProfiler | undefined> {
+): RunningProfiler | undefined {
   const said = new Set<string>();
   const say = (kind: string, message: string) => {
     if (said.has(kind)) return;
@@ -100,7 +104,7 @@ async function startProfiler(
   }
   let backend: SamplingBackend;
   try {
-    backend = await startBackend(settings, say);
+    backend = startBackend(settings, say);
   } catch (error) {
     say('backend', `${(error as Error).message}; the profiler is off`);
     running = false;

@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import { isMainThread } from 'node:worker_threads';
 import { type Attributes, type Context, context, diag, ROOT_CONTEXT, trace } from '@opentelemetry/api';
@@ -320,23 +321,24 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
   }
 
   /**
-   * The profiler is imported only when asked for (profiler off loads none of it) and starts asynchronously: spans
-   * that start before it runs carry no labels, as no samples are taken then either.
+   * The profiler is loaded only when asked for (profiler off loads none of it), and with require rather than
+   * import(): synchronously (require(esm), as the CommonJS preload does), so that it samples from the first span.
    */
   private startProfiler(settings: NonNullable<ResolvedOptions['profile']>): void {
     const report =
       settings.onProblem ?? ((message: string) => diag.warn(`otel-resource-tracker: ${message}`));
-    import('../profiler/span-profiler.js')
-      .then(({ startSpanProfiler }) =>
-        startSpanProfiler(settings, (active) => measuredStateOf(trace.getSpan(active), this), report),
-      )
-      .then(
-        (profiler) => {
-          if (this.isShutdown) profiler?.shutdown();
-          else this.profiler = profiler;
-        },
-        (error: unknown) => report(`profiler: it did not start: ${(error as Error).message}`),
+    try {
+      const { startSpanProfiler } = createRequire(import.meta.url)(
+        '../profiler/span-profiler.js',
+      ) as typeof import('../profiler/span-profiler.js');
+      this.profiler = startSpanProfiler(
+        settings,
+        (active) => measuredStateOf(trace.getSpan(active), this),
+        report,
       );
+    } catch (error) {
+      report(`profiler: it did not start: ${(error as Error).message}`);
+    }
   }
 
   private reportOnce(
