@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
@@ -8,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { Profile } from 'pprof-format';
 import { SpanAttributes as keys } from '../src/index.js';
+import { profileFileName, pruneProfileFiles, writeProfileFile } from '../src/profiler/profile-files.js';
 import type { ProfilerBackendName } from '../src/profiler/profiler-settings.js';
 import { lastStartedProfiler } from '../src/profiler/span-profiler.js';
 import { createTracing, inSpan, type TestTracing } from './helpers/tracing.js';
@@ -220,3 +230,56 @@ describe('CPU profiler: bad input and profiler off', () => {
 function createRequireTarget(): string {
   return fileURLToPath(import.meta.resolve('@opentelemetry/sdk-trace-base'));
 }
+
+describe('CPU profiler: the files', () => {
+  let directory: string;
+  beforeEach(() => {
+    directory = mkdtempSync(join(tmpdir(), 'profiler-files-'));
+  });
+  afterEach(() => rmSync(directory, { recursive: true, force: true }));
+
+  it('never opens a name that exists: a FIFO or a link planted there is left alone, the next name is taken', () => {
+    const name = profileFileName(4242, Date.UTC(2026, 11, 7, 11, 46, 0, 123));
+    assert.equal(name, 'cpu-4242-20261207T114600123Z.pb.gz');
+    execFileSync('mkfifo', [join(directory, name)]);
+    const target = join(directory, 'target');
+    writeFileSync(target, 'untouched');
+    symlinkSync(target, join(directory, name.replace('.pb.gz', '-1.pb.gz')));
+    const written = writeProfileFile(directory, name, new Uint8Array([1, 2, 3]));
+    assert.equal(written, join(directory, name.replace('.pb.gz', '-2.pb.gz')));
+    assert.equal(readFileSync(target, 'utf8'), 'untouched');
+    assert.deepEqual([...readFileSync(written)], [1, 2, 3]);
+  });
+
+  it('keeps the newest files within the count and the bytes; only our regular files are touched', () => {
+    const names = [0, 1, 2, 3, 4].map((second) => profileFileName(7, Date.UTC(2026, 0, 1, 0, 0, second)));
+    names.forEach((name, index) => {
+      writeFileSync(join(directory, name), Buffer.alloc(1000));
+      const at = new Date(Date.UTC(2026, 0, 1, 0, 0, index));
+      utimesSync(join(directory, name), at, at);
+    });
+    writeFileSync(join(directory, 'notes.txt'), 'mine');
+    pruneProfileFiles(directory, 3, 1_000_000, join(directory, names[4] as string));
+    assert.deepEqual(readdirSync(directory).sort(), ['notes.txt', ...names.slice(2)].sort());
+    pruneProfileFiles(directory, 100, 1500, join(directory, names[4] as string));
+    assert.deepEqual(readdirSync(directory).sort(), ['notes.txt', names[4]].sort());
+  });
+
+  it('a profile that cannot be written is one diagnostic naming the directory; the spans go on', async () => {
+    const profiles = join(directory, 'profiles');
+    const problems: string[] = [];
+    const tracing = createTracing({
+      profiler: 'cpu',
+      profile: { directory: profiles, backend: 'inspector', onProblem: (m) => problems.push(m) },
+    });
+    assert.ok(lastStartedProfiler() !== undefined);
+    // The directory goes away under the profiler, as a full disk would fail the write.
+    rmSync(profiles, { recursive: true });
+    await inSpan(tracing.tracer, 'after-the-loss', async () => freshWorkload().burnAlpha(5));
+    await tracing.processor.shutdown();
+    assert.equal(problems.length, 1, problems.join('\n'));
+    assert.match(problems[0] as string, new RegExp(`cannot write a profile to ${profiles}`));
+    assert.equal(typeof tracing.attributesOf('after-the-loss')[keys.ATTR_CPU_ATTRIBUTED_TIME], 'number');
+    await tracing.shutdown();
+  });
+});
