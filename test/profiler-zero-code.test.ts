@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { type Browser, chromium } from 'playwright-core';
+import { Profile } from 'pprof-format';
 import { SpanAttributes as keys } from '../src/index.js';
 import { scratchDir } from './helpers/fake-gpu.js';
 import { requireBinary } from './helpers/prometheus.js';
@@ -103,6 +105,46 @@ describe('CPU profiler through the zero-code entry (OTEL_RESOURCE_TRACKER_PROFIL
       path: join(repoRoot, 'build', 'test-artefacts', 'profiler-report.png'),
       fullPage: true,
     });
+  });
+
+  it('run -- node …: the Node command profiles itself through its own register, with the same variables', async () => {
+    const dir = scratchDir('profiler-run-');
+    const profiles = join(dir, 'profiles');
+    const { child, done } = runNode(
+      [
+        join(repoRoot, 'dist', 'cli', 'main.js'),
+        'run',
+        '--',
+        process.execPath,
+        '--import',
+        'otel-resource-tracker/register',
+        writeApplication(dir),
+      ],
+      {
+        OTEL_TRACES_EXPORTER: 'none',
+        OTEL_RESOURCE_TRACKER_METRICS: 'false',
+        OTEL_RESOURCE_TRACKER_PROFILER: 'cpu',
+        OTEL_RESOURCE_TRACKER_PROFILE_DIR: profiles,
+      },
+    );
+    const finished = await done;
+    assert.equal(finished.code, 0, finished.stderr);
+    const files = readdirSync(profiles);
+    assert.ok(files.length >= 1, 'the command wrote its profile');
+    assert.ok(
+      files.every((file) => !file.startsWith(`cpu-${child.pid}-`)),
+      'the run wrapper itself profiles nothing: the files are the command’s',
+    );
+    const spanNames = new Set(
+      files.flatMap((file) => {
+        const profile = Profile.decode(gunzipSync(readFileSync(join(profiles, file))));
+        const text = (index: number | bigint) => profile.stringTable.strings[Number(index)] ?? '';
+        return profile.sample.flatMap((sample) =>
+          sample.label.filter((label) => text(label.key) === 'span_name').map((label) => text(label.str)),
+        );
+      }),
+    );
+    assert.deepEqual([...spanNames].sort(), ['checksum', 'sorting']);
   });
 
   it('an unknown OTEL_RESOURCE_TRACKER_PROFILER is one line naming it; the application and its spans go on', async () => {
