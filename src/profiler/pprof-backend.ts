@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import type { Profile } from 'pprof-format';
 import type { SamplingBackend } from './sampling-backend.js';
-import type { ProfiledSpan } from './span-labels.js';
+import { type ProfiledSpan, spanLabels } from './span-labels.js';
 
 type PprofModule = typeof import('@datadog/pprof');
 
@@ -39,7 +39,7 @@ export class PprofBackend implements SamplingBackend {
     return this.pprof.time.stop(restart, ({ context }) => {
       // Outside spans the slot holds undefined, or the empty object the profiler starts with.
       const span = context?.context as Partial<ProfiledSpan> | undefined;
-      return span?.labels ?? {};
+      return span?.spanId === undefined ? {} : spanLabels(span as ProfiledSpan);
     }) as unknown as Profile;
   }
 }

@@ -1,12 +1,22 @@
 import { type AsyncHook, createHook } from 'node:async_hooks';
 import { type Context, context, type SpanContext } from '@opentelemetry/api';
 
-/** The labels of one measured span, as every profile sample taken while it is the innermost active one carries. */
+/**
+ * One measured span as the profiler knows it: its ids and name become the labels of every sample taken while it is
+ * the innermost active one (built when a profile is written, not per span: see `spanLabels`).
+ */
 export interface ProfiledSpan {
-  readonly labels: Readonly<{ span_id: string; span_name: string; trace_id: string }>;
+  readonly spanId: string;
+  readonly traceId: string;
+  readonly name: string;
   /** The nearest measured ancestor: code that runs in this span's context after its end is the ancestor's. */
   readonly parent: ProfiledSpan | undefined;
   ended: boolean;
+}
+
+/** The pprof labels of a span's samples. */
+export function spanLabels(span: ProfiledSpan): { span_id: string; span_name: string; trace_id: string } {
+  return { span_id: span.spanId, span_name: span.name, trace_id: span.traceId };
 }
 
 /** Our field on the object the span processor hands over for a measured span (its per-span state). */
@@ -73,7 +83,9 @@ export class LabelBinding {
     const ids = (sdkSpan as { spanContext?: () => SpanContext }).spanContext?.();
     if (ids === undefined) return;
     const span: ProfiledSpan = {
-      labels: { span_id: ids.spanId, span_name: sdkSpan.name, trace_id: ids.traceId },
+      spanId: ids.spanId,
+      traceId: ids.traceId,
+      name: sdkSpan.name,
       parent: (parentHolder as WithProfiled | undefined)?.[PROFILED],
       ended: false,
     };

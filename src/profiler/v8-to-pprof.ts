@@ -1,6 +1,6 @@
 import type { Profiler } from 'node:inspector';
 import type { Profile } from 'pprof-format';
-import type { ProfiledSpan } from './span-labels.js';
+import { type ProfiledSpan, spanLabels } from './span-labels.js';
 
 type PprofFormat = typeof import('pprof-format');
 
@@ -114,7 +114,7 @@ export function v8ProfileToPprof(
             label:
               span === undefined
                 ? []
-                : Object.entries(span.labels).map(
+                : Object.entries(spanLabels(span)).map(
                     ([key, value]) => new format.Label({ key: keyOf(key), str: strings.dedup(value) }),
                   ),
           }),
