@@ -14,12 +14,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { gunzipSync } from 'node:zlib';
-import { Profile } from 'pprof-format';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import {
+  Label,
+  Line,
+  Location,
+  Function as PprofFunction,
+  Profile,
+  Sample,
+  StringTable,
+  ValueType,
+} from 'pprof-format';
 import { SpanAttributes as keys } from '../src/index.js';
 import { profileFileName, pruneProfileFiles, writeProfileFile } from '../src/profiler/profile-files.js';
 import type { ProfilerBackendName } from '../src/profiler/profiler-settings.js';
 import { lastStartedProfiler } from '../src/profiler/span-profiler.js';
+import { spanFlames } from '../src/report/span-flames.js';
 import { createTracing, inSpan, type TestTracing } from './helpers/tracing.js';
 
 interface Workload {
@@ -281,5 +291,46 @@ describe('CPU profiler: the files', () => {
     assert.match(problems[0] as string, new RegExp(`cannot write a profile to ${profiles}`));
     assert.equal(typeof tracing.attributesOf('after-the-loss')[keys.ATTR_CPU_ATTRIBUTED_TIME], 'number');
     await tracing.shutdown();
+  });
+});
+
+describe('CPU profiler: the report’s flame graphs', () => {
+  /** A one-sample profile: `fn` ran 5 ms of CPU in a span named `spanName`. */
+  function tinyProfile(spanName: string, fn: string): Uint8Array {
+    const strings = new StringTable();
+    const nanos = strings.dedup('nanoseconds');
+    const cpu = new ValueType({ type: strings.dedup('cpu'), unit: nanos });
+    const profile = new Profile({
+      sampleType: [cpu],
+      function: [new PprofFunction({ id: 1, name: strings.dedup(fn) })],
+      location: [new Location({ id: 1, line: [new Line({ functionId: 1 })] })],
+      sample: [
+        new Sample({
+          locationId: [1],
+          value: [5_000_000],
+          label: [new Label({ key: strings.dedup('span_name'), str: strings.dedup(spanName) })],
+        }),
+      ],
+      stringTable: strings,
+      periodType: cpu,
+      period: 10_000_000,
+    });
+    return gzipSync(profile.encode());
+  }
+
+  it('take this process’s files written since it started, not an earlier process’s with the same pid', () => {
+    const directory = mkdtempSync(join(tmpdir(), 'profiler-flames-'));
+    const startedMs = Date.now();
+    const old = join(directory, profileFileName(1, startedMs - 60_000));
+    writeFileSync(old, tinyProfile('yesterday', 'oldWork'));
+    utimesSync(old, new Date(startedMs - 60_000), new Date(startedMs - 60_000));
+    writeFileSync(join(directory, profileFileName(1, startedMs)), tinyProfile('today', 'newWork'));
+    writeFileSync(join(directory, profileFileName(2, startedMs)), tinyProfile('other-process', 'theirWork'));
+    const flames = spanFlames(directory, 1, startedMs - 1000);
+    assert.deepEqual(
+      flames.map((flame) => [flame.spanName, flame.totalNanos, flame.hottest[0]?.name]),
+      [['today', 5_000_000, 'newWork']],
+    );
+    rmSync(directory, { recursive: true, force: true });
   });
 });

@@ -59,7 +59,7 @@ export function startProcessReport(
       let flames: SpanFlame[] = [];
       if (profileDirectory !== undefined) {
         try {
-          flames = spanFlames(profileDirectory, process.pid);
+          flames = spanFlames(profileDirectory, process.pid, startEpochMs);
         } catch (error) {
           say(
             `the report has no flame graphs: reading ${profileDirectory} failed: ${(error as Error).message}`,

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -50,15 +50,18 @@ function prune(node: FlameNode, minimum: number, depth: number): FlameNode {
 }
 
 /**
- * The flame graphs, per span name, of the profile files this process wrote in `directory` (decoded with
+ * The flame graphs, per span name, of the profile files this process wrote in `directory` since `sinceEpochMs` (decoded with
  * pprof-format, loaded only here, only when the profiler was on). Idle samples carry no CPU and fall away.
  */
-export function spanFlames(directory: string, pid: number): SpanFlame[] {
+export function spanFlames(directory: string, pid: number, sinceEpochMs: number): SpanFlame[] {
   const format = createRequire(import.meta.url)('pprof-format') as PprofFormat;
   const roots = new Map<string, FlameNode>();
   const selfTime = new Map<string, Map<string, number>>();
   for (const name of readdirSync(directory).sort()) {
     if (!isProfileFileName(name) || !name.startsWith(`cpu-${pid}-`)) continue;
+    // An earlier process with the same pid (pid 1 in every container run) wrote before this one started.
+    const stat = lstatSync(join(directory, name));
+    if (!stat.isFile() || stat.mtimeMs < sinceEpochMs) continue;
     const profile = format.Profile.decode(gunzipSync(readFileSync(join(directory, name))));
     const text = (index: number | bigint) => profile.stringTable.strings[Number(index)] ?? '';
     const types = profile.sampleType.map((type) => text(type.type));
