@@ -207,6 +207,47 @@ describe('CPU profiler: bad input and profiler off', () => {
     rmSync(parent, { recursive: true, force: true });
   });
 
+  it('one profiler per process: a second processor asking for one is told so, once, and measures on', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'profiler-twice-'));
+    const problems: string[] = [];
+    const profile = { directory, backend: 'inspector' as const, onProblem: (m: string) => problems.push(m) };
+    const first = createTracing({ profiler: 'cpu', profile });
+    const second = createTracing({ profiler: 'cpu', profile });
+    await inSpan(second.tracer, 'on-the-second', async () => freshWorkload().burnAlpha(5));
+    assert.equal(typeof second.attributesOf('on-the-second')[keys.ATTR_CPU_ATTRIBUTED_TIME], 'number');
+    await second.shutdown();
+    await first.shutdown();
+    assert.equal(problems.length, 1, problems.join('\n'));
+    assert.match(problems[0] as string, /a profiler already runs in this process/);
+    rmSync(directory, { recursive: true, force: true });
+  });
+
+  it('a span the filters leave out is labelled as its nearest measured ancestor', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'profiler-filter-'));
+    const tracing = createTracing({
+      spanNames: ['measured-parent'],
+      profiler: 'cpu',
+      profile: { directory, backend: 'inspector', sampleIntervalMicros: 1000 },
+    });
+    const work = freshWorkload();
+    await inSpan(tracing.tracer, 'measured-parent', () =>
+      inSpan(tracing.tracer, 'left-out-child', async () => work.burnBeta(80)),
+    );
+    await tracing.processor.shutdown();
+    const parentId = tracing.finished('measured-parent').spanContext().spanId;
+    const [file] = readdirSync(directory);
+    const { samples } = decode(join(directory, file as string));
+    const names = new Set(
+      samples.map((sample) => sample.labels.span_name).filter((name) => name !== undefined),
+    );
+    assert.deepEqual([...names], ['measured-parent']);
+    const inChild = samples.filter((sample) => sample.frames.includes('burnBeta'));
+    assert.ok(inChild.length > 0, 'the child’s work was sampled');
+    assert.ok(inChild.every((sample) => sample.labels.span_id === parentId));
+    await tracing.shutdown();
+    rmSync(directory, { recursive: true, force: true });
+  });
+
   it('off: no directory, no sampler module loaded', () => {
     const cwd = mkdtempSync(join(tmpdir(), 'profiler-off-'));
     const index = fileURLToPath(new URL('../src/index.js', import.meta.url));

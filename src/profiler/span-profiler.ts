@@ -47,11 +47,6 @@ function startBackend(
   return InspectorBackend.start(settings.sampleIntervalMicros, overflow);
 }
 
-/**
- * Starts the CPU profiler: creates the directory, starts the sampler, binds labels, writes one gzip-compressed
- * pprof file per period and a last one at shutdown or exit. Undefined (after one diagnostic naming the path or
- * the cause) when it cannot start; the spans go on either way.
- */
 /** One profiler per process: the sampler is the thread's, and two would write the same samples twice. */
 let running = false;
 let lastStarted: RunningProfiler | undefined;
@@ -74,6 +69,11 @@ export function startSpanProfiler(
   return lastStarted;
 }
 
+/**
+ * Starts the CPU profiler: creates the directory, starts the sampler, binds labels, writes one gzip-compressed
+ * pprof file per period and a last one at shutdown or exit. Undefined (after one diagnostic naming the path or
+ * the cause) when it cannot start; the spans go on either way.
+ */
 function startProfiler(
   settings: ProfileSettings,
   measuredHolderOf: (active: Context) => object | undefined,
