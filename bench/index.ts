@@ -9,6 +9,7 @@ import { benchCli } from './cli.bench.js';
 import { benchGpu } from './gpu.bench.js';
 import { benchHistograms } from './histograms.bench.js';
 import { benchMetrics } from './metrics.bench.js';
+import { benchProfiler } from './profiler.bench.js';
 import { benchSnapshot } from './snapshot.bench.js';
 import { benchSpanProcessor } from './span-processor.bench.js';
 import { benchZeroCode } from './zero-code.bench.js';
@@ -44,6 +45,7 @@ if (only === undefined || only === 'metrics') await benchMetrics();
 if (only === undefined || only === 'histograms') await benchHistograms();
 if (only === undefined || only === 'zero-code') await benchZeroCode(repoRoot);
 if (only === undefined || only === 'cli') benchCli(repoRoot);
+if (only === undefined || only === 'profiler') await benchProfiler(repoRoot);
 
 if (only === undefined) {
   const page = [

@@ -27,13 +27,13 @@ function environment(sink: string, extra: Record<string, string> = {}): NodeJS.P
   };
 }
 
-function median(values: number[]): number {
+export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)] as number;
 }
 
 /** An OTLP receiver that takes everything and keeps nothing: the exporter's cost is in, the backend's is not. */
-async function startSink(): Promise<{ url: string; server: Server }> {
+export async function startSink(): Promise<{ url: string; server: Server }> {
   const server = createServer((request, response) => {
     request.resume();
     request.on('end', () => response.writeHead(200, { 'Content-Type': 'application/x-protobuf' }).end());
@@ -80,7 +80,7 @@ function benchStartup(repoRoot: string, sink: string): void {
   }
 }
 
-function waitForPort(child: ChildProcess): Promise<number> {
+export function waitForPort(child: ChildProcess): Promise<number> {
   return new Promise((resolve, reject) => {
     child.stdout?.on('data', (chunk: Buffer) => {
       const match = /127\.0\.0\.1:(\d+)/.exec(chunk.toString());
@@ -91,13 +91,18 @@ function waitForPort(child: ChildProcess): Promise<number> {
 }
 
 /** User + system CPU of a process so far, in ms (clock ticks of 10 ms). */
-function processCpuMs(pid: number): number {
+export function processCpuMs(pid: number): number {
   const fields = (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1] ?? '').split(' ');
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 /** Requests per second of `concurrency` keep-alive clients for `seconds` against GET `path`. */
-async function load(port: number, path: string, concurrency: number, seconds: number): Promise<number> {
+export async function load(
+  port: number,
+  path: string,
+  concurrency: number,
+  seconds: number,
+): Promise<number> {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const end = performance.now() + seconds * 1000;
   let done = 0;

@@ -12,6 +12,7 @@ import {
   resourceUsageToDict,
   startPrometheusEndpoint,
 } from '../src/index.js';
+import { readProfilerEnvironment } from '../src/profiler/profiler-settings.js';
 import { readZeroCodeConfig } from '../src/zero-code/zero-code-config.js';
 import { recordFigure } from './helpers/figures.js';
 
@@ -76,6 +77,10 @@ const PROCESSOR_OPTIONS: Record<keyof ResourceSpanProcessorOptions, (value: unkn
   meterProvider: () => false,
   maxSpanNames: () => false,
   spanHistograms: (value) => Array.isArray(value) && value.length === 0,
+  profiler: () => false,
+  // The profiler's details: an empty object is all defaults (and the profiler is off without `profiler`).
+  profile: (value) =>
+    typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).length === 0,
 };
 
 const empty = (value: string) => value.trim() === '';
@@ -110,6 +115,19 @@ const ENVIRONMENT: Record<string, (value: string) => boolean> = {
   OTEL_RESOURCE_TRACKER_GPU_ACTIVE_SAMPLE_INTERVAL_MS: empty,
   OTEL_EXPORTER_PROMETHEUS_PORT: (value) => empty(value) || value === '0',
   OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION: empty,
+};
+/**
+ * The profiler's variables: a bad one turns the profiler off with one diagnostic naming it, and tracing goes on
+ * (issue 27), so they are checked through the profiler's reader rather than as a refusal of the whole set-up.
+ */
+const PROFILER_ENVIRONMENT: Record<string, (value: string) => boolean> = {
+  OTEL_RESOURCE_TRACKER_PROFILER: empty,
+  OTEL_RESOURCE_TRACKER_PROFILE_SAMPLE_INTERVAL_US: empty,
+  OTEL_RESOURCE_TRACKER_PROFILE_DIR: () => true,
+  OTEL_RESOURCE_TRACKER_PROFILE_PERIOD_MS: empty,
+  OTEL_RESOURCE_TRACKER_PROFILE_MAX_FILES: empty,
+  OTEL_RESOURCE_TRACKER_PROFILE_MAX_BYTES: empty,
+  OTEL_RESOURCE_TRACKER_PROFILER_BACKEND: empty,
 };
 /** '0x10' and '1e3' are numbers to JavaScript's Number(), not to a person writing a port or milliseconds. */
 const JUNK_TEXT = [
@@ -254,7 +272,7 @@ describe('reliability: every option and variable, given junk', () => {
   it('every variable of ours is known to the unknown-variable warning, and only those', () => {
     assert.deepEqual(
       [...KNOWN_VARIABLES].sort(),
-      Object.keys(ENVIRONMENT)
+      [...Object.keys(ENVIRONMENT), ...Object.keys(PROFILER_ENVIRONMENT)]
         .filter((name) => name.startsWith('OTEL_RESOURCE_TRACKER_'))
         .sort(),
     );
@@ -353,6 +371,22 @@ describe('reliability: every option and variable, given junk', () => {
     for (const [name, valid] of Object.entries(ENVIRONMENT)) {
       for (const value of JUNK_TEXT)
         outcomes.push(check(name, value, valid(value), () => readZeroCodeConfig({ [name]: value })));
+    }
+    for (const [name, valid] of Object.entries(PROFILER_ENVIRONMENT)) {
+      for (const value of JUNK_TEXT) {
+        // The companions are read when the profiler is on; the switch itself alone.
+        const env =
+          name === 'OTEL_RESOURCE_TRACKER_PROFILER'
+            ? { [name]: value }
+            : { OTEL_RESOURCE_TRACKER_PROFILER: 'cpu', [name]: value };
+        const { problem } = readProfilerEnvironment(env);
+        if (problem === undefined) assert.ok(valid(value), `${name}=${value} must be refused`);
+        else {
+          assert.ok(!valid(value), `${name}=${value} is valid but was refused: ${problem}`);
+          assert.ok(problem.includes(name), `the problem names ${name}: ${problem}`);
+        }
+        outcomes.push(problem === undefined ? 'accepted' : 'named');
+      }
     }
     for (const value of JUNK_TEXT) {
       const valid = empty(value) || value === '0';

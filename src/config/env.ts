@@ -161,6 +161,20 @@ export const ENV_SPAN_KINDS = 'OTEL_RESOURCE_TRACKER_SPAN_KINDS';
 export const ENV_SPAN_LOG = 'OTEL_RESOURCE_TRACKER_SPAN_LOG';
 /** With the zero-code entry: write the run report of this process to this .html file at exit. */
 export const ENV_REPORT = 'OTEL_RESOURCE_TRACKER_REPORT';
+/** CPU profiles split by span (docs/profiler.md): `off` (default) or `cpu`. */
+export const ENV_PROFILER = 'OTEL_RESOURCE_TRACKER_PROFILER';
+/** Microseconds between profile samples (default 10 000: 100 Hz). */
+export const ENV_PROFILE_SAMPLE_INTERVAL_US = 'OTEL_RESOURCE_TRACKER_PROFILE_SAMPLE_INTERVAL_US';
+/** Where the `cpu-<pid>-<time>.pb.gz` files go (default ./profiles). */
+export const ENV_PROFILE_DIR = 'OTEL_RESOURCE_TRACKER_PROFILE_DIR';
+/** One profile file per this many milliseconds (default 10 000). */
+export const ENV_PROFILE_PERIOD_MS = 'OTEL_RESOURCE_TRACKER_PROFILE_PERIOD_MS';
+/** Keep at most this many profile files (default 100). */
+export const ENV_PROFILE_MAX_FILES = 'OTEL_RESOURCE_TRACKER_PROFILE_MAX_FILES';
+/** Keep at most this many bytes of profile files (default 104857600). */
+export const ENV_PROFILE_MAX_BYTES = 'OTEL_RESOURCE_TRACKER_PROFILE_MAX_BYTES';
+/** `auto` (default), `pprof` (@datadog/pprof) or `inspector` (node:inspector). */
+export const ENV_PROFILER_BACKEND = 'OTEL_RESOURCE_TRACKER_PROFILER_BACKEND';
 export const ENV_METRICS_EXPORTER = 'OTEL_METRICS_EXPORTER';
 export const ENV_LOGS_EXPORTER = 'OTEL_LOGS_EXPORTER';
 export const ENV_OTLP_METRICS_PROTOCOL = 'OTEL_EXPORTER_OTLP_METRICS_PROTOCOL';
@@ -194,6 +208,13 @@ export const KNOWN_VARIABLES: readonly string[] = [
   ENV_SPAN_KINDS,
   ENV_SPAN_LOG,
   ENV_REPORT,
+  ENV_PROFILER,
+  ENV_PROFILE_SAMPLE_INTERVAL_US,
+  ENV_PROFILE_DIR,
+  ENV_PROFILE_PERIOD_MS,
+  ENV_PROFILE_MAX_FILES,
+  ENV_PROFILE_MAX_BYTES,
+  ENV_PROFILER_BACKEND,
 ];
 
 function editDistance(a: string, b: string): number {

@@ -1,6 +1,7 @@
 import { basename } from 'node:path';
 import type { SdkSpanProcessor } from '../span-processor/sdk-span.js';
 import type { RunFigures } from './run-figures.js';
+import { type SpanFlame, spanFlames } from './span-flames.js';
 import { type LoggedSpan, relativeSpan, spansLeftOut, TIMELINE_SPANS } from './span-log.js';
 import { SpanLogProcessor } from './span-log-processor.js';
 import { TreeMeasurement } from './tree-measurement.js';
@@ -12,7 +13,12 @@ import { writeReport } from './write-report.js';
  * 100 ms on an unref'd timer; keeps the first 5 000 spans (and counts the others) (name, ids, times) in memory for the timeline. Returns the
  * span processor that collects them.
  */
-export function startProcessReport(file: string, say: (message: string) => void): SdkSpanProcessor {
+export function startProcessReport(
+  file: string,
+  say: (message: string) => void,
+  /** With the profiler on: its directory, whose files of this process give the report a flame graph per span. */
+  profileDirectory?: string,
+): SdkSpanProcessor {
   const startEpochMs = Date.now();
   // No libc: this process must not become a subreaper, nor reap the application's children.
   const measurement = new TreeMeasurement(process.pid, undefined, 100);
@@ -49,6 +55,16 @@ export function startProcessReport(file: string, say: (message: string) => void)
           measured.largestProcessPeakBytes,
         ),
       };
+      let flames: SpanFlame[] = [];
+      if (profileDirectory !== undefined) {
+        try {
+          flames = spanFlames(profileDirectory, process.pid, startEpochMs);
+        } catch (error) {
+          say(
+            `the report has no flame graphs: reading ${profileDirectory} failed: ${(error as Error).message}`,
+          );
+        }
+      }
       writeReport(file, {
         title: command,
         figures,
@@ -57,6 +73,7 @@ export function startProcessReport(file: string, say: (message: string) => void)
         spans,
         samplesTaken: measurement.samplesTaken,
         notes: [spansLeftOut({ spans, logged: spansEnded, notLogged: 0, reachedBound: false }) ?? []].flat(),
+        flames,
       });
     } catch (error) {
       say(`cannot write the report ${file}: ${(error as Error).message}`);

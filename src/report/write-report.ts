@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import type { TreeSample } from '../sampler/process-tree-sampler.js';
 import { openOutputFile } from './output-file.js';
 import type { RunFigures } from './run-figures.js';
+import type { SpanFlame } from './span-flames.js';
 import type { LoggedSpan } from './span-log.js';
 import { formatSummary } from './summary.js';
 
@@ -22,6 +23,8 @@ export interface ReportInput {
   readonly samplesTaken?: number;
   /** What the page must say was left out (spans past the span log's bound, beyond the timeline's). */
   readonly notes?: readonly string[];
+  /** With the profiler on: a flame graph per span name (the page leaves the section out without). */
+  readonly flames?: readonly SpanFlame[];
 }
 
 /** More points than a screen has pixels only slow the page: longer runs keep each window's highest value. */
@@ -137,6 +140,58 @@ function drawSpans(plot) {
   });
   holder.append(svg);
 }
+// Profiler (issue 27): one flame graph per span name, a small hand-drawn SVG (root at the top, callees below).
+function drawFlames() {
+  const holder = document.getElementById('flames');
+  if (holder === null) return;
+  const ns = 'http://www.w3.org/2000/svg';
+  const rowHeight = 17;
+  const graphWidth = width();
+  const colors = ['#f08c00', '#e8590c', '#f59f00', '#fab005', '#d9480f'];
+  data.flames.forEach((flame, index) => {
+    const section = document.createElement('div');
+    section.className = 'flame';
+    const heading = document.createElement('h3');
+    heading.textContent = flame.spanName + ' — ' + (flame.totalNanos / 1e6).toFixed(1) + ' ms sampled; hottest: ' +
+      flame.hottest.map((fn) => fn.name + ' ' + (fn.nanos / 1e6).toFixed(1) + ' ms').join(', ');
+    section.append(heading);
+    let depth = 0;
+    const measure = (node, level) => { depth = Math.max(depth, level + 1); node.children.forEach((c) => measure(c, level + 1)); };
+    measure(flame.root, 0);
+    const svg = document.createElementNS(ns, 'svg');
+    svg.setAttribute('class', 'flame-graph');
+    svg.setAttribute('data-span-name', flame.spanName);
+    svg.setAttribute('width', String(graphWidth));
+    svg.setAttribute('height', String(depth * rowHeight));
+    const scale = graphWidth / Math.max(1, flame.root.value);
+    const draw = (node, x, level) => {
+      const w = node.value * scale;
+      const group = document.createElementNS(ns, 'g');
+      const title = document.createElementNS(ns, 'title');
+      title.textContent = node.name + ': ' + (node.value / 1e6).toFixed(2) + ' ms (' + (100 * node.value / flame.root.value).toFixed(1) + ' %)';
+      const rect = document.createElementNS(ns, 'rect');
+      rect.setAttribute('x', String(x)); rect.setAttribute('y', String(level * rowHeight));
+      rect.setAttribute('width', String(Math.max(0.5, w - 0.5))); rect.setAttribute('height', String(rowHeight - 1));
+      rect.setAttribute('fill', level === 0 ? '#868e96' : colors[(node.name.length + level) % colors.length]);
+      group.append(title, rect);
+      if (w > 40) {
+        const text = document.createElementNS(ns, 'text');
+        text.setAttribute('x', String(x + 3)); text.setAttribute('y', String(level * rowHeight + 12));
+        const chars = Math.floor((w - 6) / 6.5);
+        text.textContent = node.name.length > chars ? node.name.slice(0, Math.max(1, chars - 1)) + '…' : node.name;
+        group.append(text);
+      }
+      svg.append(group);
+      let childX = x;
+      node.children.forEach((c) => { draw(c, childX, level + 1); childX += c.value * scale; });
+    };
+    draw(flame.root, 0, 0);
+    section.append(svg);
+    holder.append(section);
+    drawn['flame' + index] = { points: flame.root.children.length, series: 1 };
+  });
+}
+if (data.flames.length > 0) drawFlames();
 // Set once the first chart is ready and the spans are drawn against its scale: the tests wait for it.
 function finish() {
   setTimeout(() => {
@@ -160,6 +215,7 @@ export function renderReport(input: ReportInput): string {
       label: `peak ${(figures.peakTreeRssBytes / 1048576).toFixed(1)} MiB`,
     },
     gpuPeak: peakMarker(data.seconds, data.gpuMiB[0] ?? [], (value) => `${value.toFixed(1)} MiB`),
+    flames: input.flames ?? [],
   };
   const total = figures.wallSeconds;
   return `<!doctype html>
@@ -169,12 +225,16 @@ export function renderReport(input: ReportInput): string {
 body{font:14px/1.4 system-ui,sans-serif;margin:20px;color:#212529}
 h1{font-size:20px;margin:0 0 4px}pre.summary{background:#f8f9fa;padding:10px;border-radius:4px;overflow:auto}
 .note{color:#868e96}#timeline rect.d0{fill:#1c7ed6}#timeline rect.d1{fill:#4dabf7}#timeline rect.d2{fill:#74c0fc}#timeline rect.d3{fill:#a5d8ff}
-#timeline text{font-size:11px;fill:#212529}.charts>div{margin-bottom:8px}</style></head>
+#timeline text{font-size:11px;fill:#212529}.flame-graph text{font-size:11px;fill:#212529}.flame h3{font-size:14px;margin:12px 0 4px}.charts>div{margin-bottom:8px}</style></head>
 <body><h1>${escapeHtml(input.title)}</h1>
 <p class="note">${samplesNote(input)} over ${total.toFixed(2)} s, written by otel-resource-tracker run</p>
 <pre class="summary">${escapeHtml(formatSummary(figures, input.notes))}</pre>
 <div class="charts"><div id="cpu"></div><div id="rss"></div><div id="gpu"></div></div>
-<h2>Spans of the command</h2><div id="spans"></div>
+<h2>Spans of the command</h2><div id="spans"></div>${
+    (input.flames?.length ?? 0) > 0
+      ? '<h2>CPU by span name (profiler)</h2><p class="note">The sampled stacks of each span name, callers above callees; width is time. The pprof files hold the same samples, labelled span_id, span_name and trace_id.</p><div id="flames"></div>'
+      : ''
+  }
 <script id="report-data" type="application/json">${scriptJson(payload)}</script>
 <script>${script}</script>
 <script>${PAGE_SCRIPT}</script>

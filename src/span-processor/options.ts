@@ -5,6 +5,12 @@ import {
   SPAN_HISTOGRAM_KINDS,
   type SpanHistogramKind,
 } from '../metrics/span-histograms.js';
+import {
+  type ProfileOptions,
+  type ProfilerMode,
+  type ProfileSettings,
+  resolveProfileSettings,
+} from '../profiler/profiler-settings.js';
 
 /** Attribute groups a processor can set; see the README's attribute reference. */
 export const ATTRIBUTE_GROUPS = ['cpu', 'attribution', 'memory', 'gpu'] as const;
@@ -92,6 +98,13 @@ export interface ResourceSpanProcessorOptions {
   spanHistograms?: readonly SpanHistogramKind[];
   /** Distinct span names the histograms keep before folding the rest into `_other`. Default 100. */
   maxSpanNames?: number;
+  /**
+   * `cpu`: a CPU profile of the process, each sample labelled with the innermost measured span (`span_id`,
+   * `span_name`, `trace_id`), written as gzip-compressed pprof files (docs/profiler.md). Default `off`.
+   */
+  profiler?: ProfilerMode;
+  /** The profiler's directory, sampling interval, period, disk bound and sampler (see ProfileOptions). */
+  profile?: ProfileOptions;
 }
 
 export interface ResolvedOptions {
@@ -105,6 +118,8 @@ export interface ResolvedOptions {
   readonly meterProvider: MeterProvider | undefined;
   readonly maxSpanNames: number;
   readonly spanHistograms: readonly SpanHistogramKind[];
+  /** The profiler's settings; undefined while it is off. */
+  readonly profile: ProfileSettings | undefined;
 }
 
 const OPTION_KEYS = [
@@ -121,6 +136,8 @@ const OPTION_KEYS = [
   'meterProvider',
   'maxSpanNames',
   'spanHistograms',
+  'profiler',
+  'profile',
 ] as const;
 
 const WHAT = 'ResourceSpanProcessor options';
@@ -244,6 +261,7 @@ export function resolveOptions(options: ResourceSpanProcessorOptions | undefined
     maxSpanOpenMs: maxSpanOpenSeconds * 1000,
     meterProvider: given.meterProvider,
     maxSpanNames,
+    profile: resolveProfileSettings(given.profiler, given.profile),
     spanHistograms:
       given.spanHistograms === undefined
         ? DEFAULT_SPAN_HISTOGRAMS

@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import { isMainThread } from 'node:worker_threads';
 import { type Attributes, type Context, context, diag, ROOT_CONTEXT, trace } from '@opentelemetry/api';
@@ -13,6 +14,7 @@ import { ChildrenCpuProbe } from '../probes/children-cpu.js';
 import { cpuScope } from '../probes/cpu-scope.js';
 import { readKernelCpu } from '../probes/kernel-cpu.js';
 import { processMemoryProbe } from '../probes/process-memory.js';
+import type { SpanActivity } from '../profiler/span-profiler.js';
 import { memorySampler } from '../sampler/memory-sampler.js';
 import { peakRssInWindow } from '../sampler/window-peak.js';
 import * as keys from './attribute-keys.js';
@@ -65,6 +67,8 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
   private lastBusyMs = 0;
   private sawOnEnding = false;
   private isShutdown = false;
+  /** The CPU profiler (option `profiler: 'cpu'`), once it has started; told which measured span starts and ends. */
+  private profiler: SpanActivity | undefined;
 
   constructor(options?: ResourceSpanProcessorOptions) {
     this.options = resolveOptions(options);
@@ -100,6 +104,7 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
         );
       }
     }
+    if (this.options.profile !== undefined) this.startProfiler(this.options.profile);
   }
 
   onStart(span: WritableSpan, parentContext: Context): void {
@@ -152,6 +157,7 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
         ended: false,
       };
       this.slots.setOwn(span, state);
+      this.profiler?.started(state, parent, span);
     } catch (error) {
       this.reportOnce(
         'onStart',
@@ -205,6 +211,7 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
 
   shutdown(): Promise<void> {
     this.isShutdown = true;
+    this.profiler?.shutdown();
     this.asyncContext?.shutdown();
     this.childrenCpu?.close();
     this.stopSettlingTrees();
@@ -223,6 +230,7 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
   /** Closes the span's accounting (once) and returns its attributes. */
   private measure(state: SpanState): Attributes {
     state.ended = true;
+    this.profiler?.ended(state);
     const wallMs = performance.now();
     const concurrent = this.trees.othersSince(state.concurrencyMoment);
     this.trees.close(state.tree);
@@ -334,6 +342,27 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
       const gpu = getGpuMemorySource();
       if (this.sets.gpu && gpu instanceof GpuSampler) gpu.acquireWhile(() => this.sampling);
     });
+  }
+
+  /**
+   * The profiler is loaded only when asked for (profiler off loads none of it), and with require rather than
+   * import(): synchronously (require(esm), as the CommonJS preload does), so that it samples from the first span.
+   */
+  private startProfiler(settings: NonNullable<ResolvedOptions['profile']>): void {
+    const report =
+      settings.onProblem ?? ((message: string) => diag.warn(`otel-resource-tracker: ${message}`));
+    try {
+      const { startSpanProfiler } = createRequire(import.meta.url)(
+        '../profiler/span-profiler.js',
+      ) as typeof import('../profiler/span-profiler.js');
+      this.profiler = startSpanProfiler(
+        settings,
+        (active) => this.slots.measured(trace.getSpan(active)),
+        report,
+      );
+    } catch (error) {
+      report(`profiler: it did not start: ${(error as Error).message}`);
+    }
   }
 
   private reportOnce(

@@ -133,6 +133,7 @@ export function startZeroCode(
   if (prepared === undefined) return undefined;
   for (const warning of unknownVariableWarningsOnce(env)) say(warning);
   const { config, packages, instrumentations, resources, detectors } = prepared;
+  if (config.profiler.problem !== undefined) say(config.profiler.problem);
   if (packages.autoInstrumentations === undefined) {
     say(
       `${AUTO} is not installed, so only the spans the application makes itself are traced: ` +
@@ -155,6 +156,10 @@ export function startZeroCode(
     }
     const processor = new ResourceSpanProcessor({
       ...config.processor,
+      // The profiler's problems (an unwritable directory, a full disk) are said on stderr like the others here.
+      ...(config.processor.profile === undefined
+        ? {}
+        : { profile: { ...config.processor.profile, onProblem: say } }),
       ...(config.spanHistograms.length > 0 && meterProvider !== undefined
         ? { meterProvider, spanHistograms: config.spanHistograms }
         : {}),
@@ -168,7 +173,9 @@ export function startZeroCode(
         processor,
         ...exportingProcessors(packages, config.tracesExporters, config.otlpProtocol, env, say),
         ...(config.spanLogFile === undefined ? [] : [new SpanLogProcessor(config.spanLogFile)]),
-        ...(config.reportFile === undefined ? [] : [startProcessReport(config.reportFile, say)]),
+        ...(config.reportFile === undefined
+          ? []
+          : [startProcessReport(config.reportFile, say, config.processor.profile?.directory)]),
       ],
       instrumentations,
       // Our meter provider has the readers; an empty list keeps the SDK from building its default OTLP one.

@@ -28,6 +28,7 @@ import {
   SPAN_HISTOGRAM_KINDS,
   type SpanHistogramKind,
 } from '../metrics/span-histograms.js';
+import { type ProfilerEnvironment, readProfilerEnvironment } from '../profiler/profiler-settings.js';
 import { resolveHost, resolvePort } from '../prometheus/endpoint-address.js';
 import { readSdkConfig, type SdkConfig } from '../sdk-setup/sdk-config.js';
 import {
@@ -67,6 +68,8 @@ export interface ZeroCodeConfig extends SdkConfig {
   /** OTEL_RESOURCE_TRACKER_SPAN_LOG (set by `run --report`): where to append each ended span for its report. */
   readonly spanLogFile: string | undefined;
   readonly processor: ResourceSpanProcessorOptions;
+  /** OTEL_RESOURCE_TRACKER_PROFILER and its companions: the profiler's options, or the problem to say (it is off). */
+  readonly profiler: ProfilerEnvironment;
 }
 
 /**
@@ -162,8 +165,11 @@ export function readZeroCodeConfig(env: Environment): ZeroCodeConfig {
     names !== undefined && readList(env, ENV_SPAN_KINDS) === undefined
       ? undefined
       : problems.read(() => spanKinds(env), undefined);
+  // A bad profiler variable turns the profiler off with its own line; tracing goes on (docs/profiler.md).
+  const profiler = readProfilerEnvironment(env);
   const config: ZeroCodeConfig = {
     ...sdk,
+    profiler,
     spanHistograms:
       sdk.metricsExporters.length > 0
         ? problems.read(() => spanHistograms(env), DEFAULT_SPAN_HISTOGRAMS)
@@ -177,6 +183,7 @@ export function readZeroCodeConfig(env: Environment): ZeroCodeConfig {
       exactMemory: problems.read(() => readBoolean(env, ENV_EXACT_MEMORY, false), false),
       ...(names === undefined ? {} : { spanNames: names }),
       ...(devices === undefined ? {} : { gpuDevices: devices }),
+      ...profiler.options,
     },
   };
   problems.throwIfAny();
