@@ -15,7 +15,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['probes'],
   ['sampler'],
   ['gpu'],
-  ['attribution'],
+  ['attribution', 'profiler'],
   ['span-processor', 'metrics', 'tracker', 'snapshot', 'resource'],
   ['prometheus', 'report'],
   ['sdk-setup'],
@@ -30,20 +30,6 @@ const INDEPENDENT_ENTRIES: Record<string, readonly string[]> = {
   cli: ['zero-code', 'register'],
   'zero-code': ['cli', 'register'],
 };
-
-/**
- * Known arrows the wrong way, each to be removed by the change named beside it. A listed arrow that no longer
- * exists fails the test too, so that the list shrinks as they are fixed.
- */
-const KNOWN_EXCEPTIONS: readonly { from: string; to: readonly string[]; why: string }[] = [
-  {
-    // The sampler→gpu (and →report) arrow of the run command's GPU tracking is being fixed on another branch:
-    // lead, delete this entry after the merge (the test says so once the file no longer imports them).
-    from: 'src/sampler/gpu-tracking.ts',
-    to: ['gpu', 'report'],
-    why: "the run command's GPU tracking, moved up on its own branch",
-  },
-];
 
 interface ImportEdge {
   /** The importing file, relative to the repository ("src/cli/run-span.ts"). */
@@ -90,6 +76,27 @@ function importGraph(): ImportEdge[] {
       to: relative(repoRoot, resolve(dirname(file), specifier.replace(/\.([cm]?)js$/, '.$1ts'))),
     })),
   );
+}
+
+/** Every import cycle between files, each as "a → b → a". */
+function importCycles(edges: readonly ImportEdge[]): string[] {
+  const graph = new Map<string, string[]>();
+  for (const edge of edges) graph.set(edge.from, [...(graph.get(edge.from) ?? []), edge.to]);
+  const state = new Map<string, 'open' | 'done'>();
+  const path: string[] = [];
+  const cycles: string[] = [];
+  const visit = (file: string): void => {
+    state.set(file, 'open');
+    path.push(file);
+    for (const target of graph.get(file) ?? []) {
+      if (state.get(target) === 'open') cycles.push([...path.slice(path.indexOf(target)), target].join(' → '));
+      else if (state.get(target) === undefined) visit(target);
+    }
+    path.pop();
+    state.set(file, 'done');
+  };
+  for (const file of graph.keys()) if (state.get(file) === undefined) visit(file);
+  return cycles;
 }
 
 /** One line per arrow that breaks the layers, or per folder the layers do not place. */
@@ -156,20 +163,10 @@ describe('layers of src/', () => {
   it('every import in src/ goes down the layers (or stays in its own)', () => {
     const edges = importGraph();
     assert.ok(edges.length > 100, `${edges.length} imports read`);
-    const excepted = (problem: string) =>
-      KNOWN_EXCEPTIONS.some((exception) =>
-        exception.to.some((to) => problem.startsWith(`${exception.from} imports src/${to}/`)),
-      );
-    const problems = layerViolations(edges);
-    assert.deepEqual(
-      problems.filter((problem) => !excepted(problem)),
-      [],
-    );
-    for (const exception of KNOWN_EXCEPTIONS) {
-      assert.ok(
-        problems.some((problem) => problem.startsWith(`${exception.from} imports `)),
-        `${exception.from} no longer imports ${exception.to.join('/ or ')}/ (${exception.why}): delete it from KNOWN_EXCEPTIONS`,
-      );
-    }
+    assert.deepEqual(layerViolations(edges), []);
+  });
+
+  it('no import cycles between files (a cycle hides which of two files is the lower one)', () => {
+    assert.deepEqual(importCycles(importGraph()), []);
   });
 });
