@@ -89,7 +89,8 @@ function importCycles(edges: readonly ImportEdge[]): string[] {
     state.set(file, 'open');
     path.push(file);
     for (const target of graph.get(file) ?? []) {
-      if (state.get(target) === 'open') cycles.push([...path.slice(path.indexOf(target)), target].join(' → '));
+      if (state.get(target) === 'open')
+        cycles.push([...path.slice(path.indexOf(target)), target].join(' → '));
       else if (state.get(target) === undefined) visit(target);
     }
     path.pop();
