@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HelperShell } from '../src/gpu/helper-shell.js';
 import { NvidiaSmiProvider } from '../src/gpu/nvidia-smi/nvidia-smi-provider.js';
 import { NvmlProvider } from '../src/gpu/nvml/nvml-provider.js';
 import { ChildrenCpuProbe } from '../src/probes/children-cpu.js';
 import { fakeNvidiaSmi, fakeNvmlLibrary, GiB, scratchDir, writeNvmlControl } from './helpers/fake-gpu.js';
+import { repoRoot } from './helpers/zero-code.js';
 
 const GPUS = '0, GPU-aaaaaaaa-1111, NVIDIA H100 80GB HBM3, 81559, 1024, 80535, 37, 550.54.15\n';
 
@@ -87,4 +89,22 @@ describe("GPU: the package's own helper processes are not charged to the applica
       }
     });
   }
+});
+
+describe('GPU: the helper shell leaves nothing behind', () => {
+  it('removes its private directory at process exit, even when nobody closes it', () => {
+    const tmp = scratchDir();
+    const helper = join(repoRoot, 'build', 'src', 'gpu', 'helper-shell.js');
+    // A process that starts a helper, runs one command and exits without close() (a provider never shut down).
+    const script =
+      `const { HelperShell } = await import(${JSON.stringify(helper)});` +
+      "const shell = new HelperShell(); await shell.run(['true'], 5000);" +
+      "console.log(process.getBuiltinModule('node:fs').readdirSync(process.env.TMPDIR).length); process.exit(0);";
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      env: { ...process.env, TMPDIR: tmp },
+      encoding: 'utf8',
+    });
+    assert.equal(out.trim(), '1', 'the helper had its directory while it ran');
+    assert.deepEqual(readdirSync(tmp), [], 'nothing left in TMPDIR after exit');
+  });
 });

@@ -55,6 +55,8 @@ function relativeImports(text: string): string[] {
   const specifiers = [
     ...text.matchAll(/\b(?:import|export)\s+(?:type\s+)?(?:[^;'"]*?\sfrom\s+)?['"](\.{1,2}\/[^'"]+)['"]/g),
     ...text.matchAll(/\b(?:import|require)\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)/g),
+    // createRequire(import.meta.url)('../x.js'): a lazy load is an arrow like any other.
+    ...text.matchAll(/\bcreateRequire\([^)]*\)\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*,?\s*\)/g),
   ].map((match) => match[1] ?? '');
   return [...new Set(specifiers)];
 }
@@ -155,9 +157,10 @@ describe('layers of src/', () => {
     assert.deepEqual(
       relativeImports(
         "import {\n  a,\n  type B,\n} from '../x/y.js';\nimport type { C } from './c.js';\nexport * from \"../z.js\";\n" +
-          "const m = require('./preload.js') as typeof import('./preload.js');\nimport 'node:fs';\n",
+          "const m = require('./preload.js') as typeof import('./preload.js');\nimport 'node:fs';\n" +
+          "const p = createRequire(import.meta.url)(\n  '../profiler/p.js',\n);\n",
       ),
-      ['../x/y.js', './c.js', '../z.js', './preload.js'],
+      ['../x/y.js', './c.js', '../z.js', './preload.js', '../profiler/p.js'],
     );
   });
 

@@ -69,11 +69,14 @@ export class HelperShell {
   private buffered = '';
   private closed = false;
   private failure: Error | undefined;
+  /** The directory goes with the process too: a provider that is never shut down must not leave it in /tmp. */
+  private readonly closeAtExit = () => this.close();
 
   constructor(env: NodeJS.ProcessEnv = process.env, useShell = existsSync('/bin/sh')) {
     const { NODE_OPTIONS: _preload, ...inherited } = env;
     // NODE_OPTIONS is left out: a probe `node` must not load this package's zero-code entry again.
     this.env = inherited;
+    process.once('exit', this.closeAtExit);
     if (!useShell) {
       this.shell = undefined;
       return;
@@ -125,6 +128,7 @@ export class HelperShell {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    process.removeListener('exit', this.closeAtExit);
     this.shell?.stdin?.end();
     this.lifeline?.destroy();
     this.fail(new HelperShellError('the helper shell is closed'));

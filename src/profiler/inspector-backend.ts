@@ -46,12 +46,15 @@ export class InspectorBackend implements SamplingBackend {
 
   collect(restart: boolean): Profile {
     const startEpochMs = this.periodStartEpochMs;
-    const stopped = this.post('Profiler.stop') as Profiler.StopReturnType | undefined;
-    this.periodStartEpochMs = Date.now();
-    if (restart) this.post('Profiler.start');
-    else {
-      this.post('Profiler.disable');
-      this.session.disconnect();
+    let stopped: Profiler.StopReturnType | undefined;
+    try {
+      stopped = this.post('Profiler.stop') as Profiler.StopReturnType | undefined;
+      this.periodStartEpochMs = Date.now();
+      if (restart) this.post('Profiler.start');
+      else this.post('Profiler.disable');
+    } finally {
+      // The last period: the session goes even when the inspector refused to stop (no session left open).
+      if (!restart) this.session.disconnect();
     }
     if (this.timeline.overflowed) this.onOverflow();
     const cpuProfile = stopped?.profile;

@@ -10,7 +10,7 @@ import { LabelBinding } from './span-labels.js';
 
 /**
  * What the span processor tells the profiler: a measured span started, a measured span ended. `holder` is the
- * processor's own per-span object, the one `measuredHolderOf` returns for a context where the span is active.
+ * processor's own per-span state, the one `SpanStateSlots.measured` returns for a span active in a context.
  */
 export interface SpanActivity {
   started(holder: object, parentHolder: object | undefined, span: { readonly name: string }): void;

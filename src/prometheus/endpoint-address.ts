@@ -15,7 +15,6 @@ import { describe, orDefault } from '../internal/validate.js';
 export const DEFAULT_PROMETHEUS_HOST = '127.0.0.1';
 export const DEFAULT_PROMETHEUS_PORT = 9464;
 
-/** An OpenTelemetry Resource (from @opentelemetry/resources, either line), described by what the endpoint uses. */
 /** Host and port as given to startPrometheusEndpoint (the rest of its options are not read here). */
 export interface EndpointAddressOptions {
   host?: string;
