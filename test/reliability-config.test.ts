@@ -309,7 +309,7 @@ describe('reliability: every option and variable, given junk', () => {
     }
     assert.throws(() => readZeroCodeConfig({ OTEL_TRACES_EXPORTER: huge }), {
       message: new RegExp(
-        `^OTEL_TRACES_EXPORTER must list some of otlp, console, none; got the string "otlp\\\\n\\\\n\\\\n\\\\u001b\\[31m${'x'.repeat(68)}…" \\(131084 characters\\)$`,
+        `^OTEL_TRACES_EXPORTER must list some of otlp, console, none; got the string "otlp\\\\n\\\\n\\\\n\\\\x1b\\[31m${'x'.repeat(68)}…" \\(131084 characters\\)$`,
       ),
     });
   });

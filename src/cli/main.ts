@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { printable } from '../report/printable.js';
+import { escapeUnprintable } from '../internal/printable.js';
 import { endAs, runCommand } from './run-command.js';
 import { parseRunArguments, USAGE, UsageError } from './run-options.js';
 
@@ -12,7 +12,7 @@ async function main(argv: readonly string[]): Promise<void> {
   }
   if (subcommand !== 'run') {
     process.stderr.write(
-      `otel-resource-tracker: unknown command "${printable(subcommand)}"; the command is "run"\n\n${USAGE}`,
+      `otel-resource-tracker: unknown command "${escapeUnprintable(subcommand)}"; the command is "run"\n\n${USAGE}`,
     );
     process.exitCode = 2;
     return;
@@ -22,7 +22,7 @@ async function main(argv: readonly string[]): Promise<void> {
     options = parseRunArguments(rest);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    process.stderr.write(`otel-resource-tracker run: ${printable(error.message)}\n\n${USAGE}`);
+    process.stderr.write(`otel-resource-tracker run: ${escapeUnprintable(error.message)}\n\n${USAGE}`);
     process.exitCode = 2;
     return;
   }

@@ -4,9 +4,9 @@ import { constants } from 'node:os';
 import { basename } from 'node:path';
 import { ENV_SPAN_LOG } from '../config/env.js';
 import { defaultGpuSampler } from '../gpu/gpu-memory-source.js';
+import { escapeUnprintable } from '../internal/printable.js';
 import { Libc } from '../probes/libc.js';
 import { openOutputFile } from '../report/output-file.js';
-import { printable } from '../report/printable.js';
 import { type RunFigures, spanAttributes } from '../report/run-figures.js';
 import { PrivateSpanLog, type SpanLogContents, spansLeftOut } from '../report/span-log.js';
 import { ending, formatSummary, jsonFigures } from '../report/summary.js';
@@ -28,7 +28,7 @@ const PREFIX = 'otel-resource-tracker';
 
 /** One line on stderr; what came from outside (names, paths, error messages) is shown escaped. */
 function say(message: string): void {
-  process.stderr.write(`${PREFIX}: ${printable(message)}\n`);
+  process.stderr.write(`${PREFIX}: ${escapeUnprintable(message)}\n`);
 }
 
 /** How the wrapper ends: the command's exit code, or the signal that killed it (raised again on ourselves). */
@@ -37,14 +37,14 @@ export type RunOutcome = { readonly exitCode: number } | { readonly signal: Node
 /** Exit code for a command that could not be started, as shells give it: 127 not found, 126 not executable. */
 function startFailure(error: NodeJS.ErrnoException, command: string): RunOutcome {
   if (error.code === 'ENOENT') {
-    say(`cannot run "${printable(command)}": command not found`);
+    say(`cannot run "${escapeUnprintable(command)}": command not found`);
     return { exitCode: 127 };
   }
   if (error.code === 'EACCES' || error.code === 'EISDIR' || error.code === 'ENOEXEC') {
-    say(`cannot run "${printable(command)}": not executable (${error.code})`);
+    say(`cannot run "${escapeUnprintable(command)}": not executable (${error.code})`);
     return { exitCode: 126 };
   }
-  say(`cannot run "${printable(command)}": ${printable(error.message)}`);
+  say(`cannot run "${escapeUnprintable(command)}": ${escapeUnprintable(error.message)}`);
   return { exitCode: 126 };
 }
 
@@ -53,7 +53,7 @@ function writeNamedFile(file: string, write: (file: string) => void): void {
   try {
     write(file);
   } catch (error) {
-    say(`cannot write ${printable(file)}: ${printable((error as Error).message)}`);
+    say(`cannot write ${escapeUnprintable(file)}: ${escapeUnprintable((error as Error).message)}`);
   }
 }
 
@@ -73,7 +73,7 @@ export async function runCommand(
   const name = options.name ?? basename(options.command);
   const unrunnable = unrunnableFormat(options.command, env.PATH);
   if (unrunnable !== undefined) {
-    say(`cannot run "${printable(options.command)}": ${unrunnable}`);
+    say(`cannot run "${escapeUnprintable(options.command)}": ${unrunnable}`);
     return { exitCode: 126 };
   }
   const span = startRunSpan(name, name, Date.now(), env, say);
@@ -116,7 +116,7 @@ function privateSpanLog(): PrivateSpanLog | undefined {
   try {
     return new PrivateSpanLog();
   } catch (error) {
-    say(`the report has no spans of the command: ${printable((error as Error).message)}`);
+    say(`the report has no spans of the command: ${escapeUnprintable((error as Error).message)}`);
     return undefined;
   }
 }

@@ -1,4 +1,6 @@
 /** Checks shared by every public entry point, so that each bad value is named the same way. */
+import { escapeUnprintable } from './printable.js';
+import { TRUNCATION_MARKER, truncateText } from './truncate-text.js';
 
 export function assertPlainOptions(value: unknown, what: string, known: readonly string[]): void {
   if (value === undefined) return;
@@ -43,23 +45,17 @@ export function booleanOption(value: unknown, name: string, fallback: boolean): 
 /** How much of a bad string an error message shows. */
 export const SHOWN_CHARACTERS = 80;
 
-const ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '"': '\\"', '\\': '\\\\' };
-
 /**
  * A string as an error message may show it: quoted, at most SHOWN_CHARACTERS of it (then "…" and its length), and
- * every control or format character escaped (\n, \u001b, \u202e, …) — an error message is one line on a terminal or
- * in a log, and a value may hold a newline, a terminal escape or 128 KB.
+ * every unprintable character escaped (\n, \x1b, \u202e, …) — an error message is one line on a terminal or in a
+ * log, and a value may hold a newline, a terminal escape or 128 KB.
  */
 export function quoteForMessage(value: string): string {
-  let shown = value.length > SHOWN_CHARACTERS ? value.slice(0, SHOWN_CHARACTERS) : value;
-  // Never half a surrogate pair.
-  if (shown.length < value.length && /[\uD800-\uDBFF]$/.test(shown)) shown = shown.slice(0, -1);
-  const escaped = shown.replace(
-    /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}"\\]|[\uD800-\uDFFF]/gu,
-    (character) =>
-      ESCAPES[character] ?? `\\u${(character.codePointAt(0) ?? 0).toString(16).padStart(4, '0')}`,
-  );
-  return shown.length < value.length ? `"${escaped}…" (${value.length} characters)` : `"${escaped}"`;
+  const cut = value.length > SHOWN_CHARACTERS;
+  // Without the marker: the message says the value was cut, and how long it was.
+  const shown = cut ? truncateText(value, SHOWN_CHARACTERS + TRUNCATION_MARKER.length).slice(0, -1) : value;
+  const escaped = escapeUnprintable(shown.replace(/["\\]/g, '\\$&'));
+  return cut ? `"${escaped}…" (${value.length} characters)` : `"${escaped}"`;
 }
 
 export function describe(value: unknown): string {

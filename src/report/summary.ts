@@ -1,4 +1,4 @@
-import { printable } from './printable.js';
+import { escapeUnprintable } from '../internal/printable.js';
 import { cpuSeconds, gpuTreePeakBytes, type RunFigures } from './run-figures.js';
 
 const MiB = 1024 * 1024;
@@ -19,7 +19,7 @@ export function ending(figures: RunFigures): string {
 
 /** The short table printed on stderr at the end of a run (the command's name escaped: it goes to a terminal). */
 export function formatSummary(figures: RunFigures, notes: readonly string[] = []): string {
-  const command = printable(figures.command);
+  const command = escapeUnprintable(figures.command);
   const rows: Array<[string, string]> = [
     ['command', `${command} (${ending(figures)})`],
     ['wall', seconds(figures.wallSeconds)],
@@ -33,7 +33,7 @@ export function formatSummary(figures: RunFigures, notes: readonly string[] = []
   for (const gpu of figures.gpus) {
     rows.push([
       `GPU ${gpu.index}`,
-      `tree peak ${mebibytes(gpu.treePeakBytes)}, device used peak ${mebibytes(gpu.usedPeakBytes)} of ${mebibytes(gpu.totalBytes)}${gpu.model ? ` (${printable(gpu.model)})` : ''}`,
+      `tree peak ${mebibytes(gpu.treePeakBytes)}, device used peak ${mebibytes(gpu.usedPeakBytes)} of ${mebibytes(gpu.totalBytes)}${gpu.model ? ` (${escapeUnprintable(gpu.model)})` : ''}`,
     ]);
   }
   for (const note of notes) rows.push(['note', note]);

@@ -1,4 +1,4 @@
-import { printable } from '../printable.js';
+import { replaceUnprintable } from '../../internal/printable.js';
 import { GpuError, type GpuProcessMemory } from '../provider.js';
 
 export const GPU_QUERY_FIELDS = [
@@ -52,7 +52,7 @@ function lines(output: string): string[][] {
     .split(/\r?\n/)
     .map((line) => line.trim())
     .filter((line) => line !== '')
-    .map((line) => line.split(',').map((field) => printable(field.trim())));
+    .map((line) => line.split(',').map((field) => replaceUnprintable(field.trim())));
 }
 
 function mebibytes(value: string, field: string, line: number): number | undefined {

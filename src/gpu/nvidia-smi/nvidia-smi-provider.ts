@@ -1,7 +1,7 @@
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { replaceUnprintable } from '../../internal/printable.js';
 import { type HelperResult, HelperShell } from '../helper-shell.js';
-import { printable } from '../printable.js';
 import {
   type GpuDevice,
   type GpuDeviceSample,
@@ -175,7 +175,7 @@ export class NvidiaSmiProvider implements GpuProvider {
       const how = result.truncated
         ? `printed more than ${MAX_OUTPUT_BYTES} bytes`
         : `failed (${result.code ?? result.signal})`;
-      const stderr = printable(result.stderr.trim()).slice(0, 200);
+      const stderr = replaceUnprintable(result.stderr.trim()).slice(0, 200);
       throw new GpuError(
         `nvidia-smi ${args[0]} ${how}${stderr === '' ? '' : `: ${stderr}`}`,
         'nvidia-smi-failed',

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
+import { replaceUnprintable } from '../../internal/printable.js';
 import { HelperShell } from '../helper-shell.js';
-import { printable } from '../printable.js';
 import { GpuError } from '../provider.js';
 import { resolveLibraryPath } from './library-search.js';
 import { sharedObjectProblem } from './shared-object-check.js';
@@ -22,7 +22,7 @@ export async function checkNvmlLibrary(
   library: string,
   probeTimeoutMs = DEFAULT_NVML_PROBE_TIMEOUT_MS,
 ): Promise<string> {
-  const shown = printable(library);
+  const shown = replaceUnprintable(library);
   if (/[\p{Cc}]/u.test(library)) {
     throw new GpuError(
       `cannot load the NVML library ${shown}: the name holds control characters`,
@@ -39,7 +39,7 @@ export async function checkNvmlLibrary(
   const problem = sharedObjectProblem(path);
   if (problem !== undefined) {
     throw new GpuError(
-      `cannot load the NVML library ${printable(path)}: it ${problem}`,
+      `cannot load the NVML library ${replaceUnprintable(path)}: it ${problem}`,
       'nvml-library-invalid',
     );
   }
@@ -49,13 +49,13 @@ export async function checkNvmlLibrary(
       .run([process.execPath, PROBE_SCRIPT, path], probeTimeoutMs, 4096)
       .catch((error: unknown) => {
         throw new GpuError(
-          `cannot load the NVML library ${printable(path)}: the probe process could not be run (${(error as Error).message})`,
+          `cannot load the NVML library ${replaceUnprintable(path)}: the probe process could not be run (${(error as Error).message})`,
           'nvml-probe-failed',
         );
       });
     if (result.timedOut) {
       throw new GpuError(
-        `cannot load the NVML library ${printable(path)}: loading it and calling nvmlInit_v2 did not finish within ${probeTimeoutMs} ms in a probe process`,
+        `cannot load the NVML library ${replaceUnprintable(path)}: loading it and calling nvmlInit_v2 did not finish within ${probeTimeoutMs} ms in a probe process`,
         'nvml-library-hung',
       );
     }
@@ -64,7 +64,7 @@ export async function checkNvmlLibrary(
         result.signal !== undefined ? `was killed by ${result.signal}` : `exited with status ${result.code}`;
       const said = lastLine(result.stderr);
       throw new GpuError(
-        `cannot load the NVML library ${printable(path)}: a probe process loading it ${how}${said === '' ? '' : ` (${said})`}`,
+        `cannot load the NVML library ${replaceUnprintable(path)}: a probe process loading it ${how}${said === '' ? '' : ` (${said})`}`,
         'nvml-library-crashed',
       );
     }
@@ -76,5 +76,5 @@ export async function checkNvmlLibrary(
 
 function lastLine(text: string): string {
   const lines = text.trim().split('\n');
-  return printable(lines[lines.length - 1] ?? '').slice(0, 200);
+  return replaceUnprintable(lines[lines.length - 1] ?? '').slice(0, 200);
 }

@@ -1,5 +1,5 @@
 import koffi, { type LibraryHandle } from 'koffi';
-import { printable } from '../printable.js';
+import { replaceUnprintable } from '../../internal/printable.js';
 import { GpuError } from '../provider.js';
 
 /** NVML return codes the package acts on (nvml.h). */
@@ -226,7 +226,7 @@ export function describeNvmlCode(nvml: NvmlFunctions | undefined, code: number):
   } catch {
     text = undefined;
   }
-  return `${name} (${code})${text ? `: ${printable(text)}` : ''}`;
+  return `${name} (${code})${text ? `: ${replaceUnprintable(text)}` : ''}`;
 }
 
 /** A u64 at `offset` as a number (exact below 2^53 bytes = 8 PiB). */
@@ -240,5 +240,5 @@ export function readU64(buffer: Buffer, offset: number): number {
  */
 export function readCString(buffer: Buffer): string {
   const end = buffer.indexOf(0);
-  return printable(buffer.toString('utf8', 0, end < 0 ? buffer.length : end));
+  return replaceUnprintable(buffer.toString('utf8', 0, end < 0 ? buffer.length : end));
 }
