@@ -1,5 +1,6 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { readDecimalField } from './decimal-field.js';
+import { parseProcStat } from './proc-stat.js';
 
 const SCHEDSTAT_PATH = '/proc/thread-self/schedstat';
 
@@ -48,10 +49,6 @@ export class ThreadCpuProbe {
 }
 
 const STAT_PATH = '/proc/thread-self/stat';
-const ASCII_SPACE = 32;
-const ASCII_CLOSE_PAREN = 41;
-/** utime is field 14 of /proc/<pid>/task/<tid>/stat, stime field 15; fields after the ")" of comm start at 3. */
-const UTIME_FIELD = 14;
 
 /**
  * The calling thread's CPU split into user and system, for worker threads where Node has no
@@ -106,19 +103,8 @@ export class ThreadCpuSplitProbe {
 
   private readTicks(fd: number): { user: number; system: number } | undefined {
     try {
-      const length = readSync(fd, this.buffer, 0, this.buffer.length, 0);
-      // comm (field 2) may hold spaces and parentheses: fields are counted from its last ")".
-      let position = this.buffer.lastIndexOf(ASCII_CLOSE_PAREN, length - 1) + 2;
-      if (position < 2) return undefined;
-      for (let field = 3; field < UTIME_FIELD; field++) {
-        position = this.buffer.indexOf(ASCII_SPACE, position);
-        if (position < 0 || position >= length) return undefined;
-        position++;
-      }
-      const user = readDecimalField(this.buffer, position, length);
-      if (user === undefined || this.buffer[user.end] !== ASCII_SPACE) return undefined;
-      const system = readDecimalField(this.buffer, user.end + 1, length);
-      return system === undefined ? undefined : { user: user.value, system: system.value };
+      const stat = parseProcStat(this.buffer, readSync(fd, this.buffer, 0, this.buffer.length, 0));
+      return stat === undefined ? undefined : { user: stat.userTicks, system: stat.systemTicks };
     } catch {
       return undefined;
     }
