@@ -5,7 +5,8 @@
 # /tmp/otel-resource-tracker-compat), where Node's module resolution cannot reach the repository's own node_modules. Prints a line per combination and exits 1 when
 # any fails. Usage: bash scripts/compat.sh [combination ...], combinations like 20/2 26/3 22/lib (default: all).
 # N/runtime runs the repository's tests of what depends on the runtime (CPU attribution under async hooks and
-# AsyncContextFrame, worker threads and threadCpuUsage, memory sampling) under Node N.
+# AsyncContextFrame, worker threads and threadCpuUsage, memory sampling, the profiler with @datadog/pprof's prebuilt
+# binary and its node:inspector fallback) under Node N.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 cache="${COMPAT_DIR:-/tmp/otel-resource-tracker-compat}"
@@ -17,7 +18,7 @@ combinations=("$@")
 # 3z = the 3.x line with the auto-instrumentations (0.82 needs the 0.300 / 3.0 SDK); 20.19.0 is the lowest Node
 # that `engines` allows (require(esm), which the --require entry needs).
 [ $# -gt 0 ] || combinations=(20.19.0/2 20/2 20/lib 22/2 22/3 22/3z 24/2 24/3 24/3z 26/2 26/3 26/3z 26/lib 22/runtime 24/runtime 26/runtime)
-runtime_tests=(attribution span-processor span-processor-robustness tracker usage snapshot sdk-and-processes probes)
+runtime_tests=(attribution span-processor span-processor-robustness tracker usage snapshot sdk-and-processes probes profiler)
 
 node_for() { # major (or exact version) -> path of a node binary of it
   local major=$1
