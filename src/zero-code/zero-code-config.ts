@@ -3,6 +3,7 @@ import {
   BOOLEAN_SPELLINGS,
   booleanSpelling,
   ConfigError,
+  ENV_ATTRIBUTES,
   ENV_CHILD_PROCESSES,
   ENV_CPU_ATTRIBUTION,
   ENV_EXACT_MEMORY,
@@ -40,6 +41,11 @@ import {
   type SpanHistogramKind,
 } from '../metrics/span-histograms.js';
 import { resolveHost, resolvePort } from '../prometheus/endpoint-address.js';
+import {
+  SPAN_ATTRIBUTE_SET_ACCEPTS,
+  type SpanAttributeSet,
+  spanAttributeKeys,
+} from '../span-processor/attribute-set.js';
 import {
   CPU_ATTRIBUTIONS,
   type CpuAttribution,
@@ -164,6 +170,22 @@ function spanNames(env: Environment): Array<string | RegExp> | undefined {
   });
 }
 
+/** OTEL_RESOURCE_TRACKER_ATTRIBUTES: `default`, `full`, or a comma list of keys; undefined when unset. */
+function spanAttributes(env: Environment): SpanAttributeSet | undefined {
+  const entries = readList(env, ENV_ATTRIBUTES)?.map((entry) => entry.toLowerCase());
+  if (entries === undefined) return undefined;
+  const set: SpanAttributeSet =
+    entries.length === 1 && (entries[0] === 'default' || entries[0] === 'full') ? entries[0] : entries;
+  const chosen = spanAttributeKeys(set);
+  if ('unknown' in chosen) {
+    throw new ConfigError(
+      `${ENV_ATTRIBUTES} must be ${SPAN_ATTRIBUTE_SET_ACCEPTS}; got ${describe(chosen.unknown)}` +
+        (entries.length > 1 ? ` in ${describe(env[ENV_ATTRIBUTES])}` : ''),
+    );
+  }
+  return set;
+}
+
 function gpuDevices(env: Environment): number[] | 'all' | undefined {
   const entries = readList(env, ENV_GPU_DEVICES);
   if (entries === undefined) return undefined;
@@ -234,6 +256,7 @@ export function readZeroCodeConfig(env: Environment): ZeroCodeConfig {
   gpuSamplingFromEnv(env);
   const names = spanNames(env);
   const devices = gpuDevices(env);
+  const attributes = spanAttributes(env);
   const detectors = readChoices(env, ENV_RESOURCE_DETECTORS, RESOURCE_DETECTORS, [], ['all', 'none']);
   // Naming spans is choosing them: without OTEL_RESOURCE_TRACKER_SPAN_KINDS, the default kinds do not filter them too.
   const kinds =
@@ -263,6 +286,7 @@ export function readZeroCodeConfig(env: Environment): ZeroCodeConfig {
       exactMemory: readBoolean(env, ENV_EXACT_MEMORY, false),
       ...(names === undefined ? {} : { spanNames: names }),
       ...(devices === undefined ? {} : { gpuDevices: devices }),
+      ...(attributes === undefined ? {} : { attributes }),
     },
   };
 }
