@@ -340,11 +340,12 @@ export class GpuSampler implements GpuMemorySource {
     for (const entry of reading.processes) {
       if (!this.processTree.owns(entry.pid)) continue;
       if (entry.usedBytes === undefined) {
+        if (entry.unknownExplained === true) return undefined;
         this.reportOnce(
           'process-memory-unavailable',
-          `the GPU driver lists this process tree on GPU ${reading.device.index} without its memory (a GPU in MIG ` +
-            'mode whose instances cannot be read one by one, or no permission): resource_tracker.gpu.process.memory ' +
-            'is unavailable there',
+          `the GPU driver lists this process tree on GPU ${reading.device.index} without its memory (NVIDIA: a GPU ` +
+            'in MIG mode whose instances cannot be read one by one, or no permission; DRM: a client that names no ' +
+            'device while there are several): resource_tracker.gpu.process.memory is unavailable there',
         );
         return undefined;
       }

@@ -20,6 +20,8 @@ export interface GpuDevice {
 export interface GpuProcessMemory {
   readonly pid: number;
   readonly usedBytes: number | undefined;
+  /** The provider has already said why `usedBytes` is unknown (the sampler then adds no guess of its own). */
+  readonly unknownExplained?: boolean;
 }
 
 export interface GpuDeviceSample {

@@ -102,6 +102,8 @@ export class DrmProvider implements GpuProvider {
         .map((client) => ({
           pid: client.pid,
           usedBytes: client.pdev === undefined && !single ? undefined : client.bytes,
+          // The fdinfo reader reports an unreadable line or missing usage stats itself, one line per kind.
+          unknownExplained: client.bytes === undefined,
         }));
       return {
         device,
