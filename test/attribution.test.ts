@@ -40,7 +40,7 @@ for (const mode of ['async-context', 'fair-share'] as CpuAttribution[]) {
   describe(`CPU attribution across concurrent spans (${mode})`, () => {
     let tracing: TestTracing;
     beforeEach(() => {
-      tracing = createTracing({ cpuAttribution: mode });
+      tracing = createTracing({ cpuAttribution: mode, attributes: 'full' });
     });
     afterEach(() => tracing.shutdown());
 

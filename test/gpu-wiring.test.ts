@@ -66,7 +66,7 @@ describe('GPU figures in snapshots, trackers and spans (fake NVML through the re
   });
 
   it("sets start, end, delta, peak, limit, id, name and this process's memory on a span", async () => {
-    const tracing = createTracing();
+    const tracing = createTracing({ attributes: 'full' });
     const span = tracing.tracer.startSpan('inference');
     await script([30 * GiB, 50 * GiB, 15 * GiB], [20 * GiB]);
     for (let i = 0; i < 3; i++) await sampler.tick();
@@ -94,7 +94,7 @@ describe('GPU figures in snapshots, trackers and spans (fake NVML through the re
 
   it('sums several GPUs and lists their ids (gpuDevices: [0, 1] or "all")', async () => {
     for (const gpuDevices of [[0, 1], 'all'] as const) {
-      const tracing = createTracing({ gpuDevices });
+      const tracing = createTracing({ gpuDevices, attributes: 'full' });
       tracing.tracer.startSpan('multi').end();
       const attributes = tracing.attributesOf('multi');
       assert.equal(attributes[keys.ATTR_GPU_MEMORY_END], 30 * GiB);

@@ -85,7 +85,7 @@ describe('reliability: GPU faults', function () {
     setGpuMemorySource(sampler);
     const check = new AttributeCheck();
     const tracer = new BasicTracerProvider({
-      spanProcessors: [new ResourceSpanProcessor({ gpuDevices: [0, 1] }), check],
+      spanProcessors: [new ResourceSpanProcessor({ gpuDevices: [0, 1], attributes: 'full' }), check],
     }).getTracer('storm');
     const diag = captureDiag();
     const delay = monitorEventLoopDelay({ resolution: 1 });

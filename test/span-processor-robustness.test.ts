@@ -84,8 +84,45 @@ describe('ResourceSpanProcessor: selection, faults and bounds', () => {
     await tracing.shutdown();
   });
 
+  it('sets the lean default set: CPU, the attributed share and peak memory, not what the span already says', async () => {
+    const tracing = createTracing();
+    tracing.tracer.startSpan('default-set').end();
+    assert.deepEqual(resourceKeys(tracing.attributesOf('default-set')).sort(), [
+      keys.ATTR_CPU_ATTRIBUTED_TIME,
+      keys.ATTR_CPU_TIME,
+      keys.ATTR_MEMORY_PEAK,
+    ]);
+    await tracing.shutdown();
+  });
+
+  it('sets every key with attributes: "full", and exactly the keys listed otherwise', async () => {
+    const full = createTracing({ attributes: 'full' });
+    full.tracer.startSpan('full-set').end();
+    assert.deepEqual(resourceKeys(full.attributesOf('full-set')).sort(), [
+      keys.ATTR_CONCURRENT_SPANS,
+      keys.ATTR_CPU_ATTRIBUTED_TIME,
+      keys.ATTR_CPU_AVERAGE_CORES,
+      keys.ATTR_CPU_SYSTEM_TIME,
+      keys.ATTR_CPU_TIME,
+      keys.ATTR_CPU_USER_TIME,
+      keys.ATTR_MEMORY_DELTA,
+      keys.ATTR_MEMORY_END,
+      keys.ATTR_MEMORY_PEAK,
+      keys.ATTR_MEMORY_START,
+      keys.ATTR_WALL_TIME,
+    ]);
+    await full.shutdown();
+    const listed = createTracing({ attributes: [keys.ATTR_WALL_TIME, keys.ATTR_MEMORY_DELTA] });
+    listed.tracer.startSpan('listed-set').end();
+    assert.deepEqual(resourceKeys(listed.attributesOf('listed-set')).sort(), [
+      keys.ATTR_MEMORY_DELTA,
+      keys.ATTR_WALL_TIME,
+    ]);
+    await listed.shutdown();
+  });
+
   it('sets only the attribute groups asked for', async () => {
-    const tracing = createTracing({ attributeGroups: ['memory'] });
+    const tracing = createTracing({ attributeGroups: ['memory'], attributes: 'full' });
     tracing.tracer.startSpan('memory-only').end();
     assert.deepEqual(resourceKeys(tracing.attributesOf('memory-only')).sort(), [
       keys.ATTR_MEMORY_DELTA,
@@ -219,7 +256,7 @@ describe('ResourceSpanProcessor: selection, faults and bounds', () => {
   });
 
   it('forgets 100 000 leaked spans once they are garbage: a span alone after them is alone again', async () => {
-    const tracing = createTracing();
+    const tracing = createTracing({ attributes: 'full' });
     let leaked: unknown[] | undefined = [];
     for (let i = 0; i < 100_000; i++) leaked.push(tracing.tracer.startSpan('leaked', {}, ROOT_CONTEXT));
     await sleep(30); // sampler ticks: the trees still open are handed to the finalizer
@@ -246,7 +283,7 @@ describe('ResourceSpanProcessor: selection, faults and bounds', () => {
   });
 
   it("stops counting spans that stay open past maxSpanOpenSeconds in everybody else's split", async () => {
-    const tracing = createTracing({ maxSpanOpenSeconds: 0.05 });
+    const tracing = createTracing({ maxSpanOpenSeconds: 0.05, attributes: 'full' });
     for (let i = 0; i < 3; i++) tracing.tracer.startSpan('forgotten', {}, ROOT_CONTEXT);
     await sleep(120);
     const before = process.cpuUsage();
@@ -300,6 +337,14 @@ describe('ResourceSpanProcessor: selection, faults and bounds', () => {
         /cpuAttribution must be one of "async-context", "fair-share", "exact", got the string "precise"/,
       ],
       [{ exactMemory: 'yes' }, /exactMemory must be true or false/],
+      [
+        { attributes: 'all' },
+        /options.attributes must be "default", "full" or a list of keys among resource_tracker.cpu.time, .*; got the string "all"/,
+      ],
+      [
+        { attributes: ['resource_tracker.cpu.time', 'resource_tracker.wall'] },
+        /options.attributes must be .*; got the string "resource_tracker.wall"/,
+      ],
       [{ gpuDevices: [-1] }, /gpuDevices\[0\] must be a non-negative integer, got number -1/],
       [{ gpuDevices: [] }, /gpuDevices must name at least one device/],
       [

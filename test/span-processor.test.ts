@@ -37,7 +37,8 @@ function within(actual: number, expected: number, tolerance: number, what: strin
 describe('ResourceSpanProcessor: figures on one span', () => {
   let tracing: TestTracing;
   beforeEach(() => {
-    tracing = createTracing();
+    // Every key: these tests check each figure, not only the default set.
+    tracing = createTracing({ attributes: 'full' });
   });
   afterEach(() => tracing.shutdown());
 
@@ -147,7 +148,7 @@ describe('ResourceSpanProcessor: figures on one span', () => {
   });
 
   it('reads RSS fresh at both ends with exactMemory', async () => {
-    const exact = createTracing({ exactMemory: true });
+    const exact = createTracing({ exactMemory: true, attributes: 'full' });
     let blocks: Buffer[] = [];
     const span = exact.tracer.startSpan('grow');
     const before = process.memoryUsage.rss();
@@ -172,6 +173,34 @@ describe('ResourceSpanProcessor: figures on one span', () => {
       (key) => key.startsWith('resource_tracker.gpu.') || key.startsWith('hw.'),
     );
     assert.deepEqual(gpuKeys, []);
+  });
+});
+
+describe('ResourceSpanProcessor: the span path', () => {
+  it('reads the kernel at most once per 5 ms, not at every span start while RSS sits at its high', async () => {
+    const tracing = createTracing();
+    // RSS at the process's high, as on a steady service: the kernel's maxRSS (summed from per-CPU counters) can
+    // read a little below the exact RSS statm gives.
+    const ballast = allocateTouched(32 * MiB);
+    const original = process.resourceUsage;
+    let reads = 0;
+    process.resourceUsage = () => {
+      reads++;
+      return original.call(process);
+    };
+    let elapsedMs: number;
+    try {
+      const started = performance.now();
+      for (let i = 0; i < 400; i++) tracing.tracer.startSpan('request', {}, ROOT_CONTEXT).end();
+      elapsedMs = performance.now() - started;
+    } finally {
+      process.resourceUsage = original;
+    }
+    // One reading per 5 ms horizon, plus one per fresh RSS sample that shows a new high (one per 10 ms).
+    const allowed = Math.ceil(elapsedMs / 5) * 2 + 4;
+    assert.ok(reads <= allowed, `${reads} getrusage for 400 spans in ${elapsedMs.toFixed(1)} ms`);
+    assert.ok(ballast.length > 0);
+    await tracing.shutdown();
   });
 });
 

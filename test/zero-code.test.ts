@@ -30,6 +30,8 @@ describe('zero-code entry: node --import otel-resource-tracker/register', functi
       OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
       OTEL_RESOURCE_TRACKER_METRICS: 'false',
       OTEL_RESOURCE_TRACKER_CHILD_PROCESSES: 'true',
+      // Every key of the contract (the default set is checked on the job server below).
+      OTEL_RESOURCE_TRACKER_ATTRIBUTES: 'full',
     });
     const finished = await done;
     assert.equal(finished.code, 0, finished.stderr);
@@ -132,6 +134,11 @@ describe('zero-code entry: node --import otel-resource-tracker/register', functi
       'GET /jobs/memory',
     ]);
     assert.ok((otlp.receiver.span('GET /jobs/cpu').attributes[keys.ATTR_CPU_TIME] as number) >= 0.036);
+    // The default set, no more: each key is paid for on every request (CPU to export it, bytes to store it).
+    const ours = Object.keys(otlp.receiver.span('GET /jobs/cpu').attributes).filter((key) =>
+      key.startsWith('resource_tracker.'),
+    );
+    assert.deepEqual(ours.sort(), [keys.ATTR_CPU_ATTRIBUTED_TIME, keys.ATTR_CPU_TIME, keys.ATTR_MEMORY_PEAK]);
   });
 
   it('writes spans with their resource attributes to the console with OTEL_TRACES_EXPORTER=console', async () => {
@@ -207,6 +214,11 @@ describe('zero-code entry: node --import otel-resource-tracker/register', functi
         /OTEL_EXPORTER_OTLP_METRICS_PROTOCOL must be one of http\/protobuf, http\/json, grpc; got the string "udp"/,
       ],
       ['OTEL_METRIC_EXPORT_INTERVAL', 'soon', /OTEL_METRIC_EXPORT_INTERVAL must be a number from 1 to/],
+      [
+        'OTEL_RESOURCE_TRACKER_ATTRIBUTES',
+        'resource_tracker.cpu.time,wall_time',
+        /OTEL_RESOURCE_TRACKER_ATTRIBUTES must be "default", "full" or a list of keys among resource_tracker.cpu.time, .*; got the string "wall_time" in the string "resource_tracker.cpu.time,wall_time"/,
+      ],
       [
         'OTEL_NODE_RESOURCE_DETECTORS',
         'env,k8s',

@@ -70,8 +70,14 @@ export class AsyncContextAttribution {
    * (a stale one would credit the span with a high set before it started).
    */
   start(parent: ContextNode | undefined, nowMs: number, rssBytes = 0): ContextStart {
-    if (nowMs - this.lastReconcileMs >= RECONCILE_HORIZON_MS || rssBytes > this.maxRssKb * 1024)
+    if (nowMs - this.lastReconcileMs >= RECONCILE_HORIZON_MS || rssBytes > this.maxRssKb * 1024) {
       this.reconcile();
+      // The kernel sums maxRSS from per-CPU counters that lag the exact RSS statm gives (Linux 6.2+), so a
+      // reading can stay below the RSS just seen: that RSS is a high the process reached too. Without it the
+      // baseline stays below, and every span start near the high reads the kernel again (one getrusage per
+      // request on a steady service).
+      this.maxRssKb = Math.max(this.maxRssKb, rssBytes / 1024);
+    }
     const node = this.ledger.start(parent, nowMs);
     const busyMs = this.ledger.busyMs(nowMs);
     return { node, wallMs: nowMs, busyMs, cpu: this.clock.estimate(busyMs, nowMs) };
@@ -118,7 +124,8 @@ export class AsyncContextAttribution {
     const nowMs = performance.now();
     this.lastReconcileMs = nowMs;
     const kernel = readKernelCpu();
-    this.maxRssKb = kernel.maxRssKb;
+    // A high-water mark: never below what an earlier reading, or an RSS seen at a span start, showed.
+    this.maxRssKb = Math.max(this.maxRssKb, kernel.maxRssKb);
     const threadMicros =
       cpuScope === 'thread' ? kernel.userMicros + kernel.systemMicros : this.threadCpu.readMicros();
     const busyMs = this.ledger.busyMs(nowMs);

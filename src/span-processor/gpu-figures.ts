@@ -2,6 +2,19 @@ import type { Attributes } from '@opentelemetry/api';
 import { type GpuMemoryReading, getGpuMemorySource, readGpuMemory } from '../gpu/gpu-memory-source.js';
 import * as keys from './attribute-keys.js';
 
+/** The span keys this file sets. */
+export const GPU_ATTRIBUTES: readonly string[] = [
+  keys.ATTR_GPU_MEMORY_START,
+  keys.ATTR_GPU_MEMORY_END,
+  keys.ATTR_GPU_MEMORY_DELTA,
+  keys.ATTR_GPU_MEMORY_PEAK,
+  keys.ATTR_GPU_MEMORY_LIMIT,
+  keys.ATTR_GPU_PROCESS_MEMORY,
+  keys.ATTR_HW_ID,
+  keys.ATTR_GPU_IDS,
+  keys.ATTR_HW_MODEL,
+];
+
 /** The tracked devices and their cached readings at span start. */
 export interface GpuAtStart {
   readonly devices: readonly number[];
@@ -24,10 +37,14 @@ export function readTrackedGpus(selection: readonly number[] | 'all'): GpuAtStar
 }
 
 /**
- * GPU attributes from the readings at start and end, summed over the devices seen at both ends (only those:
- * a device that vanished mid-span would make a sum of different things).
+ * GPU attributes (those of `chosen`) from the readings at start and end, summed over the devices seen at both ends
+ * (only those: a device that vanished mid-span would make a sum of different things).
  */
-export function addGpuAttributes(attributes: Attributes, atStart: GpuAtStart): void {
+export function addGpuAttributes(
+  attributes: Attributes,
+  atStart: GpuAtStart,
+  chosen: ReadonlySet<string>,
+): void {
   const { devices, readings } = atStart;
   const source = getGpuMemorySource();
   let start = 0;
@@ -64,15 +81,20 @@ export function addGpuAttributes(attributes: Attributes, atStart: GpuAtStart): v
     if (last.name !== undefined) names.add(last.name);
   });
   if (seen === 0 || (memoryKnown && limit === 0)) return;
+  const figures: Attributes = {};
   if (memoryKnown) {
-    attributes[keys.ATTR_GPU_MEMORY_START] = start;
-    attributes[keys.ATTR_GPU_MEMORY_END] = end;
-    attributes[keys.ATTR_GPU_MEMORY_DELTA] = end - start;
-    attributes[keys.ATTR_GPU_MEMORY_LIMIT] = limit;
-    if (peakKnown) attributes[keys.ATTR_GPU_MEMORY_PEAK] = peak;
+    figures[keys.ATTR_GPU_MEMORY_START] = start;
+    figures[keys.ATTR_GPU_MEMORY_END] = end;
+    figures[keys.ATTR_GPU_MEMORY_DELTA] = end - start;
+    figures[keys.ATTR_GPU_MEMORY_LIMIT] = limit;
+    if (peakKnown) figures[keys.ATTR_GPU_MEMORY_PEAK] = peak;
   }
-  if (processKnown) attributes[keys.ATTR_GPU_PROCESS_MEMORY] = processMemory;
-  if (devices.length === 1 && ids.length === 1) attributes[keys.ATTR_HW_ID] = ids[0];
-  else if (ids.length > 0) attributes[keys.ATTR_GPU_IDS] = ids;
-  if (names.size > 0) attributes[keys.ATTR_HW_MODEL] = [...names].join(', ');
+  if (processKnown) figures[keys.ATTR_GPU_PROCESS_MEMORY] = processMemory;
+  if (devices.length === 1 && ids.length === 1) figures[keys.ATTR_HW_ID] = ids[0];
+  else if (ids.length > 0) figures[keys.ATTR_GPU_IDS] = ids;
+  if (names.size > 0) figures[keys.ATTR_HW_MODEL] = [...names].join(', ');
+  for (const key of GPU_ATTRIBUTES) {
+    const value = figures[key];
+    if (value !== undefined && chosen.has(key)) attributes[key] = value;
+  }
 }

@@ -11,10 +11,28 @@ import {
   type ProfileSettings,
   resolveProfileSettings,
 } from '../profiler/profiler-settings.js';
+import * as keys from './attribute-keys.js';
+import { SPAN_ATTRIBUTE_SET_ACCEPTS, type SpanAttributeSet, spanAttributeKeys } from './attribute-set.js';
 
 /** Attribute groups a processor can set; see the README's attribute reference. */
 export const ATTRIBUTE_GROUPS = ['cpu', 'attribution', 'memory', 'gpu'] as const;
 export type AttributeGroup = (typeof ATTRIBUTE_GROUPS)[number];
+
+/** The group each selectable key belongs to: `attributeGroups` narrows the chosen set by group. */
+const GROUP_OF_KEY: Readonly<Record<string, AttributeGroup>> = {
+  [keys.ATTR_CPU_TIME]: 'cpu',
+  [keys.ATTR_CPU_USER_TIME]: 'cpu',
+  [keys.ATTR_CPU_SYSTEM_TIME]: 'cpu',
+  [keys.ATTR_CPU_AVERAGE_CORES]: 'cpu',
+  [keys.ATTR_WALL_TIME]: 'cpu',
+  [keys.ATTR_CPU_SCOPE]: 'cpu',
+  [keys.ATTR_CPU_ATTRIBUTED_TIME]: 'attribution',
+  [keys.ATTR_CONCURRENT_SPANS]: 'attribution',
+  [keys.ATTR_MEMORY_START]: 'memory',
+  [keys.ATTR_MEMORY_END]: 'memory',
+  [keys.ATTR_MEMORY_DELTA]: 'memory',
+  [keys.ATTR_MEMORY_PEAK]: 'memory',
+};
 
 /**
  * How `resource_tracker.cpu.attributed_time` is found when spans overlap:
@@ -67,7 +85,14 @@ export interface ResourceSpanProcessorOptions {
   spanKinds?: ReadonlyArray<SpanKind | SpanRole>;
   /** Measure only spans for which this returns true (called at span start; a throw counts as false). */
   spanFilter?: (span: SpanSelector) => boolean;
-  /** Which attribute groups to set. Default: all of `cpu`, `attribution`, `memory`, `gpu`. */
+  /**
+   * Which keys to set: `default` (CPU time, attributed CPU, peak RSS; on a GPU host the GPU's peak, this process's
+   * GPU memory and which GPU; `resource_tracker.cpu.scope` in worker threads), `full` (every key, the duration
+   * and the start / end / delta figures included), or a list of keys (SpanAttributes.ATTR_*). Each key costs CPU
+   * to export and bytes to store on every measured span. Default `default`.
+   */
+  attributes?: SpanAttributeSet;
+  /** Narrows `attributes` to the keys of these groups. Default: all of `cpu`, `attribution`, `memory`, `gpu`. */
   attributeGroups?: readonly AttributeGroup[];
   /** Default `async-context` (see docs/attribution.md for the measurements behind that choice). */
   cpuAttribution?: CpuAttribution;
@@ -110,6 +135,8 @@ export interface ResourceSpanProcessorOptions {
 export interface ResolvedOptions {
   readonly selects: ((span: SpanSelector) => boolean) | undefined;
   readonly groups: ReadonlySet<AttributeGroup>;
+  /** The keys to set: the chosen set, narrowed to the chosen groups. */
+  readonly attributes: ReadonlySet<string>;
   readonly cpuAttribution: 'async-context' | 'fair-share';
   readonly exactMemory: boolean;
   readonly childProcesses: boolean;
@@ -126,6 +153,7 @@ const OPTION_KEYS = [
   'spanNames',
   'spanKinds',
   'spanFilter',
+  'attributes',
   'attributeGroups',
   'cpuAttribution',
   'exactMemory',
@@ -193,6 +221,18 @@ function buildSelector(options: ResourceSpanProcessorOptions): ((span: SpanSelec
   return (span) => tests.every((test) => test(span));
 }
 
+function attributeSet(value: unknown): ReadonlySet<string> {
+  const set = orDefault(value, 'default');
+  if (set === 'default' || set === 'full' || Array.isArray(set)) {
+    const chosen = spanAttributeKeys(set as SpanAttributeSet);
+    if ('keys' in chosen) return chosen.keys;
+    throw new TypeError(
+      `${WHAT}.attributes must be ${SPAN_ATTRIBUTE_SET_ACCEPTS}; got ${describe(chosen.unknown)}`,
+    );
+  }
+  throw new TypeError(`${WHAT}.attributes must be ${SPAN_ATTRIBUTE_SET_ACCEPTS}; got ${describe(set)}`);
+}
+
 export function resolveOptions(options: ResourceSpanProcessorOptions | undefined): ResolvedOptions {
   assertPlainOptions(options, WHAT, OPTION_KEYS);
   const given = options ?? {};
@@ -206,6 +246,7 @@ export function resolveOptions(options: ResourceSpanProcessorOptions | undefined
           `one of ${ATTRIBUTE_GROUPS.map((group) => `"${group}"`).join(', ')}`,
         ),
   );
+  const attributes = attributeSet(given.attributes);
   const cpuAttribution = orDefault(given.cpuAttribution, 'async-context');
   if (!(CPU_ATTRIBUTIONS as readonly unknown[]).includes(cpuAttribution)) {
     throw new TypeError(
@@ -254,6 +295,7 @@ export function resolveOptions(options: ResourceSpanProcessorOptions | undefined
   return {
     selects: buildSelector(given),
     groups,
+    attributes: new Set([...attributes].filter((key) => groups.has(GROUP_OF_KEY[key] ?? 'gpu'))),
     cpuAttribution: cpuAttribution === 'fair-share' ? 'fair-share' : 'async-context',
     exactMemory: booleanOption(given.exactMemory, `${WHAT}.exactMemory`, false),
     childProcesses: booleanOption(given.childProcesses, `${WHAT}.childProcesses`, false),

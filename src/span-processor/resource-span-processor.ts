@@ -19,9 +19,8 @@ import { memorySampler } from '../sampler/memory-sampler.js';
 import { peakRssInWindow } from '../sampler/window-peak.js';
 import * as keys from './attribute-keys.js';
 import { contextsAreFollowed } from './context-following.js';
-import { addGpuAttributes, readTrackedGpus } from './gpu-figures.js';
+import { addGpuAttributes, GPU_ATTRIBUTES, readTrackedGpus } from './gpu-figures.js';
 import {
-  type AttributeGroup,
   type ResolvedOptions,
   type ResourceSpanProcessorOptions,
   resolveOptions,
@@ -32,6 +31,50 @@ import { type SpanState, SpanStateSlots } from './span-state.js';
 
 /** The sampler is given back after this long without an open span (avoids timer churn between requests). */
 const SAMPLER_IDLE_RELEASE_MS = 1000;
+
+/** Which keys a processor sets, one flag each; the GPU keys as a set (read only on a GPU host). */
+interface KeyFlags {
+  readonly cpuTime: boolean;
+  readonly cpuUserTime: boolean;
+  readonly cpuSystemTime: boolean;
+  readonly averageCores: boolean;
+  readonly wallTime: boolean;
+  readonly cpuScope: boolean;
+  readonly attributedTime: boolean;
+  readonly concurrent: boolean;
+  readonly memoryStart: boolean;
+  readonly memoryEnd: boolean;
+  readonly memoryDelta: boolean;
+  readonly memoryPeak: boolean;
+  /** Any of the four memory keys. */
+  readonly memory: boolean;
+  /** The GPU keys to set; undefined when none (no GPU reading is taken then). */
+  readonly gpuKeys: ReadonlySet<string> | undefined;
+}
+
+function keyFlags(chosen: ReadonlySet<string>): KeyFlags {
+  const memoryStart = chosen.has(keys.ATTR_MEMORY_START);
+  const memoryEnd = chosen.has(keys.ATTR_MEMORY_END);
+  const memoryDelta = chosen.has(keys.ATTR_MEMORY_DELTA);
+  const memoryPeak = chosen.has(keys.ATTR_MEMORY_PEAK);
+  const gpuKeys = new Set(GPU_ATTRIBUTES.filter((key) => chosen.has(key)));
+  return {
+    cpuTime: chosen.has(keys.ATTR_CPU_TIME),
+    cpuUserTime: chosen.has(keys.ATTR_CPU_USER_TIME),
+    cpuSystemTime: chosen.has(keys.ATTR_CPU_SYSTEM_TIME),
+    averageCores: chosen.has(keys.ATTR_CPU_AVERAGE_CORES),
+    wallTime: chosen.has(keys.ATTR_WALL_TIME),
+    cpuScope: chosen.has(keys.ATTR_CPU_SCOPE),
+    attributedTime: chosen.has(keys.ATTR_CPU_ATTRIBUTED_TIME),
+    concurrent: chosen.has(keys.ATTR_CONCURRENT_SPANS),
+    memoryStart,
+    memoryEnd,
+    memoryDelta,
+    memoryPeak,
+    memory: memoryStart || memoryEnd || memoryDelta || memoryPeak,
+    gpuKeys: gpuKeys.size > 0 ? gpuKeys : undefined,
+  };
+}
 
 /**
  * A SpanProcessor that measures what each span cost — CPU (the process's and the span's share of it), wall
@@ -48,8 +91,8 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
   private readonly options: ResolvedOptions;
   /** This processor's own fields on each span: other processors in the provider keep theirs apart. */
   private readonly slots = new SpanStateSlots();
-  /** The attribute groups as plain flags: checked on every span. */
-  private readonly sets: Readonly<Record<AttributeGroup, boolean>>;
+  /** The keys to set as plain flags: checked on every span. */
+  private readonly sets: KeyFlags;
   /** Made on first use: in fair-share mode, or in async-context mode while no context manager follows contexts. */
   private fairShare: FairShareLedger | undefined;
   private readonly asyncContext: AsyncContextAttribution | undefined;
@@ -73,13 +116,7 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
   constructor(options?: ResourceSpanProcessorOptions) {
     this.options = resolveOptions(options);
     for (const warning of unknownVariableWarningsOnce()) diag.warn(`otel-resource-tracker: ${warning}`);
-    const { groups } = this.options;
-    this.sets = {
-      cpu: groups.has('cpu'),
-      attribution: groups.has('attribution'),
-      memory: groups.has('memory'),
-      gpu: groups.has('gpu'),
-    };
+    this.sets = keyFlags(this.options.attributes);
     this.trees = new SpanTrees(this.options.maxSpanOpenMs);
     this.stopSettlingTrees = memorySampler.addTickListener(() => this.trees.settle(performance.now()));
     if (this.options.meterProvider !== undefined) {
@@ -126,7 +163,7 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
       const rssBytes = this.options.exactMemory
         ? processMemoryProbe.read().rssBytes
         : memorySampler.currentRssBytes(wallMs);
-      const gpu = this.sets.gpu ? readTrackedGpus(this.options.gpuDevices) : undefined;
+      const gpu = this.sets.gpuKeys !== undefined ? readTrackedGpus(this.options.gpuDevices) : undefined;
       const childrenCpuSeconds = this.childrenCpu?.readSeconds();
       const parent = this.slots.measured(parentSpan);
       const contextStart = byContext
@@ -172,14 +209,7 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
     const state = this.slots.own(span);
     if (state === undefined || state.ended) return;
     try {
-      const attributes = this.measure(state);
-      span.setAttributes(attributes);
-      this.histograms?.record(
-        span.name,
-        attributes[keys.ATTR_CPU_ATTRIBUTED_TIME] as number | undefined,
-        attributes[keys.ATTR_WALL_TIME] as number | undefined,
-        attributes[keys.ATTR_MEMORY_PEAK] as number | undefined,
-      );
+      span.setAttributes(this.measure(state, span.name));
     } catch (error) {
       this.reportOnce('onEnding', 'measuring a span end failed; the span gets no resource attributes', error);
     }
@@ -199,7 +229,7 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
       );
     }
     try {
-      this.measure(state);
+      this.measure(state, undefined);
     } catch {
       // Nothing to publish to; the accounting is closed as far as it got.
     }
@@ -228,11 +258,12 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
   }
 
   /** Closes the span's accounting (once) and returns its attributes. */
-  private measure(state: SpanState): Attributes {
+  private measure(state: SpanState, spanName: string | undefined): Attributes {
     state.ended = true;
     this.profiler?.ended(state);
     const wallMs = performance.now();
-    const concurrent = this.trees.othersSince(state.concurrencyMoment);
+    const { sets } = this;
+    const concurrent = sets.concurrent ? this.trees.othersSince(state.concurrencyMoment) : 0;
     this.trees.close(state.tree);
     const kernel = state.context === undefined || this.options.exactMemory ? readKernelCpu() : undefined;
     let userMicros: number;
@@ -249,38 +280,41 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
       if (state.share !== undefined)
         attributedMicros = this.fairShare?.end(state.share, now.userMicros + now.systemMicros);
     }
-    const { sets } = this;
     const attributes: Attributes = {};
     const userSeconds = userMicros / 1e6;
     const systemSeconds = systemMicros / 1e6;
     const wallSeconds = (wallMs - state.wallMs) / 1000;
-    if (sets.cpu) {
-      attributes[keys.ATTR_CPU_TIME] = userSeconds + systemSeconds;
-      attributes[keys.ATTR_CPU_USER_TIME] = userSeconds;
-      attributes[keys.ATTR_CPU_SYSTEM_TIME] = systemSeconds;
+    const attributedSeconds = attributedMicros === undefined ? undefined : attributedMicros / 1e6;
+    if (sets.cpuTime) attributes[keys.ATTR_CPU_TIME] = userSeconds + systemSeconds;
+    if (sets.cpuUserTime) attributes[keys.ATTR_CPU_USER_TIME] = userSeconds;
+    if (sets.cpuSystemTime) attributes[keys.ATTR_CPU_SYSTEM_TIME] = systemSeconds;
+    if (sets.averageCores) {
       attributes[keys.ATTR_CPU_AVERAGE_CORES] =
         wallSeconds > 0 ? (userSeconds + systemSeconds) / wallSeconds : 0;
-      attributes[keys.ATTR_WALL_TIME] = wallSeconds;
-      if (!isMainThread) attributes[keys.ATTR_CPU_SCOPE] = cpuScope;
     }
-    if (sets.attribution) {
-      if (attributedMicros !== undefined) attributes[keys.ATTR_CPU_ATTRIBUTED_TIME] = attributedMicros / 1e6;
-      attributes[keys.ATTR_CONCURRENT_SPANS] = concurrent;
-    }
-    if (sets.memory) {
+    if (sets.wallTime) attributes[keys.ATTR_WALL_TIME] = wallSeconds;
+    if (sets.cpuScope && !isMainThread) attributes[keys.ATTR_CPU_SCOPE] = cpuScope;
+    if (sets.attributedTime && attributedSeconds !== undefined)
+      attributes[keys.ATTR_CPU_ATTRIBUTED_TIME] = attributedSeconds;
+    if (sets.concurrent) attributes[keys.ATTR_CONCURRENT_SPANS] = concurrent;
+    let peakBytes: number | undefined;
+    if (sets.memory || this.histograms !== undefined) {
       const maxRssKb = kernel?.maxRssKb ?? this.asyncContext?.lastMaxRssKb ?? state.maxRssKb;
-      this.addMemory(attributes, state, maxRssKb, wallMs);
+      peakBytes = this.addMemory(attributes, state, maxRssKb, wallMs);
     }
-    if (state.gpu !== undefined) addGpuAttributes(attributes, state.gpu);
+    if (state.gpu !== undefined && sets.gpuKeys !== undefined)
+      addGpuAttributes(attributes, state.gpu, sets.gpuKeys);
     if (state.childrenCpuSeconds !== undefined) {
       const childrenNow = this.childrenCpu?.readSeconds();
       if (childrenNow !== undefined)
         attributes[keys.ATTR_CHILDREN_CPU_TIME] = childrenNow - state.childrenCpuSeconds;
     }
+    if (spanName !== undefined) this.histograms?.record(spanName, attributedSeconds, wallSeconds, peakBytes);
     return attributes;
   }
 
-  private addMemory(attributes: Attributes, state: SpanState, maxRssKbNow: number, wallMs: number): void {
+  /** Sets the chosen memory keys; returns the peak (the span histograms want it whether or not it is set). */
+  private addMemory(attributes: Attributes, state: SpanState, maxRssKbNow: number, wallMs: number): number {
     const endRss = this.options.exactMemory
       ? processMemoryProbe.read().rssBytes
       : memorySampler.currentRssBytes(wallMs);
@@ -292,10 +326,12 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
       state.samplerTick,
       memorySampler.tick,
     );
-    attributes[keys.ATTR_MEMORY_START] = state.rssBytes;
-    attributes[keys.ATTR_MEMORY_END] = endRss;
-    attributes[keys.ATTR_MEMORY_DELTA] = endRss - state.rssBytes;
-    attributes[keys.ATTR_MEMORY_PEAK] = peak.bytes;
+    const { sets } = this;
+    if (sets.memoryStart) attributes[keys.ATTR_MEMORY_START] = state.rssBytes;
+    if (sets.memoryEnd) attributes[keys.ATTR_MEMORY_END] = endRss;
+    if (sets.memoryDelta) attributes[keys.ATTR_MEMORY_DELTA] = endRss - state.rssBytes;
+    if (sets.memoryPeak) attributes[keys.ATTR_MEMORY_PEAK] = peak.bytes;
+    return peak.bytes;
   }
 
   private fairShareLedger(): FairShareLedger {
@@ -340,7 +376,7 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
       });
       // GPU readings tick faster (100 ms) for as long as the memory sampler is kept for spans.
       const gpu = getGpuMemorySource();
-      if (this.sets.gpu && gpu instanceof GpuSampler) gpu.acquireWhile(() => this.sampling);
+      if (this.sets.gpuKeys !== undefined && gpu instanceof GpuSampler) gpu.acquireWhile(() => this.sampling);
     });
   }
 

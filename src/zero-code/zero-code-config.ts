@@ -4,6 +4,7 @@ import {
   BOOLEAN_SPELLINGS,
   booleanSpelling,
   ConfigError,
+  ENV_ATTRIBUTES,
   ENV_CHILD_PROCESSES,
   ENV_CPU_ATTRIBUTION,
   ENV_EXACT_MEMORY,
@@ -31,6 +32,11 @@ import {
 import { type ProfilerEnvironment, readProfilerEnvironment } from '../profiler/profiler-settings.js';
 import { resolveHost, resolvePort } from '../prometheus/endpoint-address.js';
 import { readSdkConfig, type SdkConfig } from '../sdk-setup/sdk-config.js';
+import {
+  SPAN_ATTRIBUTE_SET_ACCEPTS,
+  type SpanAttributeSet,
+  spanAttributeKeys,
+} from '../span-processor/attribute-set.js';
 import {
   CPU_ATTRIBUTIONS,
   type CpuAttribution,
@@ -116,6 +122,22 @@ function spanNames(env: Environment): Array<string | RegExp> | undefined {
 
 const MAX_GPU_INDEX = 1023;
 
+/** OTEL_RESOURCE_TRACKER_ATTRIBUTES: `default`, `full`, or a comma list of keys; undefined when unset. */
+function spanAttributes(env: Environment): SpanAttributeSet | undefined {
+  const entries = readList(env, ENV_ATTRIBUTES)?.map((entry) => entry.toLowerCase());
+  if (entries === undefined) return undefined;
+  const set: SpanAttributeSet =
+    entries.length === 1 && (entries[0] === 'default' || entries[0] === 'full') ? entries[0] : entries;
+  const chosen = spanAttributeKeys(set);
+  if ('unknown' in chosen) {
+    throw new ConfigError(
+      `${ENV_ATTRIBUTES} must be ${SPAN_ATTRIBUTE_SET_ACCEPTS}; got ${describe(chosen.unknown)}` +
+        (entries.length > 1 ? ` in ${describe(env[ENV_ATTRIBUTES])}` : ''),
+    );
+  }
+  return set;
+}
+
 function gpuDevices(env: Environment): number[] | 'all' | undefined {
   const entries = readList(env, ENV_GPU_DEVICES);
   if (entries === undefined) return undefined;
@@ -160,6 +182,7 @@ export function readZeroCodeConfig(env: Environment): ZeroCodeConfig {
   problems.read(() => gpuSamplingFromEnv(env), undefined);
   const names = problems.read(() => spanNames(env), undefined);
   const devices = problems.read(() => gpuDevices(env), undefined);
+  const attributes = problems.read(() => spanAttributes(env), undefined);
   // Naming spans is choosing them: without OTEL_RESOURCE_TRACKER_SPAN_KINDS, the default kinds do not filter them too.
   const kinds =
     names !== undefined && readList(env, ENV_SPAN_KINDS) === undefined
@@ -184,6 +207,7 @@ export function readZeroCodeConfig(env: Environment): ZeroCodeConfig {
       ...(names === undefined ? {} : { spanNames: names }),
       ...(devices === undefined ? {} : { gpuDevices: devices }),
       ...profiler.options,
+      ...(attributes === undefined ? {} : { attributes }),
     },
   };
   problems.throwIfAny();
