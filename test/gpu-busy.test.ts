@@ -120,6 +120,25 @@ describe('GPU busy time per span: NVML per-process utilization (fake NVML, scrip
     assert.ok(busy > 0.45 && busy < 0.8, `busy time ${busy}, expected about 0.7 s minus the last interval`);
   });
 
+  it('work that starts after an idle start is counted in full (the period is read off the driver, not our clock)', async () => {
+    await start({ devices: [device([])] });
+    await sleep(150);
+    await sampler?.tick();
+    const now = Date.now();
+    writeNvmlControl(control, {
+      devices: [
+        device([
+          { pid: process.pid, sm: 100, fromMs: now + 200, toMs: now + 700 },
+          // Another process, busy since before the first reading: the driver hands its samples from just after
+          // the first reading's clock on — the gap from that clock to its first sample is not a sample period.
+          { pid: process.ppid, sm: 100, ...ALL_ALONG },
+        ]),
+      ],
+    });
+    const busy = (await spanOf(1000))[keys.ATTR_GPU_PROCESS_BUSY_TIME] as number;
+    assert.ok(Math.abs(busy - 0.5) < 0.06, `busy time ${busy}, expected 0.5 s`);
+  });
+
   it('counts a descendant process', async () => {
     child = spawn('sleep', ['30'], { stdio: 'ignore' });
     const pid = child.pid as number;

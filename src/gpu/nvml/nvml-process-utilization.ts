@@ -213,6 +213,7 @@ export class NvmlProcessUtilization {
       if (previousStamp > 0 && gap >= MIN_PERIOD_US && gap < cursor.periodUs) cursor.periodUs = gap;
       if (timeUs > previousStamp) previousStamp = timeUs;
     }
+    cursor.lastStampUs = previousStamp;
     const busy: GpuProcessBusy[] = [];
     for (const { pid, timeUs, sm } of raw) {
       // Out of range (a sample the driver repeats, or a percentage that is not one) is not believed.
@@ -231,7 +232,6 @@ export class NvmlProcessUtilization {
         toMs: timeUs / 1000,
       });
     }
-    if (cursor.lastSeenUs > cursor.lastStampUs) cursor.lastStampUs = cursor.lastSeenUs;
     // A first reading with no sample at all: from now on, not from whatever the driver's buffer still holds.
     if (!cursor.primed && cursor.lastSeenUs === 0) cursor.lastSeenUs = Date.now() * 1000;
     cursor.primed = true;
