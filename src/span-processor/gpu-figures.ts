@@ -56,7 +56,9 @@ export function addGpuAttributes(
 ): void {
   const { devices, readings } = atStart;
   const source = getGpuMemorySource();
-  const endMs = Date.now();
+  const wantBusy = chosen.has(keys.ATTR_GPU_PROCESS_BUSY_TIME);
+  const wantUtilization = chosen.has(keys.ATTR_GPU_UTILIZATION);
+  const endMs = wantBusy ? Date.now() : 0;
   let busyTime = 0;
   let busyKnown = true;
   let utilizationSum = 0;
@@ -93,35 +95,36 @@ export function addGpuAttributes(
     else processMemory += last.processUsedBytes;
     if (last.uuid !== undefined) ids.push(last.uuid);
     if (last.name !== undefined) names.add(last.name);
-    const busy = processBusyTime(source, device, first, last, atStart.atMs, endMs);
-    if (busy === undefined) busyKnown = false;
-    else busyTime += busy;
-    const utilization = meanUtilization(first, last);
+    if (wantBusy) {
+      const busy = processBusyTime(source, device, first, last, atStart.atMs, endMs);
+      if (busy === undefined) busyKnown = false;
+      else busyTime += busy;
+    }
+    const utilization = wantUtilization ? meanUtilization(first, last) : undefined;
     if (utilization !== undefined) {
       utilizationSum += utilization;
       utilizationDevices++;
     }
   });
   if (seen === 0 || (memoryKnown && limit === 0)) return;
-  const figures: Attributes = {};
+  // Written straight onto the span's attributes, each chosen key by name: no intermediate object per span.
   if (memoryKnown) {
-    figures[keys.ATTR_GPU_MEMORY_START] = start;
-    figures[keys.ATTR_GPU_MEMORY_END] = end;
-    figures[keys.ATTR_GPU_MEMORY_DELTA] = end - start;
-    figures[keys.ATTR_GPU_MEMORY_LIMIT] = limit;
-    if (peakKnown) figures[keys.ATTR_GPU_MEMORY_PEAK] = peak;
+    if (chosen.has(keys.ATTR_GPU_MEMORY_START)) attributes[keys.ATTR_GPU_MEMORY_START] = start;
+    if (chosen.has(keys.ATTR_GPU_MEMORY_END)) attributes[keys.ATTR_GPU_MEMORY_END] = end;
+    if (chosen.has(keys.ATTR_GPU_MEMORY_DELTA)) attributes[keys.ATTR_GPU_MEMORY_DELTA] = end - start;
+    if (peakKnown && chosen.has(keys.ATTR_GPU_MEMORY_PEAK)) attributes[keys.ATTR_GPU_MEMORY_PEAK] = peak;
+    if (chosen.has(keys.ATTR_GPU_MEMORY_LIMIT)) attributes[keys.ATTR_GPU_MEMORY_LIMIT] = limit;
   }
-  if (processKnown) figures[keys.ATTR_GPU_PROCESS_MEMORY] = processMemory;
-  if (busyKnown) figures[keys.ATTR_GPU_PROCESS_BUSY_TIME] = busyTime;
+  if (processKnown && chosen.has(keys.ATTR_GPU_PROCESS_MEMORY))
+    attributes[keys.ATTR_GPU_PROCESS_MEMORY] = processMemory;
+  if (wantBusy && busyKnown) attributes[keys.ATTR_GPU_PROCESS_BUSY_TIME] = busyTime;
   // Several devices: the mean of their means (each device's fraction of its own time), of those that say.
-  if (utilizationDevices > 0) figures[keys.ATTR_GPU_UTILIZATION] = utilizationSum / utilizationDevices;
-  if (devices.length === 1 && ids.length === 1) figures[keys.ATTR_HW_ID] = ids[0];
-  else if (ids.length > 0) figures[keys.ATTR_GPU_IDS] = ids;
-  if (names.size > 0) figures[keys.ATTR_HW_MODEL] = [...names].join(', ');
-  for (const key of GPU_ATTRIBUTES) {
-    const value = figures[key];
-    if (value !== undefined && chosen.has(key)) attributes[key] = value;
-  }
+  if (utilizationDevices > 0) attributes[keys.ATTR_GPU_UTILIZATION] = utilizationSum / utilizationDevices;
+  if (devices.length === 1 && ids.length === 1) {
+    if (chosen.has(keys.ATTR_HW_ID)) attributes[keys.ATTR_HW_ID] = ids[0];
+  } else if (ids.length > 0 && chosen.has(keys.ATTR_GPU_IDS)) attributes[keys.ATTR_GPU_IDS] = ids;
+  if (names.size > 0 && chosen.has(keys.ATTR_HW_MODEL))
+    attributes[keys.ATTR_HW_MODEL] = [...names].join(', ');
 }
 
 /**
@@ -143,6 +146,8 @@ function processBusyTime(
   if (begin === undefined || end === undefined) return undefined;
   if (begin.processBusySeconds === undefined || end.processBusySeconds === undefined) return undefined;
   if (begin.processBusyGaps !== end.processBusyGaps) return undefined;
+  // No reading with GPU time since the start (most short spans): every record lies before the span, so 0.
+  if (end.processBusySeconds === begin.processBusySeconds) return 0;
   return (
     source.processBusyBetween?.(device, startMs, endMs) ??
     Math.max(0, end.processBusySeconds - begin.processBusySeconds)
