@@ -6,7 +6,7 @@ import { GpuBusyTimeline } from '../src/gpu/gpu-busy-timeline.js';
 import { noGpuMemorySource, setGpuMemorySource } from '../src/gpu/gpu-memory-source.js';
 import type { GpuSampler } from '../src/gpu/gpu-sampler.js';
 import { NvmlProvider } from '../src/gpu/nvml/nvml-provider.js';
-import { SpanAttributes as keys } from '../src/index.js';
+import { SpanAttributes as keys, startPrometheusEndpoint } from '../src/index.js';
 import { captureDiag } from './helpers/diag-capture.js';
 import {
   type FakeDevice,
@@ -18,6 +18,7 @@ import {
   scratchDir,
   writeNvmlControl,
 } from './helpers/fake-gpu.js';
+import { promtoolCheckMetrics } from './helpers/prometheus.js';
 import { createTracing, type TestTracing } from './helpers/tracing.js';
 
 const UUID = 'GPU-cccccccc-0000-0000-0000-000000000003';
@@ -210,6 +211,31 @@ describe('GPU busy time per span: NVML per-process utilization (fake NVML, scrip
     }
     const share = sampler?.devices[0]?.processBusyFraction as number;
     assert.ok(Math.abs(share - 0.6) < 0.2, `share ${share}, expected about 0.6`);
+    const endpoint = await startPrometheusEndpoint({ port: 0 });
+    try {
+      const text = await (await fetch(endpoint.url)).text();
+      const line = text
+        .split('\n')
+        .find((candidate) => candidate.startsWith('resource_tracker_process_gpu_utilization_ratio{'));
+      assert.ok(line?.includes(`hw_id="${UUID}"`) && line.includes('resource_tracker_gpu_index="0"'), line);
+      assert.equal(Number(line?.slice(line.lastIndexOf(' ') + 1)), share);
+      promtoolCheckMetrics(text);
+    } finally {
+      await endpoint.shutdown();
+    }
+  });
+
+  it('no per-process utilization: no series of the share (absent, not 0)', async () => {
+    await start({ devices: [device([])] }, 'no-process-utilization');
+    await sampler?.tick();
+    const endpoint = await startPrometheusEndpoint({ port: 0 });
+    try {
+      const text = await (await fetch(endpoint.url)).text();
+      assert.ok(text.includes('hw_gpu_memory_usage_bytes{'), 'the device is served');
+      assert.ok(!text.includes('resource_tracker_process_gpu_utilization_ratio{'));
+    } finally {
+      await endpoint.shutdown();
+    }
   });
 });
 
