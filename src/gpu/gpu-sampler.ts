@@ -402,7 +402,7 @@ export class GpuSampler implements GpuMemorySource {
       this.reportOnce(
         'pid-namespace',
         'this process runs in its own PID namespace (a container without --pid=host): the GPU driver reports host ' +
-          'PIDs, so GPU memory per process (resource_tracker.gpu.process.memory) is unavailable',
+          'PIDs, so GPU memory and GPU time per process (resource_tracker.gpu.process.memory, .busy_time) are unavailable',
       );
       return undefined;
     }
