@@ -53,6 +53,27 @@ async function startHolder(): Promise<ChildProcess | undefined> {
   return undefined;
 }
 
+/**
+ * GPU seconds per process over one more second (NVML per-process utilization, DRM engine time): what
+ * resource_tracker.gpu.process.busy_time sums for a span's process tree. The first reading only set the baseline.
+ */
+async function printProcessBusy(provider: GpuProvider): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const later = await provider.sample();
+  for (const device of later.devices) {
+    const perPid = new Map<number, number>();
+    for (const entry of device.processBusy ?? [])
+      perPid.set(entry.pid, (perPid.get(entry.pid) ?? 0) + entry.busySeconds);
+    const listed = [...perPid].map(([pid, seconds]) => `${pid}: ${seconds.toFixed(3)} s`).join(', ');
+    console.log(
+      `  #${device.device.index} GPU time per process over the last second: ` +
+        (device.processBusy === undefined ? 'n/a (no per-process utilization)' : listed || 'none'),
+    );
+  }
+  if (provider instanceof NvmlProvider)
+    console.log(`  per-process utilization read with: ${provider.processUtilization.lastCall ?? 'n/a'}`);
+}
+
 async function read(provider: GpuProvider, label: string): Promise<GpuSample | undefined> {
   try {
     const devices = await provider.start();
@@ -84,6 +105,7 @@ async function read(provider: GpuProvider, label: string): Promise<GpuSample | u
     }
     for (const failure of sample.failures)
       console.log(`  failure on #${failure.device.index}: ${failure.error.message}`);
+    await printProcessBusy(provider);
     return sample;
   } catch (error) {
     console.log(`\n[${label}] unavailable: ${(error as Error).message}`);

@@ -85,6 +85,9 @@ describe('GPU figures in snapshots, trackers and spans (fake NVML through the re
         [keys.ATTR_GPU_MEMORY_PEAK]: 50 * GiB,
         [keys.ATTR_GPU_MEMORY_LIMIT]: 80 * GiB,
         [keys.ATTR_GPU_PROCESS_MEMORY]: GiB,
+        // The fake driver gives per-process utilization, and nothing of ours ran: 0, not absent.
+        [keys.ATTR_GPU_PROCESS_BUSY_TIME]: 0,
+        [keys.ATTR_GPU_UTILIZATION]: 0,
         [keys.ATTR_HW_ID]: UUID_A,
         [keys.ATTR_HW_MODEL]: 'Fake H100',
       },

@@ -13,6 +13,26 @@ export interface GpuMemoryReading {
   readonly processUsedBytes?: number;
   /** Number of the sample this reading came from, for `GpuMemorySource.maxUsedSince`. */
   readonly sampleNumber?: number;
+  /** Running GPU-time and utilization figures as of this reading (one object per reading: nothing to allocate). */
+  readonly busy?: GpuBusyMark;
+}
+
+/**
+ * Cumulative figures of one device as of one reading: a span takes the difference between its end and its start.
+ */
+export interface GpuBusyMark {
+  /**
+   * GPU seconds this process tree used on the device since sampling began; undefined where the driver gives no
+   * per-process utilization (or its PIDs are not ours to match).
+   */
+  readonly processBusySeconds: number | undefined;
+  /** Readings so far whose per-process utilization was unknown: a span over one of them has no busy time. */
+  readonly processBusyGaps: number;
+  /** Sum and count of the device utilization readings (0–1) so far: the mean over a span from two marks. */
+  readonly utilizationSum: number;
+  readonly utilizationCount: number;
+  /** The latest utilization reading (0–1), for a span with no reading inside it; undefined: none. */
+  readonly utilization: number | undefined;
 }
 
 /**
@@ -28,6 +48,11 @@ export interface GpuMemorySource {
    * `GpuMemoryReading.sampleNumber`) up to now; undefined when the source keeps no history.
    */
   maxUsedSince?(deviceIndex: number, afterSample: number): number | undefined;
+  /**
+   * GPU seconds this process tree used on the device between two moments (epoch ms), the readings that span either
+   * moment counted in proportion; undefined when the source no longer holds readings that old.
+   */
+  processBusyBetween?(deviceIndex: number, fromMs: number, toMs: number): number | undefined;
   /** How many devices are visible (for "all devices"); undefined: the source cannot tell. */
   visibleDeviceCount?(): number;
 }

@@ -11,7 +11,8 @@ import { LeasedTimer } from '../sampler/leased-timer.js';
 import { SampleHistory } from '../sampler/sample-history.js';
 import { cudaVisibleDevices } from './cuda-visible-devices.js';
 import { gpuProviderConfigFromEnv, type StartedProvider, startGpuProvider } from './detect.js';
-import type { GpuMemoryReading, GpuMemorySource } from './gpu-memory-reading.js';
+import { GpuBusyTimeline } from './gpu-busy-timeline.js';
+import type { GpuBusyMark, GpuMemoryReading, GpuMemorySource } from './gpu-memory-reading.js';
 import { ProcessTree, seesHostPids } from './process-tree.js';
 import type { GpuDevice, GpuDeviceSample, GpuProvider, GpuProviderName, GpuSample } from './provider.js';
 import { noticeVisibly } from './visible-notice.js';
@@ -48,7 +49,24 @@ export interface GpuDeviceState {
   peakUsedBytes: number;
   lost: boolean;
   readonly history: SampleHistory;
+  /** This process tree's GPU time on the device over wall-clock time (see gpu-busy-timeline.ts). */
+  readonly busyTimeline: GpuBusyTimeline;
+  /** Cumulative figures as of the latest reading, handed to spans as they are. */
+  busyMark: GpuBusyMark;
+  /**
+   * This process tree's share of the device over the last sampling interval (GPU seconds / wall seconds);
+   * undefined where per-process utilization is unknown, and before the second reading.
+   */
+  processBusyFraction: number | undefined;
 }
+
+const NO_BUSY_MARK: GpuBusyMark = {
+  processBusySeconds: undefined,
+  processBusyGaps: 0,
+  utilizationSum: 0,
+  utilizationCount: 0,
+  utilization: undefined,
+};
 
 export interface GpuHealth {
   /** The provider in use (or the one forced by the environment that failed to start); undefined before detection. */
@@ -171,7 +189,12 @@ export class GpuSampler implements GpuMemorySource {
       name: state.device.name,
       ...(state.processUsedBytes === undefined ? {} : { processUsedBytes: state.processUsedBytes }),
       sampleNumber: state.history.count,
+      busy: state.busyMark,
     };
+  }
+
+  processBusyBetween(deviceIndex: number, fromMs: number, toMs: number): number | undefined {
+    return this.states[deviceIndex]?.busyTimeline.between(fromMs, toMs);
   }
 
   maxUsedSince(deviceIndex: number, afterSample: number): number | undefined {
@@ -252,6 +275,9 @@ export class GpuSampler implements GpuMemorySource {
       peakUsedBytes: 0,
       lost: false,
       history: new SampleHistory({ fineCapacity: 4096, blockSize: 64, coarseCapacity: 4096 }),
+      busyTimeline: new GpuBusyTimeline(),
+      busyMark: NO_BUSY_MARK,
+      processBusyFraction: undefined,
     }));
     this.noticeIgnoredLibrary(started);
     const passedOver = started.passedOver.map((reason) => reason.message).join('; ');
@@ -301,6 +327,7 @@ export class GpuSampler implements GpuMemorySource {
       const state = this.states.find((candidate) => candidate.device.uuid === reading.device.uuid);
       if (state === undefined) continue;
       anyRead = true;
+      this.recordBusy(state, reading, now);
       state.latest = reading;
       state.latestAt = now;
       if (reading.usedBytes !== undefined) {
@@ -325,6 +352,49 @@ export class GpuSampler implements GpuMemorySource {
     };
   }
 
+  /**
+   * Adds this reading's GPU time of our process tree (processes the tree owns, summed) to the device's timeline,
+   * and the device utilization to its running sum: the span path then only subtracts.
+   */
+  private recordBusy(state: GpuDeviceState, reading: GpuDeviceSample, now: number): void {
+    const mark = state.busyMark;
+    const utilization = reading.utilization;
+    const utilizationSum = mark.utilizationSum + (utilization ?? 0);
+    const utilizationCount = mark.utilizationCount + (utilization === undefined ? 0 : 1);
+    const entries = reading.processBusy;
+    if (entries === undefined || this.hostPids === false) {
+      state.processBusyFraction = undefined;
+      state.busyMark = {
+        processBusySeconds: undefined,
+        processBusyGaps: mark.processBusyGaps + 1,
+        utilizationSum,
+        utilizationCount,
+        utilization,
+      };
+      return;
+    }
+    let busy = 0;
+    let fromMs = Number.POSITIVE_INFINITY;
+    let toMs = Number.NEGATIVE_INFINITY;
+    for (const entry of entries) {
+      if (!this.processTree.owns(entry.pid)) continue;
+      busy += entry.busySeconds;
+      if (entry.fromMs < fromMs) fromMs = entry.fromMs;
+      if (entry.toMs > toMs) toMs = entry.toMs;
+    }
+    state.busyTimeline.add(fromMs, toMs, busy);
+    // The share over the interval since the previous reading (the gauge): GPU seconds per wall second.
+    state.processBusyFraction =
+      state.latestAt > 0 ? busy / Math.max((now - state.latestAt) / 1000, 1e-3) : undefined;
+    state.busyMark = {
+      processBusySeconds: state.busyTimeline.total,
+      processBusyGaps: mark.processBusyGaps,
+      utilizationSum,
+      utilizationCount,
+      utilization,
+    };
+  }
+
   /** This process tree's memory on the device, or undefined when the provider's PIDs cannot be matched to ours. */
   private processMemory(reading: GpuDeviceSample): number | undefined {
     if (reading.processes === undefined) return undefined;
@@ -332,7 +402,7 @@ export class GpuSampler implements GpuMemorySource {
       this.reportOnce(
         'pid-namespace',
         'this process runs in its own PID namespace (a container without --pid=host): the GPU driver reports host ' +
-          'PIDs, so GPU memory per process (resource_tracker.gpu.process.memory) is unavailable',
+          'PIDs, so GPU memory and GPU time per process (resource_tracker.gpu.process.memory, .busy_time) are unavailable',
       );
       return undefined;
     }

@@ -1,3 +1,4 @@
+import type { GpuBusyMark } from './gpu-memory-reading.js';
 import { getGpuMemorySource, readGpuMemory } from './gpu-memory-source.js';
 
 /** GPU figures of one device over a run (the report's DeviceFigures). */
@@ -12,6 +13,12 @@ export interface GpuDeviceFigures {
    * driver publishes no device memory (an Intel integrated GPU). */
   readonly usedPeakBytes: number | undefined;
   readonly totalBytes: number | undefined;
+  /**
+   * GPU seconds the process tree used on the device from the first reading to the last (NVML per-process
+   * utilization, DRM engine time); undefined where the driver gives no per-process utilization or a reading in
+   * between had none.
+   */
+  readonly treeBusySeconds?: number | undefined;
 }
 
 interface DeviceState {
@@ -22,6 +29,9 @@ interface DeviceState {
   treeKnown: boolean;
   usedPeak: number | undefined;
   total: number | undefined;
+  /** The cumulative busy marks of the first and the latest reading. */
+  busyFirst: GpuBusyMark | undefined;
+  busyLast: GpuBusyMark | undefined;
 }
 
 /**
@@ -55,12 +65,15 @@ export class GpuTracking {
           treeKnown: true,
           usedPeak: undefined,
           total: undefined,
+          busyFirst: reading.busy,
+          busyLast: reading.busy,
         };
         this.devices.set(device, state);
       }
       state.uuid = reading.uuid;
       state.model = reading.name;
       if (reading.totalBytes !== undefined) state.total = reading.totalBytes;
+      state.busyLast = reading.busy;
       if (reading.usedBytes !== undefined) state.usedPeak = Math.max(state.usedPeak ?? 0, reading.usedBytes);
       if (reading.processUsedBytes === undefined) state.treeKnown = false;
       else {
@@ -90,6 +103,14 @@ export class GpuTracking {
       treeEndBytes: state.treeKnown ? state.treeEnd : undefined,
       usedPeakBytes: state.usedPeak,
       totalBytes: state.total,
+      treeBusySeconds: busyBetween(state.busyFirst, state.busyLast),
     }));
   }
+}
+
+/** The tree's GPU seconds between two marks; undefined where either has none or a reading between had none. */
+function busyBetween(first: GpuBusyMark | undefined, last: GpuBusyMark | undefined): number | undefined {
+  if (first?.processBusySeconds === undefined || last?.processBusySeconds === undefined) return undefined;
+  if (first.processBusyGaps !== last.processBusyGaps) return undefined;
+  return Math.max(0, last.processBusySeconds - first.processBusySeconds);
 }

@@ -37,6 +37,24 @@ export interface GpuDeviceSample {
   readonly utilization: number | undefined;
   /** Compute processes on the device; undefined when the list cannot be read (no permission, not supported). */
   readonly processes: readonly GpuProcessMemory[] | undefined;
+  /**
+   * GPU time per process since the provider's previous reading (NVML process samples, DRM fdinfo engine time);
+   * undefined where the driver gives no per-process utilization (then busy time is absent, never 0). An empty
+   * list: the driver says, and no process used the device.
+   */
+  readonly processBusy?: readonly GpuProcessBusy[] | undefined;
+}
+
+/**
+ * GPU time one process used on a device within a window of wall-clock time (epoch ms): `busySeconds` of device
+ * time spread over [fromMs, toMs]. NVML: one process sample (SM % × the time it covers); DRM: one client's engine
+ * time between two readings.
+ */
+export interface GpuProcessBusy {
+  readonly pid: number;
+  readonly busySeconds: number;
+  readonly fromMs: number;
+  readonly toMs: number;
 }
 
 /** A device the provider could not read this time, and why. */

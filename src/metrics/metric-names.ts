@@ -22,6 +22,11 @@ export const METRIC_GPU_MEMORY_LIMIT = 'hw.gpu.memory.limit';
 export const METRIC_GPU_MEMORY_UTILIZATION = 'hw.gpu.memory.utilization';
 export const METRIC_GPU_UTILIZATION = 'hw.gpu.utilization';
 export const METRIC_PROCESS_GPU_MEMORY_USAGE = 'resource_tracker.process.gpu.memory.usage';
+/**
+ * This process tree's share of each device over the last sampling interval: GPU seconds it used per wall second
+ * (NVML per-process SM utilization, DRM engine time).
+ */
+export const METRIC_PROCESS_GPU_UTILIZATION = 'resource_tracker.process.gpu.utilization';
 export const METRIC_PROCESS_CPU_TIME = 'process.cpu.time';
 export const METRIC_PROCESS_MEMORY_USAGE = 'process.memory.usage';
 export const METRIC_PROCESS_MEMORY_VIRTUAL = 'process.memory.virtual';
@@ -80,6 +85,12 @@ const definitions: MetricDefinition[] = [
     unit: 'By',
     instrument: 'updowncounter',
     description: 'GPU memory held by this process and its descendants',
+  },
+  {
+    name: METRIC_PROCESS_GPU_UTILIZATION,
+    unit: '1',
+    instrument: 'gauge',
+    description: 'Share of the GPU this process and its descendants used over the last sampling interval',
   },
   {
     name: METRIC_PROCESS_CPU_TIME,

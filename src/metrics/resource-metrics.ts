@@ -100,6 +100,7 @@ export function registerResourceMetrics(
     const memoryUtilization = observable(meter, names.METRIC_GPU_MEMORY_UTILIZATION);
     const utilization = observable(meter, names.METRIC_GPU_UTILIZATION);
     const processUsage = observable(meter, names.METRIC_PROCESS_GPU_MEMORY_USAGE);
+    const processUtilization = observable(meter, names.METRIC_PROCESS_GPU_UTILIZATION);
     const up = observable(meter, names.METRIC_GPU_UP);
     const lastSuccess = observable(meter, names.METRIC_GPU_LAST_SUCCESS);
     const observables: Observable[] = [
@@ -108,6 +109,7 @@ export function registerResourceMetrics(
       memoryUtilization,
       utilization,
       processUsage,
+      processUtilization,
       up,
       lastSuccess,
     ];
@@ -136,6 +138,9 @@ export function registerResourceMetrics(
           result.observe(utilization, busy, { ...attributes, [names.ATTR_HW_GPU_TASK]: 'general' });
         if (reading.processUsedBytes !== undefined)
           result.observe(processUsage, reading.processUsedBytes, attributes);
+        // No series where the driver gives no per-process utilization (absent, not 0).
+        if (state.processBusyFraction !== undefined)
+          result.observe(processUtilization, state.processBusyFraction, attributes);
       }
     };
     meter.addBatchObservableCallback(callback, observables);

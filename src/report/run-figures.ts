@@ -54,6 +54,11 @@ export function spanAttributes(figures: RunFigures, args: readonly string[] | un
       attributes[keys.ATTR_GPU_PROCESS_MEMORY] = known.reduce((sum, gpu) => sum + (gpu.treeEndBytes ?? 0), 0);
     }
     // A sum over devices is only said where every device has the figure: a missing one is not a 0.
+    if (figures.gpus.every((gpu) => gpu.treeBusySeconds !== undefined))
+      attributes[keys.ATTR_GPU_PROCESS_BUSY_TIME] = figures.gpus.reduce(
+        (sum, gpu) => sum + (gpu.treeBusySeconds ?? 0),
+        0,
+      );
     if (figures.gpus.every((gpu) => gpu.usedPeakBytes !== undefined))
       attributes[keys.ATTR_GPU_MEMORY_PEAK] = figures.gpus.reduce(
         (sum, gpu) => sum + (gpu.usedPeakBytes ?? 0),

@@ -49,6 +49,14 @@ export const ATTR_GPU_MEMORY_PEAK = 'resource_tracker.gpu.memory.peak';
 export const ATTR_GPU_MEMORY_LIMIT = 'resource_tracker.gpu.memory.limit';
 /** By: GPU memory held by this process and its descendants at span end. */
 export const ATTR_GPU_PROCESS_MEMORY = 'resource_tracker.gpu.process.memory';
+/**
+ * s: GPU time this process and its descendants used on the tracked GPU(s) during the span (NVML: SM % × the time
+ * each sample covers; DRM: the busiest engine's time per client), summed over the devices. Absent where the driver
+ * gives no per-process utilization; 0 when it does and the tree did nothing.
+ */
+export const ATTR_GPU_PROCESS_BUSY_TIME = 'resource_tracker.gpu.process.busy_time';
+/** 1: the tracked GPU(s)' mean busy fraction (all processes) over the readings inside the span, 0–1. */
+export const ATTR_GPU_UTILIZATION = 'resource_tracker.gpu.utilization';
 /** The tracked GPU's UUID (semconv hardware `hw.id`); with several tracked GPUs, ATTR_GPU_IDS instead. */
 export const ATTR_HW_ID = 'hw.id';
 /** string[]: the UUIDs of several tracked GPUs. */

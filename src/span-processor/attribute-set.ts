@@ -4,7 +4,8 @@ import * as keys from './attribute-keys.js';
  * Which keys a span carries. Every key is a price: CPU to encode and export it on every measured span, and bytes in
  * the user's tracing bill. The default set is what a person reads in a trace view — the CPU the process used, the
  * span's attributed share of it, the peak memory; on a GPU host the GPU's peak and this process's GPU memory and
- * which GPU — and nothing the span already says (its duration) or that only details another key (user / system
+ * which GPU, and the GPU time this process used — and nothing the span already says (its duration) or that only
+ * details another key (user / system
  * split, start / end / delta, average cores, concurrent spans). `full` is every key; a list picks keys.
  */
 export type SpanAttributeSet = 'default' | 'full' | readonly string[];
@@ -32,6 +33,8 @@ export const SELECTABLE_SPAN_ATTRIBUTES: readonly string[] = [
   keys.ATTR_GPU_MEMORY_PEAK,
   keys.ATTR_GPU_MEMORY_LIMIT,
   keys.ATTR_GPU_PROCESS_MEMORY,
+  keys.ATTR_GPU_PROCESS_BUSY_TIME,
+  keys.ATTR_GPU_UTILIZATION,
   keys.ATTR_HW_ID,
   keys.ATTR_GPU_IDS,
   keys.ATTR_HW_MODEL,
@@ -49,6 +52,7 @@ export const DEFAULT_SPAN_ATTRIBUTES: readonly string[] = [
   keys.ATTR_MEMORY_PEAK,
   keys.ATTR_GPU_MEMORY_PEAK,
   keys.ATTR_GPU_PROCESS_MEMORY,
+  keys.ATTR_GPU_PROCESS_BUSY_TIME,
   keys.ATTR_HW_ID,
   keys.ATTR_GPU_IDS,
 ];

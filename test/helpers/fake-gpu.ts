@@ -26,7 +26,9 @@ export type FakeNvmlVariant =
   | 'no-detail-list'
   | 'no-memory-v2'
   | 'r470'
-  | 'v1-only';
+  | 'v1-only'
+  | 'no-utilization-info'
+  | 'no-process-utilization';
 
 const VARIANT_DEFINES: Record<FakeNvmlVariant, string[]> = {
   full: [],
@@ -35,6 +37,8 @@ const VARIANT_DEFINES: Record<FakeNvmlVariant, string[]> = {
   'no-memory-v2': ['-DOMIT_MEMORY_V2'],
   r470: ['-DR470'],
   'v1-only': ['-DV1_ONLY'],
+  'no-utilization-info': ['-DOMIT_UTILIZATION_INFO'],
+  'no-process-utilization': ['-DOMIT_PROCESS_UTILIZATION'],
 };
 
 /**
@@ -71,6 +75,8 @@ export interface FakeDevice {
   migInstances?: number;
   /** Processes in MIG instances: sized on the instance's handle, unsized on the device's. */
   migProcesses?: Array<{ slot: number; pid: number; bytes: number }>;
+  /** Per-process SM utilization: `pid` at `sm` % from `fromMs` to `toMs` (Unix time, ms). */
+  busy?: Array<{ pid: number; sm: number; fromMs: number; toMs: number }>;
 }
 
 export interface FakeNvmlScript {
@@ -86,6 +92,10 @@ export interface FakeNvmlScript {
   memoryV2?: 'ok' | number;
   /** What nvmlDeviceGetRunningProcessDetailList answers: 'ok' (default) or a return code. */
   detailList?: 'ok' | number;
+  /** The driver's per-process sample period (default 50 ms). */
+  busyPeriodMs?: number;
+  /** What both per-process utilization calls answer: 'ok' (default) or a return code. */
+  processUtilization?: 'ok' | number;
 }
 
 /** Writes the control file the fake library reads (it re-reads it whenever it changes). */
@@ -103,6 +113,10 @@ export function writeNvmlControl(path: string, script: FakeNvmlScript): void {
     if (device.migInstances !== undefined) lines.push(`mig ${index} ${device.migInstances}`);
     for (const entry of device.migProcesses ?? [])
       lines.push(`mig_process ${index} ${entry.slot} ${entry.pid} ${entry.bytes}`);
+    for (const entry of device.busy ?? [])
+      lines.push(
+        `busy ${index} ${entry.pid} ${entry.sm} ${Math.round(entry.fromMs)} ${Math.round(entry.toMs)}`,
+      );
   });
   for (const [fn, code] of Object.entries(script.fail ?? {})) lines.push(`fail ${fn} ${code}`);
   for (const { device, call, code } of script.deny ?? []) lines.push(`deny ${device} ${call} ${code}`);
@@ -110,6 +124,8 @@ export function writeNvmlControl(path: string, script: FakeNvmlScript): void {
   if (script.initBehaviour !== undefined) lines.push(`init_behaviour ${script.initBehaviour}`);
   if (script.memoryV2 !== undefined) lines.push(`memory_v2 ${script.memoryV2}`);
   if (script.detailList !== undefined) lines.push(`detail_list ${script.detailList}`);
+  if (script.busyPeriodMs !== undefined) lines.push(`busy_period_ms ${script.busyPeriodMs}`);
+  if (script.processUtilization !== undefined) lines.push(`process_util ${script.processUtilization}`);
   writeFileSync(path, `${lines.join('\n')}\n`);
 }
 

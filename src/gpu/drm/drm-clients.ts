@@ -17,6 +17,11 @@ export interface DrmClient {
   readonly bytes: number | undefined;
   /** The regions and their bytes, for gpu-check. */
   readonly regions: ReadonlyMap<string, number>;
+  /** Identifies the client across readings (pdev or driver / client id; pid / fd without an id). */
+  readonly key: string;
+  /** Engine busy time (ns per engine) and xe's cycle counters, as fdinfo.ts reads them. */
+  readonly engineNs: ReadonlyMap<string, number>;
+  readonly cycles: DrmFdinfo['cycles'];
 }
 
 interface DrmDescriptor {
@@ -72,12 +77,16 @@ export class DrmClientScanner {
             `${this.procRoot}/${descriptor.pid}/fdinfo/${descriptor.fd} has no drm-driver line (a kernel without ` +
               'DRM usage stats): GPU memory per process is unknown',
           );
-          clients.set(`${descriptor.pid}/${descriptor.fd}`, {
+          const key = `${descriptor.pid}/${descriptor.fd}`;
+          clients.set(key, {
             pid: descriptor.pid,
             pdev: undefined,
             driver: 'unknown',
             bytes: undefined,
             regions: new Map(),
+            key,
+            engineNs: new Map(),
+            cycles: new Map(),
           });
         }
         continue;
@@ -95,6 +104,9 @@ export class DrmClientScanner {
         driver: info.driver,
         bytes: this.clientBytes(info, descriptor),
         regions: info.regions,
+        key,
+        engineNs: info.engineNs,
+        cycles: info.cycles,
       });
     }
     this.descriptors = stillOpen;

@@ -5,6 +5,7 @@ import {
   type GpuDevice,
   type GpuDeviceSample,
   GpuError,
+  type GpuProcessBusy,
   type GpuProcessMemory,
   type GpuProcessView,
   type GpuProvider,
@@ -12,6 +13,7 @@ import {
 } from '../provider.js';
 import { type DrmCard, listDrmCards, readXeVramTotal } from './drm-cards.js';
 import { type DrmClient, DrmClientScanner } from './drm-clients.js';
+import { DrmEngineTime } from './drm-engine-time.js';
 import { readUnsigned, type ValueResult } from './sysfs-value.js';
 
 export const DEFAULT_PROCFS_ROOT = '/proc';
@@ -45,6 +47,7 @@ export class DrmProvider implements GpuProvider {
   readonly processView: GpuProcessView;
   private tracked: TrackedCard[] = [];
   private readonly scanner: DrmClientScanner;
+  private readonly engineTime = new DrmEngineTime();
   private readonly reported = new Set<string>();
   /** The clients of this process tree at the last sample, with their regions: for `npm run gpu-check`. */
   lastClients: readonly DrmClient[] | undefined;
@@ -88,8 +91,10 @@ export class DrmProvider implements GpuProvider {
   }
 
   sample(): Promise<GpuSample> {
-    const clients = this.scanner.read();
+    const now = Date.now();
+    const clients = this.scanner.read(now);
     this.lastClients = clients;
+    const engineTime = clients === undefined ? undefined : this.engineTime.update(clients, now);
     const devices: GpuDeviceSample[] = this.tracked.map(({ card, device, staticTotalBytes }) => {
       const { usedBytes, totalBytes } = this.deviceMemory(card, staticTotalBytes);
       const busy =
@@ -112,6 +117,7 @@ export class DrmProvider implements GpuProvider {
         freeBytes: usedBytes !== undefined && totalBytes !== undefined ? totalBytes - usedBytes : undefined,
         utilization: busy === undefined ? undefined : this.fraction(card, busy),
         processes,
+        processBusy: this.processBusy(card, clients, engineTime),
       };
     });
     return Promise.resolve({ devices, failures: [] });
@@ -119,6 +125,36 @@ export class DrmProvider implements GpuProvider {
 
   shutdown(): void {
     this.tracked = [];
+  }
+
+  /**
+   * GPU time per client of this card since the previous reading; undefined (unknown, not 0) when procfs could not
+   * be listed, or a client of the card has no engine figures (a kernel before engine stats) or could be another
+   * card's (no drm-pdev among several cards).
+   */
+  private processBusy(
+    card: DrmCard,
+    clients: readonly DrmClient[] | undefined,
+    engineTime: ReturnType<DrmEngineTime['update']> | undefined,
+  ): GpuProcessBusy[] | undefined {
+    if (clients === undefined || engineTime === undefined) return undefined;
+    const single = this.tracked.length === 1;
+    const entries: GpuProcessBusy[] = [];
+    for (const client of clients) {
+      if (client.pdev !== card.pciSlot && client.pdev !== undefined) continue;
+      const busySeconds = engineTime.busy.get(client.key);
+      if (busySeconds === undefined || (client.pdev === undefined && !single)) {
+        this.reportOnce(
+          'drm-engine-time-missing',
+          `a DRM client of this process tree on ${card.card} has no drm-engine- or drm-cycles- lines (a kernel ` +
+            'without per-client engine stats) or names no device among several: ' +
+            'resource_tracker.gpu.process.busy_time is absent there',
+        );
+        return undefined;
+      }
+      entries.push({ pid: client.pid, busySeconds, fromMs: engineTime.fromMs, toMs: engineTime.toMs });
+    }
+    return entries;
   }
 
   /**

@@ -71,6 +71,12 @@ export interface NvmlFunctions {
   computeProcesses: ComputeProcessesCall | undefined;
   /** nvmlDeviceGetRunningProcessDetailList (drivers from R550 on); undefined: symbol missing. */
   processDetailList: ((handle: NvmlHandle, list: Buffer) => Status) | undefined;
+  /** nvmlDeviceGetProcessesUtilizationInfo (R550 on): nvmlProcessesUtilizationInfo_t; undefined: symbol missing. */
+  processesUtilizationInfo: ((handle: NvmlHandle, info: Buffer) => Status) | undefined;
+  /** nvmlDeviceGetProcessUtilization (older drivers): samples, count in/out, lastSeenTimeStamp; undefined: missing. */
+  processUtilization:
+    | ((handle: NvmlHandle, samples: Buffer, count: [number], lastSeenTimeStamp: number) => Status)
+    | undefined;
   /** nvmlDeviceGetMigMode (current, pending: 1 = enabled); undefined: symbol missing (drivers before R450). */
   migMode: ((handle: NvmlHandle, current: [number], pending: [number]) => Status) | undefined;
   maxMigDeviceCount: ((handle: NvmlHandle, count: [number]) => Status) | undefined;
@@ -151,6 +157,15 @@ export function loadNvml(path: string): NvmlFunctions {
     library,
     'int nvmlSystemGetDriverVersion(void *version, unsigned int length)',
   );
+  // Per-process utilization (GPU busy time per span): the versioned call from R550, the older one before.
+  const processesUtilizationInfo = optional<NvmlFunctions['processesUtilizationInfo']>(
+    library,
+    'int nvmlDeviceGetProcessesUtilizationInfo(void *device, void *info)',
+  );
+  const processUtilization = optional<NvmlFunctions['processUtilization']>(
+    library,
+    'int nvmlDeviceGetProcessUtilization(void *device, void *samples, _Inout_ unsigned int *count, unsigned long long lastSeen)',
+  );
   // MIG (A100 and later, drivers from R450): per-process memory is read per instance on a device in MIG mode.
   const migMode = optional<NvmlFunctions['migMode']>(
     library,
@@ -202,6 +217,8 @@ export function loadNvml(path: string): NvmlFunctions {
     driverVersion,
     computeProcesses,
     processDetailList,
+    processesUtilizationInfo,
+    processUtilization,
     migMode,
     maxMigDeviceCount,
     migDeviceHandleByIndex,

@@ -33,6 +33,7 @@ import {
   PROCESS_DETAIL_BYTES,
   SENTINEL_BYTE,
 } from './nvml-process-records.js';
+import { NvmlProcessUtilization } from './nvml-process-utilization.js';
 
 const STRING_BUFFER_BYTES = 96;
 /** Answers of a versioned call that mean "not on this driver" (invalid argument, not supported, function not found,
@@ -70,6 +71,8 @@ export class NvmlProvider implements GpuProvider {
   private details = Buffer.alloc(PROCESS_DETAIL_BYTES * 16);
   private detailListRefused = false;
   private layoutWarned = false;
+  /** Per-process utilization (GPU seconds per process per reading); public for gpu-check. */
+  readonly processUtilization = new NvmlProcessUtilization();
   /** How per-process memory was last read: 'detail-list', 'v3/24' (record size), 'v3/unknown'. For gpu-check. */
   processRecordLayout: string | undefined;
   private readonly count: [number] = [0];
@@ -118,6 +121,7 @@ export class NvmlProvider implements GpuProvider {
         ...this.reading,
         utilization: this.readUtilization(nvml, tracked.handle),
         processes: this.readProcesses(nvml, tracked),
+        processBusy: this.processUtilization.read(nvml, tracked.handle, tracked.device),
       });
     }
     return Promise.resolve({ devices, failures });
