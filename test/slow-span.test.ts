@@ -5,11 +5,12 @@ import { dirname, join } from 'node:path';
 import { type PerformanceEntry, PerformanceObserver, performance } from 'node:perf_hooks';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import { ENV_PROCFS_ROOT, ENV_SYSFS_ROOT } from '../src/config/env.js';
-import { SpanAttributes as keys } from '../src/index.js';
+import { SpanAttributes as keys, startPrometheusEndpoint } from '../src/index.js';
 import { findCgroupDirectories } from '../src/probes/cgroup-limits.js';
 import { CounterSeries } from '../src/sampler/counter-series.js';
 import { GcPauses } from '../src/sampler/gc-pauses.js';
 import { captureDiag } from './helpers/diag-capture.js';
+import { promtoolCheckMetrics } from './helpers/prometheus.js';
 import { createTracing, inSpan, numberAttribute } from './helpers/tracing.js';
 
 const SLOW_KEYS = [
@@ -348,6 +349,34 @@ describe('Why a span was slow: cgroup throttling, limits and run-queue wait on f
       assert.deepEqual(found.cpu, { version: 1, path: join(tree.sys, 'fs', 'cgroup', 'cpu,cpuacct') });
       assert.deepEqual(found.memory, { version: 1, path: join(tree.sys, 'fs', 'cgroup', 'memory') });
     } finally {
+      tree.remove();
+    }
+  });
+
+  it('the Prometheus endpoint serves the throttled-time counter and both limits, and follows the counter', async () => {
+    const tree = new FakeCgroupTree();
+    tree.cpuStat(1_500_000);
+    const restore = tree.environment();
+    const endpoint = await startPrometheusEndpoint({ port: 0 });
+    try {
+      const scrape = async (): Promise<string> => (await fetch(endpoint.url)).text();
+      const sample = (text: string, name: string): number | undefined => {
+        const line = text
+          .split('\n')
+          .find((candidate) => candidate.startsWith(`${name}{`) || candidate.startsWith(`${name} `));
+        return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
+      };
+      let text = await scrape();
+      assert.equal(sample(text, 'resource_tracker_cgroup_cpu_throttled_time_seconds_total'), 1.5);
+      assert.equal(sample(text, 'resource_tracker_cgroup_cpu_limit'), 1.5);
+      assert.equal(sample(text, 'resource_tracker_cgroup_memory_limit_bytes'), 512 * 1024 * 1024);
+      promtoolCheckMetrics(text);
+      tree.cpuStat(2_250_000);
+      text = await scrape();
+      assert.equal(sample(text, 'resource_tracker_cgroup_cpu_throttled_time_seconds_total'), 2.25);
+    } finally {
+      await endpoint.shutdown();
+      restore();
       tree.remove();
     }
   });

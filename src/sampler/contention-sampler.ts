@@ -47,6 +47,8 @@ export class ContentionSampler {
   private stopListening: (() => void) | undefined;
   private readonly choice = { cgroup: false, runQueue: false };
   private users = 0;
+  /** Whether the cgroup directories have been looked for (once: a process does not change cgroups by itself). */
+  private searched = false;
 
   constructor(
     private readonly roots: CgroupRoots,
@@ -57,7 +59,7 @@ export class ContentionSampler {
   use(choice: ContentionChoice, sampler: MemorySampler): () => void {
     if (choice.cgroup && !this.choice.cgroup) {
       this.choice.cgroup = true;
-      this.findDirectories();
+      if (!this.searched) this.findDirectories();
     }
     if (choice.runQueue && !this.choice.runQueue) {
       this.choice.runQueue = true;
@@ -114,7 +116,29 @@ export class ContentionSampler {
     if (newest !== Number.POSITIVE_INFINITY && atMs - newest > DEFAULT_SAMPLE_INTERVAL_MS) this.read(atMs);
   }
 
+  /**
+   * The cgroup's throttled counter and limits read now, for a metrics scrape (not a span: spans use the series).
+   * A figure is undefined where it cannot be read or (limits) is unlimited.
+   */
+  cgroupNow(): {
+    throttledSeconds: number | undefined;
+    cpuLimitCores: number | undefined;
+    memoryLimitBytes: number | undefined;
+  } {
+    if (!this.searched) this.findDirectories();
+    const cpu = this.directories?.cpu;
+    const memory = this.directories?.memory;
+    const cpuLimit = cpu === undefined ? undefined : readCpuLimitCores(cpu, this.problem);
+    const memoryLimit = memory === undefined ? undefined : readMemoryLimitBytes(memory, this.problem);
+    return {
+      throttledSeconds: cpu === undefined ? undefined : readThrottledSeconds(cpu, this.problem),
+      cpuLimitCores: typeof cpuLimit === 'number' ? cpuLimit : undefined,
+      memoryLimitBytes: typeof memoryLimit === 'number' ? memoryLimit : undefined,
+    };
+  }
+
   private findDirectories(): void {
+    this.searched = true;
     try {
       this.directories = findCgroupDirectories(this.roots);
       if (this.directories.cpu === undefined) {

@@ -48,7 +48,8 @@ export class SlowSpanFigures {
     this.wait = chosen.has(keys.ATTR_CPU_WAIT_TIME);
     this.limits = chosen.has(keys.ATTR_CPU_LIMIT) || chosen.has(keys.ATTR_MEMORY_LIMIT);
     this.stopGc = this.gc ? gcPauses.use() : undefined;
-    if (this.throttled || this.wait || this.limits) {
+    // cgroups and schedstat are Linux's: elsewhere these keys are absent, without a warning.
+    if ((this.throttled || this.wait || this.limits) && process.platform === 'linux') {
       this.contention = sharedContentionSampler();
       this.stopContention = this.contention.use(
         { cgroup: this.throttled || this.limits, runQueue: this.wait },
