@@ -1,16 +1,20 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Attributes } from '@opentelemetry/api';
 import { SpanAttributes as keys } from '../src/index.js';
+import { receiverPerTest } from './helpers/otlp-receiver.js';
 import { numberAttribute } from './helpers/tracing.js';
+import { repoRoot } from './helpers/zero-code.js';
 
 const CHILD = fileURLToPath(new URL('./fixtures/slow-span-child.js', import.meta.url));
 const V1_CPU = '/sys/fs/cgroup/cpu';
+const CLI = join(repoRoot, 'dist', 'cli', 'main.js');
 
 interface ChildResult {
   attributes: Attributes;
@@ -43,22 +47,47 @@ function within(actual: number, expected: number, share: number, what: string): 
   );
 }
 
+/** A new cgroup v1 `cpu` group with a 20 % quota (20 ms per 100 ms), or undefined (said why) where none can be made. */
+function quotaGroup(suffix: string): string | undefined {
+  const group = join(V1_CPU, `otel-rt-test-${process.pid}-${suffix}`);
+  try {
+    if (!existsSync(join(V1_CPU, 'cpu.cfs_quota_us')))
+      throw new Error(`${V1_CPU} is not a cgroup v1 cpu hierarchy`);
+    mkdirSync(group);
+    writeFileSync(join(group, 'cpu.cfs_period_us'), '100000');
+    writeFileSync(join(group, 'cpu.cfs_quota_us'), '20000');
+    return group;
+  } catch (error) {
+    console.log(`      skipped: a cpu cgroup cannot be made here (${(error as Error).message})`);
+    if (existsSync(group)) rmdirSync(group);
+    return undefined;
+  }
+}
+
+/** The throttled seconds in a v1 group's cpu.stat, read by the test itself. */
+function throttledSeconds(group: string): number {
+  const match = /^throttled_time (\d+)$/m.exec(readFileSync(join(group, 'cpu.stat'), 'utf8'));
+  assert.ok(match !== null, 'cpu.stat has throttled_time');
+  return Number(match[1]) / 1e9;
+}
+
+/** A command for `run`: records its group's throttled time at its start, burns 600 ms of CPU, records it again. */
+const THROTTLED_COMMAND = `
+const fs = require('node:fs');
+const read = () => Number(/^throttled_time (\\d+)$/m.exec(fs.readFileSync(process.env.GROUP + '/cpu.stat', 'utf8'))[1]) / 1e9;
+const before = read();
+const start = process.cpuUsage();
+for (;;) { const used = process.cpuUsage(start); if (used.user + used.system >= 600000) break; }
+fs.writeFileSync(process.env.OWN_FILE, String(read() - before));
+`;
+
 describe('Why a span was slow, on this host: real CPU throttling and run-queue waits', function () {
   this.timeout(60_000);
+  const otlp = receiverPerTest();
 
   it('a span burning CPU for 1 s under a 20 % quota gets its cgroup v1 throttled time, and the limit', async function () {
-    const group = join(V1_CPU, `otel-rt-test-${process.pid}`);
-    try {
-      if (!existsSync(join(V1_CPU, 'cpu.cfs_quota_us')))
-        throw new Error(`${V1_CPU} is not a cgroup v1 cpu hierarchy`);
-      mkdirSync(group);
-      writeFileSync(join(group, 'cpu.cfs_period_us'), '100000');
-      writeFileSync(join(group, 'cpu.cfs_quota_us'), '20000');
-    } catch (error) {
-      console.log(`      skipped: a cpu cgroup cannot be made here (${(error as Error).message})`);
-      if (existsSync(group)) rmdirSync(group);
-      this.skip();
-    }
+    const group = quotaGroup('span');
+    if (group === undefined) return this.skip();
     try {
       const result = await runChild(
         'throttle',
@@ -74,6 +103,59 @@ describe('Why a span was slow, on this host: real CPU throttling and run-queue w
       );
       assert.equal(result.attributes[keys.ATTR_CPU_LIMIT], 0.2);
     } finally {
+      rmdirSync(group);
+    }
+  });
+
+  it("the run command's span: the throttled time of its cgroup over the run, and the limit", async function () {
+    const group = quotaGroup('run');
+    if (group === undefined) return this.skip();
+    const dir = mkdtempSync(join(tmpdir(), 'run-throttled-'));
+    const ownFile = join(dir, 'own');
+    try {
+      const before = throttledSeconds(group);
+      // The shell moves itself into the group, then becomes the wrapper: the wrapper and its command run there.
+      const wrapper = spawn(
+        'sh',
+        [
+          '-c',
+          'echo $$ > "$GROUP/cgroup.procs" && exec "$NODE" "$CLI" run --name throttled -- "$NODE" -e "$COMMAND"',
+        ],
+        {
+          stdio: ['ignore', 'ignore', 'pipe'],
+          env: {
+            PATH: process.env.PATH ?? '',
+            GROUP: group,
+            NODE: process.execPath,
+            CLI,
+            COMMAND: THROTTLED_COMMAND,
+            OWN_FILE: ownFile,
+            OTEL_RESOURCE_TRACKER_GPU_PROVIDER: 'none',
+            OTEL_TRACES_EXPORTER: 'otlp',
+            OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint,
+            OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+          },
+        },
+      );
+      let stderr = '';
+      wrapper.stderr?.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+      });
+      const [code] = (await once(wrapper, 'exit')) as [number | null];
+      assert.equal(code, 0, stderr);
+      const whole = throttledSeconds(group) - before;
+      const own = Number(readFileSync(ownFile, 'utf8'));
+      const span = otlp.receiver.span('throttled');
+      const figure = span.attributes[keys.ATTR_CPU_THROTTLED_TIME] as number;
+      if (process.env.SLOW_SPAN_VERBOSE) console.log('run', { own, figure, whole });
+      assert.ok(own > 1, `the quota throttled the command (${own} s)`);
+      // The span's window holds the command's life and lies inside the wrapper's.
+      assert.ok(figure >= own && figure <= whole, `${own} ≤ ${figure} ≤ ${whole}`);
+      // Beyond the command's life the window holds only the wrapper's spawn and exit: little CPU, little throttling.
+      within(figure, own, 0.15, "the run span's throttled s against the command's own reading");
+      assert.equal(span.attributes[keys.ATTR_CPU_LIMIT], 0.2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
       rmdirSync(group);
     }
   });
