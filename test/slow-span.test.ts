@@ -8,7 +8,7 @@ import { ENV_PROCFS_ROOT, ENV_SYSFS_ROOT } from '../src/config/env.js';
 import { SpanAttributes as keys, startPrometheusEndpoint } from '../src/index.js';
 import { findCgroupDirectories } from '../src/probes/cgroup-limits.js';
 import { CounterSeries } from '../src/sampler/counter-series.js';
-import { GcPauses } from '../src/sampler/gc-pauses.js';
+import { GcPauses, gcPauses } from '../src/sampler/gc-pauses.js';
 import { captureDiag } from './helpers/diag-capture.js';
 import { promtoolCheckMetrics } from './helpers/prometheus.js';
 import { createTracing, inSpan, numberAttribute } from './helpers/tracing.js';
@@ -129,17 +129,22 @@ describe('Why a span was slow: GC pauses and the event loop, for real', () => {
     }
   });
 
-  it('the default set carries none of these keys and starts no GC observer', async () => {
-    const tracing = createTracing();
-    const own = ownGcObserver();
+  it('the default set carries none of these keys and starts no GC observer; a GC key starts one until shutdown', async () => {
+    const users = gcPauses.userCount;
+    const lean = createTracing();
     try {
-      await inSpan(tracing.tracer, 'lean', () => allocate(5));
-      const attributes = tracing.attributesOf('lean');
+      assert.equal(gcPauses.userCount, users, 'no GC observer for the lean default');
+      await inSpan(lean.tracer, 'lean', () => allocate(5));
+      const attributes = lean.attributesOf('lean');
       for (const key of SLOW_KEYS) assert.equal(attributes[key], undefined, key);
     } finally {
-      own.stop();
-      await tracing.shutdown();
+      await lean.shutdown();
     }
+    const withGc = createTracing({ attributes: [keys.ATTR_CPU_TIME, keys.ATTR_GC_PAUSE_TIME] });
+    assert.equal(gcPauses.userCount, users + 1);
+    assert.equal(gcPauses.observing, true);
+    await withGc.shutdown();
+    assert.equal(gcPauses.userCount, users);
   });
 });
 

@@ -36,6 +36,11 @@ export class GcPauses {
     return this.observer !== undefined;
   }
 
+  /** Processors that chose a GC key and have not shut down. */
+  get userCount(): number {
+    return this.users;
+  }
+
   /** Starts observing (the first user) and returns the stop for this user. */
   use(): () => void {
     this.users++;

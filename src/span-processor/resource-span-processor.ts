@@ -145,8 +145,18 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
       }
     }
     if (this.options.profile !== undefined) this.startProfiler(this.options.profile);
-    if (SlowSpanFigures.anyChosen(this.options.attributes))
-      this.slowFigures = new SlowSpanFigures(this.options.attributes, memorySampler);
+    if (SlowSpanFigures.anyChosen(this.options.attributes)) {
+      try {
+        this.slowFigures = new SlowSpanFigures(this.options.attributes, memorySampler);
+      } catch (error) {
+        // A runtime without `gc` performance entries (or perf_hooks at all): the keys are left out, the app runs.
+        this.reportOnce(
+          'slow-figures',
+          'the GC, event-loop and cgroup figures cannot start; they are left out',
+          error,
+        );
+      }
+    }
   }
 
   onStart(span: WritableSpan, parentContext: Context): void {
