@@ -7,6 +7,7 @@ import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promi
 import { ENV_PROCFS_ROOT, ENV_SYSFS_ROOT } from '../src/config/env.js';
 import { SpanAttributes as keys, startPrometheusEndpoint } from '../src/index.js';
 import { findCgroupDirectories } from '../src/probes/cgroup-limits.js';
+import { REUSE_RENDER_MS } from '../src/prometheus/shared-render.js';
 import { CounterSeries } from '../src/sampler/counter-series.js';
 import { GcPauses, gcPauses } from '../src/sampler/gc-pauses.js';
 import { captureDiag } from './helpers/diag-capture.js';
@@ -377,6 +378,8 @@ describe('Why a span was slow: cgroup throttling, limits and run-queue wait on f
       assert.equal(sample(text, 'resource_tracker_cgroup_memory_limit_bytes'), 512 * 1024 * 1024);
       promtoolCheckMetrics(text);
       tree.cpuStat(2_250_000);
+      // A scrape right after another gets that render: wait past the reuse window.
+      await sleep(REUSE_RENDER_MS + 50);
       text = await scrape();
       assert.equal(sample(text, 'resource_tracker_cgroup_cpu_throttled_time_seconds_total'), 2.25);
     } finally {
