@@ -6,7 +6,12 @@ import { type PerformanceEntry, PerformanceObserver, performance } from 'node:pe
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import { ENV_PROCFS_ROOT, ENV_SYSFS_ROOT } from '../src/config/env.js';
 import { SpanAttributes as keys, startPrometheusEndpoint } from '../src/index.js';
-import { findCgroupDirectories } from '../src/probes/cgroup-limits.js';
+import {
+  findCgroupDirectories,
+  readCpuLimitCores,
+  readMemoryLimitBytes,
+  readThrottledSeconds,
+} from '../src/probes/cgroup-limits.js';
 import { REUSE_RENDER_MS } from '../src/prometheus/shared-render.js';
 import { CounterSeries } from '../src/sampler/counter-series.js';
 import { GcPauses, gcPauses } from '../src/sampler/gc-pauses.js';
@@ -354,6 +359,23 @@ describe('Why a span was slow: cgroup throttling, limits and run-queue wait on f
       const found = findCgroupDirectories({ procfsRoot: tree.proc, sysfsRoot: tree.sys });
       assert.deepEqual(found.cpu, { version: 1, path: join(tree.sys, 'fs', 'cgroup', 'cpu,cpuacct') });
       assert.deepEqual(found.memory, { version: 1, path: join(tree.sys, 'fs', 'cgroup', 'memory') });
+      const cpu = found.cpu as NonNullable<typeof found.cpu>;
+      const memory = found.memory as NonNullable<typeof found.memory>;
+      const problems: string[] = [];
+      const problem = (kind: string) => problems.push(kind);
+      tree.write(join(cpu.path, 'cpu.cfs_quota_us'), '-1\n');
+      tree.write(join(cpu.path, 'cpu.cfs_period_us'), '100000\n');
+      tree.write(join(cpu.path, 'cpu.stat'), 'nr_periods 5\nnr_throttled 1\nthrottled_time 250000000\n');
+      // v1 writes "no limit" as the largest page-aligned 63-bit number.
+      tree.write(join(memory.path, 'memory.limit_in_bytes'), '9223372036854771712\n');
+      assert.equal(readCpuLimitCores(cpu, problem), 'unlimited');
+      assert.equal(readMemoryLimitBytes(memory, problem), 'unlimited');
+      assert.equal(readThrottledSeconds(cpu, problem), 0.25);
+      tree.write(join(cpu.path, 'cpu.cfs_quota_us'), '50000\n');
+      tree.write(join(memory.path, 'memory.limit_in_bytes'), '268435456\n');
+      assert.equal(readCpuLimitCores(cpu, problem), 0.5);
+      assert.equal(readMemoryLimitBytes(memory, problem), 268435456);
+      assert.deepEqual(problems, []);
     } finally {
       tree.remove();
     }
