@@ -29,6 +29,9 @@ const SPEC_NAMES: Record<string, string> = {
   process_cpu_time_total: 'process_cpu_time_seconds_total',
   process_memory_usage: 'process_memory_usage_bytes',
   process_memory_virtual: 'process_memory_virtual_bytes',
+  resource_tracker_cgroup_cpu_throttled_time_total:
+    'resource_tracker_cgroup_cpu_throttled_time_seconds_total',
+  resource_tracker_cgroup_memory_limit: 'resource_tracker_cgroup_memory_limit_bytes',
   resource_tracker_gpu_last_success_timestamp: 'resource_tracker_gpu_last_success_timestamp_seconds',
   resource_tracker_span_cpu_time: 'resource_tracker_span_cpu_time_seconds',
   resource_tracker_span_memory_peak: 'resource_tracker_span_memory_peak_bytes',

@@ -9,7 +9,9 @@ import {
 } from '@opentelemetry/api';
 import type { Environment } from '../config/env.js';
 import { METER_NAME, METER_VERSION } from '../metrics/meter-scope.js';
+import { cgroupSpanAttributes } from '../report/run-figures.js';
 import { processResource, type ResourcesModule } from '../resource/process-resource.js';
+import { sharedContentionSampler } from '../sampler/contention-sampler.js';
 import { otlpTracesDestination } from '../sdk-setup/export-failure-warning.js';
 import { sdkConfigFromEnv } from '../sdk-setup/sdk-config.js';
 import { loadSdkPackages } from '../sdk-setup/sdk-packages.js';
@@ -72,11 +74,16 @@ export function startRunSpan(
     say(`${error instanceof Error ? error.message : String(error)}. The run is not traced.`);
     return undefined;
   }
+  // The command runs in the wrapper's cgroup: its throttling over the span's window, and its limits (Linux).
+  const cgroup = process.platform === 'linux' ? sharedContentionSampler(env) : undefined;
+  const cgroupAtStart = cgroup?.cgroupNow();
   const { traceId, spanId, traceFlags } = span.spanContext();
   return {
     traceparent: `00-${traceId}-${spanId}-${traceFlags.toString(16).padStart(2, '0')}`,
     async end(attributes, failed) {
       span.setAttributes(attributes);
+      if (cgroup !== undefined && cgroupAtStart !== undefined)
+        span.setAttributes(cgroupSpanAttributes(cgroupAtStart, cgroup.cgroupNow()));
       if (failed !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: failed });
       span.end();
       // The exporter retries an unreachable receiver for up to OTEL_EXPORTER_OTLP_TIMEOUT (10 s by default): a

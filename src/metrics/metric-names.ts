@@ -30,6 +30,14 @@ export const METRIC_PROCESS_GPU_UTILIZATION = 'resource_tracker.process.gpu.util
 export const METRIC_PROCESS_CPU_TIME = 'process.cpu.time';
 export const METRIC_PROCESS_MEMORY_USAGE = 'process.memory.usage';
 export const METRIC_PROCESS_MEMORY_VIRTUAL = 'process.memory.virtual';
+/**
+ * The process's cgroup (its container's, under Docker or Kubernetes): semconv has no throttling or limit metric
+ * (model/container/metrics.yaml defines container.cpu.time, container.cpu.usage, container.memory.usage and I/O only),
+ * so they are ours. Linux only; no series where the cgroup cannot be read or the limit is unlimited.
+ */
+export const METRIC_CGROUP_CPU_THROTTLED_TIME = 'resource_tracker.cgroup.cpu.throttled_time';
+export const METRIC_CGROUP_CPU_LIMIT = 'resource_tracker.cgroup.cpu.limit';
+export const METRIC_CGROUP_MEMORY_LIMIT = 'resource_tracker.cgroup.memory.limit';
 /** 1 while the GPU provider answers, 0 when it fails (attribute ATTR_GPU_PROVIDER). */
 export const METRIC_GPU_UP = 'resource_tracker.gpu.up';
 /** Unix time of the GPU provider's last successful reading: how stale the GPU figures are. */
@@ -109,6 +117,24 @@ const definitions: MetricDefinition[] = [
     unit: 'By',
     instrument: 'updowncounter',
     description: 'Virtual memory of this process',
+  },
+  {
+    name: METRIC_CGROUP_CPU_THROTTLED_TIME,
+    unit: 's',
+    instrument: 'counter',
+    description: "Time the process's CPU cgroup was throttled by its CPU quota",
+  },
+  {
+    name: METRIC_CGROUP_CPU_LIMIT,
+    unit: '{cpu}',
+    instrument: 'gauge',
+    description: "CPU quota of the process's cgroup, in cores",
+  },
+  {
+    name: METRIC_CGROUP_MEMORY_LIMIT,
+    unit: 'By',
+    instrument: 'updowncounter',
+    description: "Memory limit of the process's cgroup",
   },
   {
     name: METRIC_GPU_UP,

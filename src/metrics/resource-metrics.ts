@@ -3,6 +3,7 @@ import { getGpuMemorySource } from '../gpu/gpu-memory-source.js';
 import { type GpuDeviceState, GpuSampler } from '../gpu/gpu-sampler.js';
 import { assertPlainOptions, booleanOption, describe } from '../internal/validate.js';
 import { processMemoryProbe } from '../probes/process-memory.js';
+import { sharedContentionSampler } from '../sampler/contention-sampler.js';
 import { METER_NAME, METER_VERSION } from './meter-scope.js';
 import * as names from './metric-names.js';
 
@@ -152,7 +153,19 @@ export function registerResourceMetrics(
     const memory = observable(meter, names.METRIC_PROCESS_MEMORY_USAGE);
     const virtual = observable(meter, names.METRIC_PROCESS_MEMORY_VIRTUAL);
     const observables: Observable[] = [cpu, memory, virtual];
+    // The cgroup's throttling and limits: Linux only (elsewhere there is no cgroup, and nothing to warn about).
+    const cgroup = process.platform === 'linux' ? sharedContentionSampler() : undefined;
+    const throttled = observable(meter, names.METRIC_CGROUP_CPU_THROTTLED_TIME);
+    const cpuLimit = observable(meter, names.METRIC_CGROUP_CPU_LIMIT);
+    const memoryLimit = observable(meter, names.METRIC_CGROUP_MEMORY_LIMIT);
+    if (cgroup !== undefined) observables.push(throttled, cpuLimit, memoryLimit);
     const callback = (result: BatchObservableResult) => {
+      if (cgroup !== undefined) {
+        const figures = cgroup.cgroupNow();
+        if (figures.throttledSeconds !== undefined) result.observe(throttled, figures.throttledSeconds);
+        if (figures.cpuLimitCores !== undefined) result.observe(cpuLimit, figures.cpuLimitCores);
+        if (figures.memoryLimitBytes !== undefined) result.observe(memoryLimit, figures.memoryLimitBytes);
+      }
       const usage = process.resourceUsage();
       result.observe(cpu, usage.userCPUTime / 1e6, { [names.ATTR_CPU_MODE]: 'user' });
       result.observe(cpu, usage.systemCPUTime / 1e6, { [names.ATTR_CPU_MODE]: 'system' });

@@ -77,3 +77,23 @@ export function spanAttributes(figures: RunFigures, args: readonly string[] | un
   }
   return attributes;
 }
+
+/** The run's cgroup (the command's is the wrapper's) read at the span's start and end. */
+export interface CgroupReading {
+  readonly throttledSeconds: number | undefined;
+  readonly cpuLimitCores: number | undefined;
+  readonly memoryLimitBytes: number | undefined;
+}
+
+/**
+ * The cgroup keys of the run span: the throttled time between the two readings (absent unless both were read), and
+ * the limits at the end (absent when unlimited or unread). GC and the event loop are not the command's: not set.
+ */
+export function cgroupSpanAttributes(atStart: CgroupReading, atEnd: CgroupReading): Attributes {
+  const attributes: Attributes = {};
+  if (atStart.throttledSeconds !== undefined && atEnd.throttledSeconds !== undefined)
+    attributes[keys.ATTR_CPU_THROTTLED_TIME] = Math.max(0, atEnd.throttledSeconds - atStart.throttledSeconds);
+  if (atEnd.cpuLimitCores !== undefined) attributes[keys.ATTR_CPU_LIMIT] = atEnd.cpuLimitCores;
+  if (atEnd.memoryLimitBytes !== undefined) attributes[keys.ATTR_MEMORY_LIMIT] = atEnd.memoryLimitBytes;
+  return attributes;
+}

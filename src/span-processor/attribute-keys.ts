@@ -64,6 +64,24 @@ export const ATTR_GPU_IDS = 'resource_tracker.gpu.ids';
 /** The tracked GPU's model name (semconv hardware `hw.model`), comma-joined when several models. */
 export const ATTR_HW_MODEL = 'hw.model';
 
+/* Why a span was slow: what happened in the process (or its container) while the span was open, not a share of it,
+ * like wall_time. Each is absent where its source does not exist or cannot be read, 0 where nothing happened. */
+
+/** s: V8 garbage-collection pauses overlapping the span (a pause straddling an edge counted in proportion). */
+export const ATTR_GC_PAUSE_TIME = 'resource_tracker.gc.pause_time';
+/** {collection}: garbage collections overlapping the span. */
+export const ATTR_GC_COUNT = 'resource_tracker.gc.count';
+/** 1: the event loop's utilization over the span (performance.eventLoopUtilization), 0–1. */
+export const ATTR_EVENT_LOOP_UTILIZATION = 'resource_tracker.event_loop.utilization';
+/** s: time the process's CPU cgroup was throttled by its quota during the span. */
+export const ATTR_CPU_THROTTLED_TIME = 'resource_tracker.cpu.throttled_time';
+/** s: time the span's thread was runnable but waiting for a CPU (run-queue delay, /proc/thread-self/schedstat). */
+export const ATTR_CPU_WAIT_TIME = 'resource_tracker.cpu.wait_time';
+/** {cpu}: the CPU cgroup's quota in cores; absent when unlimited. */
+export const ATTR_CPU_LIMIT = 'resource_tracker.cpu.limit';
+/** By: the memory cgroup's limit; absent when unlimited. */
+export const ATTR_MEMORY_LIMIT = 'resource_tracker.memory.limit';
+
 /* The span of `otel-resource-tracker run -- <command>`: the figures above where they mean the same (the CPU, wall
  * time and GPU keys, for the whole process tree), the process tree's own below, and semconv's process keys. */
 

@@ -38,6 +38,13 @@ export const SELECTABLE_SPAN_ATTRIBUTES: readonly string[] = [
   keys.ATTR_HW_ID,
   keys.ATTR_GPU_IDS,
   keys.ATTR_HW_MODEL,
+  keys.ATTR_GC_PAUSE_TIME,
+  keys.ATTR_GC_COUNT,
+  keys.ATTR_EVENT_LOOP_UTILIZATION,
+  keys.ATTR_CPU_THROTTLED_TIME,
+  keys.ATTR_CPU_WAIT_TIME,
+  keys.ATTR_CPU_LIMIT,
+  keys.ATTR_MEMORY_LIMIT,
 ];
 
 /**

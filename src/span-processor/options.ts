@@ -32,6 +32,14 @@ const GROUP_OF_KEY: Readonly<Record<string, AttributeGroup>> = {
   [keys.ATTR_MEMORY_END]: 'memory',
   [keys.ATTR_MEMORY_DELTA]: 'memory',
   [keys.ATTR_MEMORY_PEAK]: 'memory',
+  // Why a span was slow: what held its CPU back goes with the CPU, the memory limit with the memory.
+  [keys.ATTR_GC_PAUSE_TIME]: 'cpu',
+  [keys.ATTR_GC_COUNT]: 'cpu',
+  [keys.ATTR_EVENT_LOOP_UTILIZATION]: 'cpu',
+  [keys.ATTR_CPU_THROTTLED_TIME]: 'cpu',
+  [keys.ATTR_CPU_WAIT_TIME]: 'cpu',
+  [keys.ATTR_CPU_LIMIT]: 'cpu',
+  [keys.ATTR_MEMORY_LIMIT]: 'memory',
 };
 
 /**

@@ -27,6 +27,7 @@ import {
   type SpanSelector,
 } from './options.js';
 import type { SdkSpanProcessor, WritableSpan } from './sdk-span.js';
+import { SlowSpanFigures } from './slow-figures.js';
 import { type SpanState, SpanStateSlots } from './span-state.js';
 
 /** The sampler is given back after this long without an open span (avoids timer churn between requests). */
@@ -112,6 +113,8 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
   private isShutdown = false;
   /** The CPU profiler (option `profiler: 'cpu'`), once it has started; told which measured span starts and ends. */
   private profiler: SpanActivity | undefined;
+  /** GC, event-loop, throttling and run-queue figures: made only when one of their keys is chosen. */
+  private readonly slowFigures: SlowSpanFigures | undefined;
 
   constructor(options?: ResourceSpanProcessorOptions) {
     this.options = resolveOptions(options);
@@ -142,6 +145,18 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
       }
     }
     if (this.options.profile !== undefined) this.startProfiler(this.options.profile);
+    if (SlowSpanFigures.anyChosen(this.options.attributes)) {
+      try {
+        this.slowFigures = new SlowSpanFigures(this.options.attributes, memorySampler);
+      } catch (error) {
+        // A runtime without `gc` performance entries (or perf_hooks at all): the keys are left out, the app runs.
+        this.reportOnce(
+          'slow-figures',
+          'the GC, event-loop and cgroup figures cannot start; they are left out',
+          error,
+        );
+      }
+    }
   }
 
   onStart(span: WritableSpan, parentContext: Context): void {
@@ -191,6 +206,7 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
         context: contextStart,
         gpu,
         childrenCpuSeconds,
+        slow: this.slowFigures?.start(wallMs),
         ended: false,
       };
       this.slots.setOwn(span, state);
@@ -242,6 +258,7 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
   shutdown(): Promise<void> {
     this.isShutdown = true;
     this.profiler?.shutdown();
+    this.slowFigures?.shutdown();
     this.asyncContext?.shutdown();
     this.childrenCpu?.close();
     this.stopSettlingTrees();
@@ -304,6 +321,8 @@ export class ResourceSpanProcessor implements SdkSpanProcessor {
     }
     if (state.gpu !== undefined && sets.gpuKeys !== undefined)
       addGpuAttributes(attributes, state.gpu, sets.gpuKeys);
+    if (state.slow !== undefined)
+      this.slowFigures?.addAttributes(attributes, state.slow, state.wallMs, wallMs);
     if (state.childrenCpuSeconds !== undefined) {
       const childrenNow = this.childrenCpu?.readSeconds();
       if (childrenNow !== undefined)

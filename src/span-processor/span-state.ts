@@ -2,6 +2,7 @@ import type { ContextStart } from '../attribution/async-context-attribution.js';
 import type { ShareNode } from '../attribution/fair-share-ledger.js';
 import type { SpanTree } from '../attribution/span-trees.js';
 import type { GpuAtStart } from './gpu-figures.js';
+import type { SlowAtStart } from './slow-figures.js';
 
 /** What the processor remembers of a span between its start and its end (and, for its context, after). */
 export interface SpanState {
@@ -18,6 +19,8 @@ export interface SpanState {
   readonly context: ContextStart | undefined;
   readonly gpu: GpuAtStart | undefined;
   readonly childrenCpuSeconds: number | undefined;
+  /** GC, event loop, throttling and run-queue readings at start, when any of those keys is chosen. */
+  readonly slow: SlowAtStart | undefined;
   /**
    * Set at the span's end. The state stays on the span: code that still runs in the span's context afterwards
    * (callbacks it left behind) is charged to its ancestors through it.
