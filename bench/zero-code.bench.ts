@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { Agent, get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -109,17 +109,17 @@ function processCpuMs(pid: number): number {
 }
 
 /**
- * `concurrency` keep-alive clients sending GET `path` for `seconds` (or until `maxRequests` were sent): requests
- * done and per second.
+ * `concurrency` keep-alive clients (on `agent`) sending GET `path` for `seconds` (or until `maxRequests` were
+ * sent): requests done and per second.
  */
 async function load(
+  agent: Agent,
   port: number,
   path: string,
   concurrency: number,
   seconds: number,
   maxRequests = Number.POSITIVE_INFINITY,
 ): Promise<{ done: number; perSecond: number }> {
-  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const end = performance.now() + seconds * 1000;
   let sent = 0;
   let done = 0;
@@ -137,7 +137,6 @@ async function load(
   };
   const started = performance.now();
   await Promise.all(Array.from({ length: concurrency }, client));
-  agent.destroy();
   return { done, perSecond: done / ((performance.now() - started) / 1000) };
 }
 
@@ -213,6 +212,8 @@ function serverSetups(repoRoot: string): ServerSetup[] {
 
 const ROUTE = '/cpu?ms=0';
 const CONCURRENCY = 8;
+/** Rounds served by one generation of server processes before fresh ones start. */
+const ROUNDS_PER_GENERATION = 3;
 
 async function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
@@ -232,9 +233,9 @@ function spread(values: number[]): string {
 /**
  * The zero-code entry against upstream's register on an instrumented Express service, the way a user switching
  * from one to the other meets it: same instrumentations, same OTLP/HTTP protobuf exporter to an in-process sink,
- * ESM (upstream with its loader hook) and CommonJS. Each round starts every configuration afresh and measures them
- * one after the other in a rotating order; a configuration's CPU per request is what its server process used
- * (/proc) in its window ÷ the requests it served. Ratios are taken per round, then their median and spread.
+ * ESM (upstream with its loader hook) and CommonJS. A round measures every configuration for one window, one after
+ * the other in an order rotating from round to round; a configuration's CPU per request is what its server process
+ * used (/proc) in its window ÷ the requests it served. Ratios are taken per round, then their median and spread.
  */
 async function benchThroughput(
   repoRoot: string,
@@ -246,7 +247,8 @@ async function benchThroughput(
   const rates = new Map<string, number[]>(setups.map((setup) => [setup.sender, []]));
   const cpu = new Map<string, number[]>(setups.map((setup) => [setup.sender, []]));
   const served = new Map<string, number>(setups.map((setup) => [setup.sender, 0]));
-  for (let round = 0; round < rounds; round++) {
+  for (let first = 0; first < rounds; first += ROUNDS_PER_GENERATION) {
+    // A generation of fresh processes serves a few rounds: start-up and JIT luck are sampled too.
     const children = setups.map((setup) =>
       spawn(process.execPath, setup.args, {
         cwd: repoRoot,
@@ -254,22 +256,38 @@ async function benchThroughput(
         stdio: ['ignore', 'pipe', 'inherit'],
       }),
     );
+    const agents = setups.map(() => new Agent({ keepAlive: true, maxSockets: CONCURRENCY }));
     try {
       const ports = await Promise.all(children.map(waitForPort));
-      for (let step = 0; step < setups.length; step++) {
-        const index = (step + round) % setups.length;
-        const setup = setups[index] as ServerSetup;
-        const pid = children[index]?.pid as number;
-        const port = ports[index] as number;
-        const warm = await load(port, ROUTE, CONCURRENCY, 1); // JIT, connections, the first batches
-        const cpuBefore = processCpuMs(pid);
-        const measured = await load(port, ROUTE, CONCURRENCY, seconds);
-        const cpuMs = processCpuMs(pid) - cpuBefore;
-        rates.get(setup.sender)?.push(measured.perSecond);
-        cpu.get(setup.sender)?.push((cpuMs * 1000) / measured.done);
-        served.set(setup.sender, (served.get(setup.sender) ?? 0) + warm.done + measured.done);
+      for (let index = 0; index < setups.length; index++) {
+        // JIT, connections, the first batches
+        const warm = await load(agents[index] as Agent, ports[index] as number, ROUTE, CONCURRENCY, 1.5);
+        const sender = setups[index]?.sender ?? '';
+        served.set(sender, (served.get(sender) ?? 0) + warm.done);
+      }
+      // A round: one window per configuration, taken in turn (the order rotating from round to round), so that
+      // what else runs on the machine falls on every configuration alike; ratios are taken within a round.
+      for (let round = first; round < Math.min(rounds, first + ROUNDS_PER_GENERATION); round++) {
+        for (let step = 0; step < setups.length; step++) {
+          const index = (step + round) % setups.length;
+          const setup = setups[index] as ServerSetup;
+          const pid = children[index]?.pid as number;
+          const cpuBefore = processCpuMs(pid);
+          const measured = await load(
+            agents[index] as Agent,
+            ports[index] as number,
+            ROUTE,
+            CONCURRENCY,
+            seconds,
+          );
+          const cpuMs = processCpuMs(pid) - cpuBefore;
+          rates.get(setup.sender)?.push(measured.perSecond);
+          cpu.get(setup.sender)?.push((cpuMs * 1000) / measured.done);
+          served.set(setup.sender, (served.get(setup.sender) ?? 0) + measured.done);
+        }
       }
     } finally {
+      for (const agent of agents) agent.destroy();
       await Promise.all(children.map(stop));
     }
   }
@@ -278,7 +296,7 @@ async function benchThroughput(
 
   console.log(
     `\nInstrumented Express service (http + express spans over OTLP/HTTP protobuf to an in-process sink), GET ${ROUTE},` +
-      ` ${CONCURRENCY} keep-alive clients, ${rounds} interleaved rounds × ${seconds} s per configuration`,
+      ` ${CONCURRENCY} keep-alive clients, ${rounds} rounds of one ${seconds} s window per configuration in turn (fresh processes every ${ROUNDS_PER_GENERATION} rounds)`,
   );
   console.log(
     '(server CPU per request from /proc/PID/task/*/schedstat; the load generator and the sink share the cores)',
@@ -340,10 +358,10 @@ async function benchThroughput(
  * fixed number of requests, summed per package and file. The server closes itself after them (EXIT_AFTER), so the
  * profile is written at a normal exit.
  */
-async function benchProfile(repoRoot: string, sinkUrl: string, seconds: number): Promise<void> {
+async function benchProfile(repoRoot: string, sinkUrl: string): Promise<void> {
   const directory = mkdtempSync(join(tmpdir(), 'bench-prof-'));
   const esm = join(repoRoot, 'test', 'fixtures', 'apps', 'express-app.mjs');
-  const requests = 4000 * seconds;
+  const requests = 12_000;
   const child = spawn(
     process.execPath,
     ['--cpu-prof', `--cpu-prof-dir=${directory}`, '--import', ENTRY, esm],
@@ -356,11 +374,16 @@ async function benchProfile(repoRoot: string, sinkUrl: string, seconds: number):
   try {
     const port = await waitForPort(child);
     const exited = new Promise((resolve) => child.once('exit', resolve));
-    await load(port, ROUTE, CONCURRENCY, 120, requests);
+    const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+    await load(agent, port, ROUTE, CONCURRENCY, 120, requests);
+    agent.destroy();
     await exited;
-    const profile = readdirSync(directory).find((file) => file.endsWith('.cpuprofile'));
+    // The main thread's profile (an ESM loader thread writes one too): the largest.
+    const profile = readdirSync(directory)
+      .filter((file) => file.endsWith('.cpuprofile'))
+      .sort((a, b) => statSync(join(directory, b)).size - statSync(join(directory, a)).size)[0];
     console.log(
-      `\nWhere the server's CPU goes under --import ${ENTRY} (node --cpu-prof, ${requests} requests of GET ${ROUTE}, self time, idle left out)`,
+      `\nWhere the server's CPU goes under --import ${ENTRY} (node --cpu-prof, ${requests} requests of GET ${ROUTE}, self time, idle and nothing else left out: start-up included)`,
     );
     if (profile === undefined) console.log('  (no profile was written)');
     else printProfileSummary(join(directory, profile), repoRoot);
@@ -374,16 +397,17 @@ async function benchProfile(repoRoot: string, sinkUrl: string, seconds: number):
 
 /**
  * Start-up and request cost of the zero-code entry against upstream's register, in one run. BENCH_ROUNDS and
- * BENCH_SECONDS shorten it while working on it (defaults 9 rounds of 3 s); BENCH_STARTUP=0 leaves start-up out.
+ * BENCH_SECONDS (a window) shorten it while working on it (defaults 12 rounds of 1.5 s windows); BENCH_STARTUP=0
+ * leaves start-up out.
  */
 export async function benchZeroCode(repoRoot: string): Promise<void> {
   const sink = await startOtlpSink();
-  const rounds = Number(process.env.BENCH_ROUNDS ?? 9);
-  const seconds = Number(process.env.BENCH_SECONDS ?? 3);
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 12);
+  const seconds = Number(process.env.BENCH_SECONDS ?? 1.5);
   try {
     if (process.env.BENCH_STARTUP !== '0') benchStartup(repoRoot, sink.url);
     await benchThroughput(repoRoot, sink, rounds, seconds);
-    await benchProfile(repoRoot, sink.url, seconds);
+    await benchProfile(repoRoot, sink.url);
   } finally {
     sink.server.close();
   }
