@@ -364,7 +364,7 @@ async function benchProfile(repoRoot: string, sinkUrl: string): Promise<void> {
   const requests = 12_000;
   const child = spawn(
     process.execPath,
-    ['--cpu-prof', `--cpu-prof-dir=${directory}`, '--import', ENTRY, esm],
+    ['--cpu-prof', '--cpu-prof-interval=250', `--cpu-prof-dir=${directory}`, '--import', ENTRY, esm],
     {
       cwd: repoRoot,
       env: environment(`${sinkUrl}/profile`, { EXIT_AFTER: String(requests) }),
