@@ -149,6 +149,8 @@ interface ServerSetup extends Setup {
 
 /** What the comparison reports: ours against upstream's register, same module system. */
 const COMPARISONS: ReadonlyArray<{ ours: string; upstream: string }> = [
+  // The same configuration twice: what the method itself reads as a difference (its bias and noise).
+  { ours: 'esm-upstream-again', upstream: 'esm-upstream' },
   { ours: 'esm-ours', upstream: 'esm-upstream' },
   { ours: 'esm-ours-nometrics', upstream: 'esm-upstream' },
   { ours: 'esm-ours-full', upstream: 'esm-upstream' },
@@ -166,6 +168,12 @@ function serverSetups(repoRoot: string): ServerSetup[] {
       sender: 'esm-upstream',
       instrumented: true,
       name: `ESM upstream: ${UPSTREAM_ESM_LOADER} --import ${UPSTREAM}`,
+      args: [UPSTREAM_ESM_LOADER, '--import', UPSTREAM, esm],
+    },
+    {
+      sender: 'esm-upstream-again',
+      instrumented: true,
+      name: 'ESM upstream again, a second process (A/A: the noise floor)',
       args: [UPSTREAM_ESM_LOADER, '--import', UPSTREAM, esm],
     },
     {
@@ -214,6 +222,8 @@ const ROUTE = '/cpu?ms=0';
 const CONCURRENCY = 8;
 /** Rounds served by one generation of server processes before fresh ones start. */
 const ROUNDS_PER_GENERATION = 3;
+/** A pause before each window, for the previous configuration's leftovers (a last export) to settle. */
+const PAUSE_MS = 250;
 
 async function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
@@ -269,7 +279,11 @@ async function benchThroughput(
       // what else runs on the machine falls on every configuration alike; ratios are taken within a round.
       for (let round = first; round < Math.min(rounds, first + ROUNDS_PER_GENERATION); round++) {
         for (let step = 0; step < setups.length; step++) {
-          const index = (step + round) % setups.length;
+          // Rotating, and backwards every other round: each configuration follows each other one from both sides
+          // (what one leaves behind — its last export, a GC once its load stops — falls on whoever comes next).
+          const turn = (step + round) % setups.length;
+          const index = round % 2 === 0 ? turn : setups.length - 1 - turn;
+          await new Promise((resolve) => setTimeout(resolve, PAUSE_MS));
           const setup = setups[index] as ServerSetup;
           const pid = children[index]?.pid as number;
           const cpuBefore = processCpuMs(pid);
