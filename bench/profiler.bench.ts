@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT_CONTEXT } from '@opentelemetry/api';
@@ -7,7 +8,8 @@ import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import { ResourceSpanProcessor, type ResourceSpanProcessorOptions } from '../src/index.js';
 import type { ProfilerBackendName } from '../src/profiler/profiler-settings.js';
 import { type Measurement, measure, report } from './harness.js';
-import { load, median, processCpuMs, startSink, waitForPort } from './zero-code.bench.js';
+import { startOtlpSink } from './otlp-sink.js';
+import { load, median, processCpuMs, waitForPort } from './zero-code.bench.js';
 
 /**
  * The per-span cost of the profiler's hook: a span start and end with the processor, profiler off and on. The
@@ -45,7 +47,8 @@ async function benchPerSpan(): Promise<void> {
 
 /** CPU per request of the instrumented Express hello-world, profiler off and on (each sampler). */
 async function benchService(repoRoot: string): Promise<void> {
-  const sink = await startSink();
+  const sink = await startOtlpSink();
+  const agent = new Agent({ keepAlive: true, maxSockets: 16 });
   const app = join(repoRoot, 'test', 'fixtures', 'apps', 'express-app.cjs');
   const directory = mkdtempSync(join(tmpdir(), 'bench-service-profiles-'));
   const setups: Array<{ name: string; env: Record<string, string> }> = [
@@ -68,7 +71,7 @@ async function benchService(repoRoot: string): Promise<void> {
           cwd: repoRoot,
           env: {
             PATH: process.env.PATH,
-            OTEL_EXPORTER_OTLP_ENDPOINT: sink.url,
+            OTEL_EXPORTER_OTLP_ENDPOINT: `${sink.url}/profiler`,
             OTEL_METRICS_EXPORTER: 'none',
             OTEL_LOGS_EXPORTER: 'none',
             OTEL_RESOURCE_TRACKER_GPU_PROVIDER: 'none',
@@ -80,9 +83,9 @@ async function benchService(repoRoot: string): Promise<void> {
           stdio: ['ignore', 'pipe', 'inherit'],
         });
         const port = await waitForPort(child);
-        await load(port, '/cpu?ms=0', 16, 0.5);
+        await load(agent, port, '/cpu?ms=0', 16, 0.5);
         const cpuBefore = processCpuMs(child.pid as number);
-        const rate = await load(port, '/cpu?ms=0', 16, 3);
+        const { perSecond: rate } = await load(agent, port, '/cpu?ms=0', 16, 3);
         rates.get(setup.name)?.push(rate);
         cpuPerRequest
           .get(setup.name)
@@ -92,6 +95,7 @@ async function benchService(repoRoot: string): Promise<void> {
       }
     }
   } finally {
+    agent.destroy();
     sink.server.close();
   }
   const files = readdirSync(directory).length;

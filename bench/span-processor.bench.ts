@@ -1,9 +1,11 @@
 import { performance } from 'node:perf_hooks';
-import { type Attributes, ROOT_CONTEXT } from '@opentelemetry/api';
+import { type Attributes, context, ROOT_CONTEXT } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { BasicTracerProvider, type Span, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { ResourceSpanProcessor, type ResourceSpanProcessorOptions } from '../src/index.js';
+// The packed package (package.json's exports, dist/): what users run, measured as they get it.
+import { ResourceSpanProcessor, type ResourceSpanProcessorOptions } from 'otel-resource-tracker';
 import { type Measurement, measure, report } from './harness.js';
 
 class NoopProcessor implements SpanProcessor {
@@ -75,26 +77,46 @@ class FinalizationState extends SymbolFieldState {
   }
 }
 
+/** One active span a call (the way instrumentations make them: run in its context, then ended). */
 function perSpan(name: string, processors: SpanProcessor[]): Measurement {
   const tracer = new BasicTracerProvider({ spanProcessors: processors }).getTracer('bench');
-  return measure(name, () => tracer.startSpan('op', undefined, ROOT_CONTEXT).end(), 50_000);
+  return measure(name, () => tracer.startActiveSpan('op', {}, ROOT_CONTEXT, (span) => span.end()), 50_000);
 }
 
+/** An active child span a call, inside an active parent. */
 function nested(name: string, options?: ResourceSpanProcessorOptions): Measurement {
   const tracer = new BasicTracerProvider({ spanProcessors: [new ResourceSpanProcessor(options)] }).getTracer(
     'b',
   );
-  const parent = tracer.startSpan('parent', undefined, ROOT_CONTEXT);
-  const parentContext = ROOT_CONTEXT.setValue(Symbol.for('OpenTelemetry Context Key SPAN'), parent);
-  return measure(name, () => tracer.startSpan('child', undefined, parentContext).end(), 50_000);
+  return tracer.startActiveSpan('parent', {}, ROOT_CONTEXT, (parent) => {
+    const result = measure(name, () => tracer.startActiveSpan('child', (span) => span.end()), 50_000);
+    parent.end();
+    return result;
+  });
 }
 
-/** Cost per span: bare provider, a no-op processor, the floor, and ResourceSpanProcessor in its modes. */
+/**
+ * Cost per span: bare provider, a no-op processor, the floor, and ResourceSpanProcessor in its modes, with a context
+ * manager registered as every SDK set-up has one (without one the processor falls back to fair share).
+ */
 export function benchSpanProcessor(): void {
+  const contextManager = new AsyncLocalStorageContextManager().enable();
+  context.setGlobalContextManager(contextManager);
+  try {
+    benchPerSpan();
+  } finally {
+    context.disable();
+  }
+}
+
+function benchPerSpan(): void {
   const bare = perSpan('bare provider, no processor [baseline]', []);
   const noop = perSpan('no-op processor', [new NoopProcessor()]);
   const floor = perSpan('floor processor (2 getrusage + 2 clock + setAttributes)', [new FloorProcessor()]);
   const resource = perSpan('ResourceSpanProcessor (defaults)', [new ResourceSpanProcessor()]);
+  const full = perSpan("ResourceSpanProcessor { attributes: 'full' }", [
+    new ResourceSpanProcessor({ attributes: 'full' }),
+  ]);
   const exactMemory = perSpan('ResourceSpanProcessor { exactMemory: true }', [
     new ResourceSpanProcessor({ exactMemory: true }),
   ]);
@@ -111,6 +133,7 @@ export function benchSpanProcessor(): void {
     noop,
     floor,
     resource,
+    full,
     exactMemory,
     child,
     histograms,
@@ -127,9 +150,15 @@ export function benchSpanProcessor(): void {
     finalization,
   ]);
   const floorAdded = floor.nsPerOp - noop.nsPerOp;
-  const added = resource.nsPerOp - noop.nsPerOp;
-  console.log(
-    `floor adds ${floorAdded.toFixed(0)} ns; ResourceSpanProcessor adds ${added.toFixed(0)} ns = ` +
-      `${(added / floorAdded).toFixed(2)}x the floor (goal <= 1.2x)`,
-  );
+  for (const [what, row] of [
+    ['ResourceSpanProcessor (defaults)', resource],
+    ["{ attributes: 'full' }", full],
+  ] as const) {
+    const added = row.nsPerOp - noop.nsPerOp;
+    const ratio = added / floorAdded;
+    console.log(
+      `floor adds ${floorAdded.toFixed(0)} ns; ${what} adds ${added.toFixed(0)} ns = ${ratio.toFixed(2)}x the floor` +
+        ` (goal <= 1.3x)${ratio > 1.3 ? '  !! over the goal' : ''}`,
+    );
+  }
 }

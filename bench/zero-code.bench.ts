@@ -1,13 +1,16 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { Agent, createServer, get, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { Agent, get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { printProfileSummary } from './cpu-profile.js';
+import { type SinkTally, startOtlpSink } from './otlp-sink.js';
 
 const ENTRY = 'otel-resource-tracker/register';
 const UPSTREAM = '@opentelemetry/auto-instrumentations-node/register';
+/** Upstream's documented way to instrument ES modules: without it, ESM Express is not instrumented at all. */
+const UPSTREAM_ESM_LOADER = '--experimental-loader=@opentelemetry/instrumentation/hook.mjs';
 
 interface Setup {
   readonly name: string;
@@ -15,11 +18,15 @@ interface Setup {
   readonly env?: Record<string, string>;
 }
 
-/** Same exporters everywhere: traces over OTLP to a sink, no metrics or logs export (upstream would push them). */
+/**
+ * Same exporters everywhere: traces over OTLP/HTTP protobuf to a sink, no metrics or logs export (upstream would
+ * push them).
+ */
 function environment(sink: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return {
     PATH: process.env.PATH,
     OTEL_EXPORTER_OTLP_ENDPOINT: sink,
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
     OTEL_METRICS_EXPORTER: 'none',
     OTEL_LOGS_EXPORTER: 'none',
     OTEL_RESOURCE_TRACKER_GPU_PROVIDER: 'none',
@@ -29,17 +36,10 @@ function environment(sink: string, extra: Record<string, string> = {}): NodeJS.P
 
 export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] as number;
-}
-
-/** An OTLP receiver that takes everything and keeps nothing: the exporter's cost is in, the backend's is not. */
-export async function startSink(): Promise<{ url: string; server: Server }> {
-  const server = createServer((request, response) => {
-    request.resume();
-    request.on('end', () => response.writeHead(200, { 'Content-Type': 'application/x-protobuf' }).end());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1
+    ? (sorted[middle] as number)
+    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
 
 function benchStartup(repoRoot: string, sink: string): void {
@@ -90,24 +90,42 @@ export function waitForPort(child: ChildProcess): Promise<number> {
   });
 }
 
-/** User + system CPU of a process so far, in ms (clock ticks of 10 ms). */
+/**
+ * CPU time of every thread of a process so far, in ms: the per-thread scheduler figures (nanoseconds), else
+ * /proc/PID/stat's clock ticks (10 ms: too coarse for a few-percent comparison over seconds).
+ */
 export function processCpuMs(pid: number): number {
+  try {
+    let nanos = 0;
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      nanos += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0]);
+    }
+    if (nanos > 0) return nanos / 1e6;
+  } catch {
+    // a thread ended between the listing and the read, or no schedstat: the coarse figure
+  }
   const fields = (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1] ?? '').split(' ');
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
-/** Requests per second of `concurrency` keep-alive clients for `seconds` against GET `path`. */
+/**
+ * `concurrency` keep-alive clients (on `agent`) sending GET `path` for `seconds` (or until `maxRequests` were
+ * sent): requests done and per second.
+ */
 export async function load(
+  agent: Agent,
   port: number,
   path: string,
   concurrency: number,
   seconds: number,
-): Promise<number> {
-  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  maxRequests = Number.POSITIVE_INFINITY,
+): Promise<{ done: number; perSecond: number }> {
   const end = performance.now() + seconds * 1000;
+  let sent = 0;
   let done = 0;
   const client = async () => {
-    while (performance.now() < end) {
+    while (performance.now() < end && sent < maxRequests) {
+      sent++;
       await new Promise<void>((resolve, reject) => {
         get({ host: '127.0.0.1', port, path, agent }, (response) => {
           response.resume();
@@ -119,79 +137,291 @@ export async function load(
   };
   const started = performance.now();
   await Promise.all(Array.from({ length: concurrency }, client));
-  agent.destroy();
-  return done / ((performance.now() - started) / 1000);
+  return { done, perSecond: done / ((performance.now() - started) / 1000) };
 }
 
-async function benchThroughput(repoRoot: string, sink: string): Promise<void> {
-  const app = join(repoRoot, 'test', 'fixtures', 'apps', 'express-app.cjs');
-  const setups: Setup[] = [
-    { name: 'no OpenTelemetry', args: [app] },
-    { name: `upstream: --require ${UPSTREAM}`, args: ['--require', UPSTREAM, app] },
-    { name: `--require ${ENTRY} (default span kinds)`, args: ['--require', ENTRY, app] },
+interface ServerSetup extends Setup {
+  /** The sink path this configuration exports to. */
+  readonly sender: string;
+  /** Exports spans (every configuration but the bare one). */
+  readonly instrumented: boolean;
+}
+
+/** What the comparison reports: ours against upstream's register, same module system. */
+const COMPARISONS: ReadonlyArray<{ ours: string; upstream: string }> = [
+  // The same configuration twice: what the method itself reads as a difference (its bias and noise).
+  { ours: 'esm-upstream-again', upstream: 'esm-upstream' },
+  { ours: 'esm-ours', upstream: 'esm-upstream' },
+  { ours: 'esm-ours-nometrics', upstream: 'esm-upstream' },
+  { ours: 'esm-ours-full', upstream: 'esm-upstream' },
+  { ours: 'cjs-ours', upstream: 'cjs-upstream' },
+  { ours: 'cjs-ours-nometrics', upstream: 'cjs-upstream' },
+];
+
+function serverSetups(repoRoot: string): ServerSetup[] {
+  const esm = join(repoRoot, 'test', 'fixtures', 'apps', 'express-app.mjs');
+  const cjs = join(repoRoot, 'test', 'fixtures', 'apps', 'express-app.cjs');
+  const noMetrics = { OTEL_RESOURCE_TRACKER_METRICS: 'false' };
+  return [
+    { sender: 'bare', instrumented: false, name: 'no OpenTelemetry (ESM)', args: [esm] },
     {
-      name: `--require ${ENTRY}, no span measured (SPAN_KINDS=producer)`,
-      args: ['--require', ENTRY, app],
-      env: { OTEL_RESOURCE_TRACKER_SPAN_KINDS: 'producer' },
+      sender: 'esm-upstream',
+      instrumented: true,
+      name: `ESM upstream: ${UPSTREAM_ESM_LOADER} --import ${UPSTREAM}`,
+      args: [UPSTREAM_ESM_LOADER, '--import', UPSTREAM, esm],
     },
     {
-      name: `--require ${ENTRY}, OTEL_RESOURCE_TRACKER_SPAN_KINDS=all`,
-      args: ['--require', ENTRY, app],
-      env: { OTEL_RESOURCE_TRACKER_SPAN_KINDS: 'all' },
+      sender: 'esm-upstream-again',
+      instrumented: true,
+      name: 'ESM upstream again, a second process (A/A: the noise floor)',
+      args: [UPSTREAM_ESM_LOADER, '--import', UPSTREAM, esm],
+    },
+    {
+      sender: 'esm-ours',
+      instrumented: true,
+      name: `ESM ours: --import ${ENTRY}`,
+      args: ['--import', ENTRY, esm],
+    },
+    {
+      sender: 'esm-ours-nometrics',
+      instrumented: true,
+      name: 'ESM ours, OTEL_RESOURCE_TRACKER_METRICS=false',
+      args: ['--import', ENTRY, esm],
+      env: noMetrics,
+    },
+    {
+      sender: 'esm-ours-full',
+      instrumented: true,
+      name: 'ESM ours, OTEL_RESOURCE_TRACKER_ATTRIBUTES=full (0.2.0 set)',
+      args: ['--import', ENTRY, esm],
+      env: { OTEL_RESOURCE_TRACKER_ATTRIBUTES: 'full' },
+    },
+    {
+      sender: 'cjs-upstream',
+      instrumented: true,
+      name: `CJS upstream: --require ${UPSTREAM}`,
+      args: ['--require', UPSTREAM, cjs],
+    },
+    {
+      sender: 'cjs-ours',
+      instrumented: true,
+      name: `CJS ours: --require ${ENTRY}`,
+      args: ['--require', ENTRY, cjs],
+    },
+    {
+      sender: 'cjs-ours-nometrics',
+      instrumented: true,
+      name: 'CJS ours, OTEL_RESOURCE_TRACKER_METRICS=false',
+      args: ['--require', ENTRY, cjs],
+      env: noMetrics,
     },
   ];
-  const rates = new Map<string, number[]>(setups.map((setup) => [setup.name, []]));
-  const cpuPerRequest = new Map<string, number[]>(setups.map((setup) => [setup.name, []]));
-  for (let round = 0; round < 5; round++) {
-    for (const setup of setups) {
-      const child = spawn(process.execPath, setup.args, {
-        cwd: repoRoot,
-        env: environment(sink, setup.env),
-        stdio: ['ignore', 'pipe', 'inherit'],
-      });
-      const port = await waitForPort(child);
-      await load(port, '/cpu?ms=0', 16, 0.5); // warm-up: JIT, connections
-      const cpuBefore = processCpuMs(child.pid as number);
-      const rate = await load(port, '/cpu?ms=0', 16, 3);
-      rates.get(setup.name)?.push(rate);
-      cpuPerRequest
-        .get(setup.name)
-        ?.push(((processCpuMs(child.pid as number) - cpuBefore) * 1000) / (rate * 3));
-      // SIGKILL: upstream's register handles SIGTERM without exiting.
-      child.kill('SIGKILL');
-      await new Promise((resolve) => child.once('exit', resolve));
-    }
-  }
-  const bare = median(rates.get('no OpenTelemetry') ?? []);
-  const upstream = median(rates.get(`upstream: --require ${UPSTREAM}`) ?? []);
-  console.log(
-    '\nInstrumented Express hello-world (http + express spans over OTLP), 16 keep-alive clients, median of 5 × 3 s' +
-      ' (goal: ours ≥ 0.95 × upstream)',
-  );
-  console.log(
-    '(server CPU per request read from /proc/PID/stat: steadier than req/s when the load generator shares',
-  );
-  console.log(' the cores; its "÷ upstr." is upstream\'s CPU ÷ the case\'s, so > 1 is cheaper, like req/s)');
-  const upstreamCpu = median(cpuPerRequest.get(`upstream: --require ${UPSTREAM}`) ?? []);
-  console.log(
-    `${'case'.padEnd(70)} ${'req/s'.padStart(6)} ${'÷ upstr.'.padStart(8)} ${'CPU µs/req'.padStart(10)} ${'÷ upstr.'.padStart(8)}`,
-  );
-  for (const setup of setups) {
-    const rate = median(rates.get(setup.name) ?? []);
-    const cpu = median(cpuPerRequest.get(setup.name) ?? []);
-    console.log(
-      `${setup.name.padEnd(70)} ${rate.toFixed(0).padStart(6)} ${(rate / upstream).toFixed(2).padStart(8)} ${cpu.toFixed(0).padStart(10)} ${(upstreamCpu / cpu).toFixed(2).padStart(8)}`,
-    );
-  }
-  console.log(`(no OpenTelemetry at all: ${bare.toFixed(0)} req/s)`);
 }
 
-/** Start-up and request throughput of the zero-code entry against upstream's register, in one run. */
-export async function benchZeroCode(repoRoot: string): Promise<void> {
-  const sink = await startSink();
+const ROUTE = '/cpu?ms=0';
+const CONCURRENCY = 8;
+/** Rounds served by one generation of server processes before fresh ones start. */
+const ROUNDS_PER_GENERATION = 3;
+/** A pause before each window, for the previous configuration's leftovers (a last export) to settle. */
+const PAUSE_MS = 250;
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  // SIGTERM first: both registers flush their spans on it (the span count check wants them); upstream's then
+  // stays up, so SIGKILL after a moment.
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 2000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function spread(values: number[]): string {
+  return `${Math.min(...values).toFixed(2)}–${Math.max(...values).toFixed(2)}`;
+}
+
+/**
+ * The zero-code entry against upstream's register on an instrumented Express service, the way a user switching
+ * from one to the other meets it: same instrumentations, same OTLP/HTTP protobuf exporter to an in-process sink,
+ * ESM (upstream with its loader hook) and CommonJS. A round measures every configuration for one window, one after
+ * the other in an order rotating from round to round; a configuration's CPU per request is what its server process
+ * used (/proc) in its window ÷ the requests it served. Ratios are taken per round, then their median and spread.
+ */
+async function benchThroughput(
+  repoRoot: string,
+  sink: Awaited<ReturnType<typeof startOtlpSink>>,
+  rounds: number,
+  seconds: number,
+): Promise<void> {
+  const setups = serverSetups(repoRoot);
+  const rates = new Map<string, number[]>(setups.map((setup) => [setup.sender, []]));
+  const cpu = new Map<string, number[]>(setups.map((setup) => [setup.sender, []]));
+  const served = new Map<string, number>(setups.map((setup) => [setup.sender, 0]));
+  for (let first = 0; first < rounds; first += ROUNDS_PER_GENERATION) {
+    // A generation of fresh processes serves a few rounds: start-up and JIT luck are sampled too.
+    const children = setups.map((setup) =>
+      spawn(process.execPath, setup.args, {
+        cwd: repoRoot,
+        env: environment(`${sink.url}/${setup.sender}`, setup.env),
+        stdio: ['ignore', 'pipe', 'inherit'],
+      }),
+    );
+    const agents = setups.map(() => new Agent({ keepAlive: true, maxSockets: CONCURRENCY }));
+    try {
+      const ports = await Promise.all(children.map(waitForPort));
+      for (let index = 0; index < setups.length; index++) {
+        // JIT, connections, the first batches
+        const warm = await load(agents[index] as Agent, ports[index] as number, ROUTE, CONCURRENCY, 1.5);
+        const sender = setups[index]?.sender ?? '';
+        served.set(sender, (served.get(sender) ?? 0) + warm.done);
+      }
+      // A round: one window per configuration, taken in turn (the order rotating from round to round), so that
+      // what else runs on the machine falls on every configuration alike; ratios are taken within a round.
+      for (let round = first; round < Math.min(rounds, first + ROUNDS_PER_GENERATION); round++) {
+        for (let step = 0; step < setups.length; step++) {
+          // Rotating, and backwards every other round: each configuration follows each other one from both sides
+          // (what one leaves behind — its last export, a GC once its load stops — falls on whoever comes next).
+          const turn = (step + round) % setups.length;
+          const index = round % 2 === 0 ? turn : setups.length - 1 - turn;
+          await new Promise((resolve) => setTimeout(resolve, PAUSE_MS));
+          const setup = setups[index] as ServerSetup;
+          const pid = children[index]?.pid as number;
+          const cpuBefore = processCpuMs(pid);
+          const measured = await load(
+            agents[index] as Agent,
+            ports[index] as number,
+            ROUTE,
+            CONCURRENCY,
+            seconds,
+          );
+          const cpuMs = processCpuMs(pid) - cpuBefore;
+          rates.get(setup.sender)?.push(measured.perSecond);
+          cpu.get(setup.sender)?.push((cpuMs * 1000) / measured.done);
+          served.set(setup.sender, (served.get(setup.sender) ?? 0) + measured.done);
+        }
+      }
+    } finally {
+      for (const agent of agents) agent.destroy();
+      await Promise.all(children.map(stop));
+    }
+  }
+  // Spans still on their way after a flush-and-exit: give the sink a moment.
+  await new Promise((resolve) => setTimeout(resolve, 500));
+
+  console.log(
+    `\nInstrumented Express service (http + express spans over OTLP/HTTP protobuf to an in-process sink), GET ${ROUTE},` +
+      ` ${CONCURRENCY} keep-alive clients, ${rounds} rounds of one ${seconds} s window per configuration in turn (fresh processes every ${ROUNDS_PER_GENERATION} rounds)`,
+  );
+  console.log(
+    '(server CPU per request from /proc/PID/task/*/schedstat; the load generator and the sink share the cores)',
+  );
+  console.log(
+    `${'configuration'.padEnd(78)} ${'req/s'.padStart(6)} ${'CPU µs/req'.padStart(10)} ${'spans/req'.padStart(9)} ${'B/SERVER span'.padStart(13)} ${'attrs'.padStart(5)}`,
+  );
+  const tallies = new Map<string, SinkTally>(setups.map((setup) => [setup.sender, sink.tally(setup.sender)]));
+  for (const setup of setups) {
+    const tally = tallies.get(setup.sender) as SinkTally;
+    const perServer = (value: number) => (tally.serverSpans > 0 ? value / tally.serverSpans : 0);
+    console.log(
+      `${setup.name.padEnd(78)} ${median(rates.get(setup.sender) ?? [])
+        .toFixed(0)
+        .padStart(6)} ${median(cpu.get(setup.sender) ?? [])
+        .toFixed(0)
+        .padStart(
+          10,
+        )} ${(setup.instrumented ? perServer(tally.spans).toFixed(2) : '-').padStart(9)} ${(setup.instrumented ? perServer(tally.serverSpanBytes).toFixed(0) : '-').padStart(13)} ${(setup.instrumented ? perServer(tally.serverSpanAttributes).toFixed(1) : '-').padStart(5)}`,
+    );
+    if (setup.instrumented) {
+      const exported = tally.serverSpans / (served.get(setup.sender) ?? 1);
+      if (exported < 0.99 || exported > 1.01) {
+        console.log(
+          `  !! ${tally.serverSpans} SERVER spans exported for ${served.get(setup.sender)} requests: not one per request`,
+        );
+      }
+    }
+  }
+  console.log(
+    '\nOurs ÷ upstream, per round, then the median [min–max] (goal: CPU/request ≤ 1.02, req/s ≥ 0.98; both need the',
+  );
+  console.log(' same spans per request)');
+  console.log(
+    `${'configuration'.padEnd(60)} ${'CPU/req'.padStart(7)} ${'[spread]'.padStart(11)} ${'req/s'.padStart(6)} ${'[spread]'.padStart(11)}  same spans`,
+  );
+  for (const { ours, upstream } of COMPARISONS) {
+    const cpuRatios = (cpu.get(ours) ?? []).map(
+      (value, index) => value / (cpu.get(upstream)?.[index] ?? NaN),
+    );
+    const rateRatios = (rates.get(ours) ?? []).map(
+      (value, index) => value / (rates.get(upstream)?.[index] ?? NaN),
+    );
+    const oursTally = tallies.get(ours) as SinkTally;
+    const upstreamTally = tallies.get(upstream) as SinkTally;
+    const spansPerRequest = (tally: SinkTally) => tally.spans / Math.max(1, tally.serverSpans);
+    const same = Math.abs(spansPerRequest(oursTally) / spansPerRequest(upstreamTally) - 1) < 0.01;
+    const name = setups.find((setup) => setup.sender === ours)?.name ?? ours;
+    console.log(
+      `${name.padEnd(60)} ${median(cpuRatios).toFixed(2).padStart(7)} ${`[${spread(cpuRatios)}]`.padStart(11)} ${median(rateRatios).toFixed(2).padStart(6)} ${`[${spread(rateRatios)}]`.padStart(11)}  ${same ? 'yes' : `NO (${spansPerRequest(oursTally).toFixed(2)} vs ${spansPerRequest(upstreamTally).toFixed(2)}): not comparable`}`,
+    );
+  }
+  const bare = median(cpu.get('bare') ?? []);
+  console.log(`(no OpenTelemetry at all: ${bare.toFixed(0)} µs CPU a request)`);
+}
+
+/**
+ * Where the time of a server under our register goes: a CPU profile (node --cpu-prof) of the ESM service over a
+ * fixed number of requests, summed per package and file. The server closes itself after them (EXIT_AFTER), so the
+ * profile is written at a normal exit.
+ */
+async function benchProfile(repoRoot: string, sinkUrl: string): Promise<void> {
+  const directory = mkdtempSync(join(tmpdir(), 'bench-prof-'));
+  const esm = join(repoRoot, 'test', 'fixtures', 'apps', 'express-app.mjs');
+  const requests = 12_000;
+  const child = spawn(
+    process.execPath,
+    ['--cpu-prof', '--cpu-prof-interval=250', `--cpu-prof-dir=${directory}`, '--import', ENTRY, esm],
+    {
+      cwd: repoRoot,
+      env: environment(`${sinkUrl}/profile`, { EXIT_AFTER: String(requests) }),
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   try {
-    benchStartup(repoRoot, sink.url);
-    await benchThroughput(repoRoot, sink.url);
+    const port = await waitForPort(child);
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+    await load(agent, port, ROUTE, CONCURRENCY, 120, requests);
+    agent.destroy();
+    await exited;
+    // The main thread's profile (an ESM loader thread writes one too): the largest.
+    const profile = readdirSync(directory)
+      .filter((file) => file.endsWith('.cpuprofile'))
+      .sort((a, b) => statSync(join(directory, b)).size - statSync(join(directory, a)).size)[0];
+    console.log(
+      `\nWhere the server's CPU goes under --import ${ENTRY} (node --cpu-prof, ${requests} requests of GET ${ROUTE}, self time, idle and nothing else left out: start-up included)`,
+    );
+    if (profile === undefined) console.log('  (no profile was written)');
+    else printProfileSummary(join(directory, profile), repoRoot);
+  } finally {
+    child.kill('SIGKILL');
+    // BENCH_KEEP_PROFILE=1: leave the profile for a closer look (DevTools, or a script).
+    if (process.env.BENCH_KEEP_PROFILE === '1') console.log(`  (profile kept in ${directory})`);
+    else rmSync(directory, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Start-up and request cost of the zero-code entry against upstream's register, in one run. BENCH_ROUNDS and
+ * BENCH_SECONDS (a window) shorten it while working on it (defaults 12 rounds of 1.5 s windows); BENCH_STARTUP=0
+ * leaves start-up out.
+ */
+export async function benchZeroCode(repoRoot: string): Promise<void> {
+  const sink = await startOtlpSink();
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 12);
+  const seconds = Number(process.env.BENCH_SECONDS ?? 1.5);
+  try {
+    if (process.env.BENCH_STARTUP !== '0') benchStartup(repoRoot, sink.url);
+    await benchThroughput(repoRoot, sink, rounds, seconds);
+    await benchProfile(repoRoot, sink.url);
   } finally {
     sink.server.close();
   }

@@ -88,6 +88,8 @@ describe('async-context attribution on an auto-instrumented Express service (rea
           OTEL_METRICS_EXPORTER: 'none',
           OTEL_BSP_SCHEDULE_DELAY: '100',
           OTEL_BSP_MAX_QUEUE_SIZE: '20000',
+          // user + system against cpu.time is checked too: every key.
+          OTEL_RESOURCE_TRACKER_ATTRIBUTES: 'full',
           CALLEE_URL: `http://127.0.0.1:${(callee.address() as AddressInfo).port}/`,
         },
       );

@@ -196,6 +196,15 @@ describe('otel-resource-tracker run -- <command>', function () {
       `tree peak ${peak}, the only process's maxRSS ${ownMaxRss}`,
     );
     assert.equal(peak, figures.peak_tree_rss_bytes);
+    // One span per job: it keeps the full set, whatever the default for measured spans.
+    for (const key of [
+      'resource_tracker.cpu.user_time',
+      'resource_tracker.cpu.system_time',
+      'resource_tracker.cpu.average_cores',
+      'resource_tracker.wall_time',
+    ]) {
+      assert.equal(typeof plain.attributes[key], 'number', key);
+    }
     assert.equal(plain.resource['service.name'], 'nightly');
     const named = otlp.receiver.span('with-args');
     assert.deepEqual(named.attributes['process.command_args'], ['sh', '-c', 'exit 4']);

@@ -7,6 +7,7 @@ import { MetricNames, SpanAttributes, startPrometheusEndpoint } from '../src/ind
 import { METER_VERSION } from '../src/metrics/meter-scope.js';
 import type { InstrumentKind } from '../src/metrics/metric-names.js';
 import { prometheusMetricName, prometheusUnit, sanitizeName } from '../src/prometheus/metric-name.js';
+import { DEFAULT_SPAN_ATTRIBUTES, SELECTABLE_SPAN_ATTRIBUTES } from '../src/span-processor/attribute-set.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const read = (path: string) => readFileSync(join(repoRoot, path), 'utf8');
@@ -57,6 +58,21 @@ describe('names: one source of truth, semconv or our namespace', () => {
   it('every span attribute constant is in the docs table, and the table has nothing else', () => {
     const documented = tableRows(conventions, 'span-attributes').map((row) => unquote(row[0]));
     assert.deepEqual([...documented].sort(), [...new Set(constants(SpanAttributes, 'ATTR_'))].sort());
+  });
+
+  it("the table's set column says which keys are in the default set and which only in full", () => {
+    const rows = tableRows(conventions, 'span-attributes');
+    const inSet = (set: string) =>
+      rows
+        .filter((row) => row[1] === set)
+        .map((row) => unquote(row[0]))
+        .sort();
+    assert.deepEqual(inSet('default'), [...DEFAULT_SPAN_ATTRIBUTES].sort());
+    assert.deepEqual(
+      inSet('full'),
+      SELECTABLE_SPAN_ATTRIBUTES.filter((key) => !DEFAULT_SPAN_ATTRIBUTES.includes(key)).sort(),
+    );
+    assert.deepEqual(inSet('opt-in'), [SpanAttributes.ATTR_CHILDREN_CPU_TIME]);
   });
 
   it('every key outside our namespace is one semconv defines, and the table says so', () => {

@@ -204,6 +204,49 @@ describe('ResourceSpanProcessor: the span path', () => {
   });
 });
 
+describe('ResourceSpanProcessor: span histograms and the attribute set', () => {
+  it('records every histogram asked for, whatever keys the span carries', async () => {
+    const reader = new PrometheusExporter({ preventServerStart: true });
+    const meterProvider = new MeterProvider({ readers: [reader] });
+    const exporter = new InMemorySpanExporter();
+    // The lean default set has no wall time and the list below no peak: the histograms still get both.
+    const provider = new BasicTracerProvider({
+      spanProcessors: [
+        new ResourceSpanProcessor({
+          meterProvider,
+          spanHistograms: ['cpu', 'memory', 'wall'],
+          attributes: [keys.ATTR_CPU_TIME],
+        }),
+        new SimpleSpanProcessor(exporter),
+      ],
+    });
+    try {
+      const span = provider.getTracer('lean').startSpan('histogrammed', {}, ROOT_CONTEXT);
+      burnCpu(5);
+      span.end();
+      assert.deepEqual(Object.keys(exporter.getFinishedSpans()[0]?.attributes ?? {}), [keys.ATTR_CPU_TIME]);
+      const { resourceMetrics } = await reader.collect();
+      for (const name of [
+        MetricNames.METRIC_SPAN_CPU_TIME,
+        MetricNames.METRIC_SPAN_MEMORY_PEAK,
+        MetricNames.METRIC_SPAN_WALL_TIME,
+      ]) {
+        const histogram = resourceMetrics.scopeMetrics
+          .flatMap((scope) => scope.metrics)
+          .find((metric) => metric.descriptor.name === name) as HistogramMetricData | undefined;
+        const point = histogram?.dataPoints.find(
+          (candidate) => candidate.attributes[MetricNames.ATTR_SPAN_NAME] === 'histogrammed',
+        );
+        assert.equal(point?.value.count, 1, `${name}: one point`);
+        assert.ok((point?.value.sum ?? 0) > 0, `${name}: a figure`);
+      }
+    } finally {
+      await provider.shutdown();
+      await meterProvider.shutdown();
+    }
+  });
+});
+
 describe('ResourceSpanProcessor: two processors in one provider', () => {
   it('keeps each processor its own state: both publish their figures, and the histogram gets its point', async () => {
     const reader = new PrometheusExporter({ preventServerStart: true });

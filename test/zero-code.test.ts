@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { SpanAttributes as keys } from '../src/index.js';
+import { readZeroCodeConfig } from '../src/zero-code/zero-code-config.js';
 import { receiverPerTest } from './helpers/otlp-receiver.js';
 import { freePort } from './helpers/prometheus.js';
 import { example, repoRoot, underZeroCode, waitForUrl } from './helpers/zero-code.js';
@@ -379,5 +380,37 @@ describe('zero-code entry: node --import otel-resource-tracker/register', functi
     assert.equal(typeof otlp.receiver.span('cpu-heavy').attributes[keys.ATTR_CPU_TIME], 'number');
     assert.equal(typeof otlp.receiver.span('nested-child-2').attributes[keys.ATTR_CPU_TIME], 'number');
     assert.equal(otlp.receiver.span('memory-heavy').attributes[keys.ATTR_CPU_TIME], undefined);
+  });
+});
+
+describe('zero-code configuration: OTEL_RESOURCE_TRACKER_ATTRIBUTES', () => {
+  it('reads default, full (any case) or a comma list of keys into the processor option', () => {
+    assert.equal(readZeroCodeConfig({}).processor.attributes, undefined, 'unset: the processor default');
+    assert.equal(
+      readZeroCodeConfig({ OTEL_RESOURCE_TRACKER_ATTRIBUTES: ' Full ' }).processor.attributes,
+      'full',
+    );
+    assert.equal(
+      readZeroCodeConfig({ OTEL_RESOURCE_TRACKER_ATTRIBUTES: 'default' }).processor.attributes,
+      'default',
+    );
+    assert.deepEqual(
+      readZeroCodeConfig({
+        OTEL_RESOURCE_TRACKER_ATTRIBUTES: 'resource_tracker.cpu.time, resource_tracker.wall_time',
+      }).processor.attributes,
+      [keys.ATTR_CPU_TIME, keys.ATTR_WALL_TIME],
+    );
+  });
+
+  it('refuses an unknown key in one line naming the variable, the key and what is accepted', () => {
+    assert.throws(
+      () => readZeroCodeConfig({ OTEL_RESOURCE_TRACKER_ATTRIBUTES: 'all' }),
+      (error: Error) =>
+        error.name === 'ConfigError' &&
+        !error.message.includes('\n') &&
+        /^OTEL_RESOURCE_TRACKER_ATTRIBUTES must be "default", "full" or a list of keys among resource_tracker\.cpu\.time, .*hw\.model; got the string "all"$/.test(
+          error.message,
+        ),
+    );
   });
 });

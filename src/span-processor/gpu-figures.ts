@@ -30,19 +30,23 @@ export interface GpuAtStart {
   readonly atMs: number;
 }
 
-/** Readings of the tracked devices at span start; undefined when no tracked device is visible. */
+/**
+ * Readings of the tracked devices at span start; undefined when no tracked device is visible. Runs at every measured
+ * span start: with no GPU (the common case) it allocates nothing.
+ */
 export function readTrackedGpus(selection: readonly number[] | 'all'): GpuAtStart | undefined {
   const devices =
     selection === 'all'
       ? Array.from({ length: getGpuMemorySource().visibleDeviceCount?.() ?? 1 }, (_, index) => index)
       : selection;
-  let any = false;
-  const readings = devices.map((device) => {
-    const reading = readGpuMemory(device);
-    if (reading !== undefined) any = true;
-    return reading;
-  });
-  return any ? { devices, readings, atMs: Date.now() } : undefined;
+  let readings: Array<GpuMemoryReading | undefined> | undefined;
+  for (let index = 0; index < devices.length; index++) {
+    const reading = readGpuMemory(devices[index] as number);
+    if (reading === undefined) continue;
+    readings ??= devices.map(() => undefined);
+    readings[index] = reading;
+  }
+  return readings === undefined ? undefined : { devices, readings, atMs: Date.now() };
 }
 
 /**

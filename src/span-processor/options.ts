@@ -216,8 +216,15 @@ function buildSelector(options: ResourceSpanProcessorOptions): ((span: SpanSelec
       `a SpanKind or one of ${SPAN_ROLES.map((role) => `"${role}"`).join(', ')}`,
     );
     const kinds = new Set(entries.filter((entry): entry is SpanKind => typeof entry === 'number'));
-    const roles = entries.filter((entry): entry is SpanRole => typeof entry === 'string');
-    tests.push((span) => kinds.has(span.kind) || roles.some((role) => hasRole(span, role)));
+    // Called for every span (measured or not): plain flags, no closure per role.
+    const localRoot = entries.includes('local_root');
+    const manual = entries.includes('manual');
+    tests.push(
+      (span) =>
+        kinds.has(span.kind) ||
+        (localRoot && hasRole(span, 'local_root')) ||
+        (manual && hasRole(span, 'manual')),
+    );
   }
   if (options.spanFilter !== undefined) {
     if (typeof options.spanFilter !== 'function') {
@@ -225,7 +232,7 @@ function buildSelector(options: ResourceSpanProcessorOptions): ((span: SpanSelec
     }
     tests.push(options.spanFilter);
   }
-  if (tests.length === 0) return undefined;
+  if (tests.length <= 1) return tests[0];
   return (span) => tests.every((test) => test(span));
 }
 

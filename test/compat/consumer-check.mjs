@@ -87,13 +87,19 @@ if (LINE === 'lib') {
         const base = await import('@opentelemetry/sdk-trace-base');
         exporter = new base.InMemorySpanExporter();
         provider = new base.BasicTracerProvider({
-          spanProcessors: [new tracker.ResourceSpanProcessor(), new base.SimpleSpanProcessor(exporter)],
+          spanProcessors: [
+            new tracker.ResourceSpanProcessor({ attributes: 'full' }),
+            new base.SimpleSpanProcessor(exporter),
+          ],
         });
       } else {
         const sdk = await import('@opentelemetry/sdk-trace');
         exporter = new sdk.InMemorySpanExporter();
         provider = new sdk.TracerProvider({
-          spanProcessors: [new tracker.ResourceSpanProcessor(), new sdk.SimpleSpanProcessor({ exporter })],
+          spanProcessors: [
+            new tracker.ResourceSpanProcessor({ attributes: 'full' }),
+            new sdk.SimpleSpanProcessor({ exporter }),
+          ],
         });
       }
       const span = provider.getTracer('compat').startSpan('burn');
