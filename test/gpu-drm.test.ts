@@ -193,7 +193,7 @@ describe('GPU: DRM provider (AMD, Intel) on a fake procfs and sysfs, through det
         [XE_SLOT, 'Intel GPU 0xa7a0 (xe)', 'Intel'],
       ],
     );
-    const tracing = createTracing({ gpuDevices: [0] });
+    const tracing = createTracing({ gpuDevices: [0], attributes: 'full' });
     try {
       const span = tracing.tracer.startSpan('train');
       // The span's first GPU lease starts a reading of its own: let it finish before the card changes.
@@ -221,7 +221,7 @@ describe('GPU: DRM provider (AMD, Intel) on a fake procfs and sysfs, through det
 
   it("an Intel integrated GPU (xe): the client's memory from fdinfo, no device memory (absent, never 0)", async () => {
     await startSampler(tree.env());
-    const tracing = createTracing({ gpuDevices: [1] });
+    const tracing = createTracing({ gpuDevices: [1], attributes: 'full' });
     try {
       tracing.tracer.startSpan('infer').end();
       const attributes = tracing.attributesOf('infer');
@@ -294,7 +294,7 @@ describe('GPU: DRM provider (AMD, Intel) on a fake procfs and sysfs, through det
       assert.equal(said('gpu_busy_percent').length, 1);
       assert.equal(said('cannot be read').length, 1);
       // A span over the broken AMD card: no device memory keys, the tree's memory still there.
-      const tracing = createTracing({ gpuDevices: [0] });
+      const tracing = createTracing({ gpuDevices: [0], attributes: 'full' });
       try {
         tracing.tracer.startSpan('broken').end();
         const attributes = tracing.attributesOf('broken');
