@@ -408,7 +408,7 @@ describe('zero-code configuration: OTEL_RESOURCE_TRACKER_ATTRIBUTES', () => {
       (error: Error) =>
         error.name === 'ConfigError' &&
         !error.message.includes('\n') &&
-        /^OTEL_RESOURCE_TRACKER_ATTRIBUTES must be "default", "full" or a list of keys among resource_tracker\.cpu\.time, .*hw\.model; got the string "all"$/.test(
+        /^OTEL_RESOURCE_TRACKER_ATTRIBUTES must be "default", "full" or a list of keys among resource_tracker\.cpu\.time, .*hw\.model, .*; got the string "all"$/.test(
           error.message,
         ),
     );
