@@ -411,13 +411,13 @@ async function benchProfile(repoRoot: string, sinkUrl: string): Promise<void> {
 
 /**
  * Start-up and request cost of the zero-code entry against upstream's register, in one run. BENCH_ROUNDS and
- * BENCH_SECONDS (a window) shorten it while working on it (defaults 12 rounds of 1.5 s windows); BENCH_STARTUP=0
+ * BENCH_SECONDS (a window) shorten it while working on it (defaults 9 rounds of 3 s windows); BENCH_STARTUP=0
  * leaves start-up out.
  */
 export async function benchZeroCode(repoRoot: string): Promise<void> {
   const sink = await startOtlpSink();
-  const rounds = Number(process.env.BENCH_ROUNDS ?? 12);
-  const seconds = Number(process.env.BENCH_SECONDS ?? 1.5);
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 9);
+  const seconds = Number(process.env.BENCH_SECONDS ?? 3);
   try {
     if (process.env.BENCH_STARTUP !== '0') benchStartup(repoRoot, sink.url);
     await benchThroughput(repoRoot, sink, rounds, seconds);
