@@ -68,12 +68,6 @@ export function readInteger(
   return value;
 }
 
-/**
- * The former name of readInteger, still imported by gpu/ and prometheus/ (whose owners rename their call after the
- * merge): every variable it reads is a whole number.
- */
-export const readNumber = readInteger;
-
 const TRUE_SPELLINGS = ['true', '1', 'yes', 'on'];
 const FALSE_SPELLINGS = ['false', '0', 'no', 'off'];
 

@@ -7,7 +7,7 @@ import {
   ENV_SYSFS_ROOT,
   type Environment,
   readChoice,
-  readNumber,
+  readInteger,
   readString,
 } from '../config/env.js';
 import { DEFAULT_PROCFS_ROOT, DEFAULT_SYSFS_ROOT, DrmProvider } from './drm/drm-provider.js';
@@ -33,7 +33,7 @@ export function gpuProviderConfigFromEnv(env: Environment = process.env): GpuPro
   return {
     provider: readChoice(env, ENV_GPU_PROVIDER, GPU_PROVIDER_CHOICES, 'auto'),
     nvmlLibrary: readString(env, ENV_NVML_LIBRARY) ?? DEFAULT_NVML_LIBRARY,
-    nvidiaSmiTimeoutMs: readNumber(
+    nvidiaSmiTimeoutMs: readInteger(
       env,
       ENV_NVIDIA_SMI_TIMEOUT_MS,
       100,

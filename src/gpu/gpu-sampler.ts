@@ -4,7 +4,7 @@ import {
   ENV_GPU_SAMPLE_INTERVAL_MS,
   ENV_NVML_LIBRARY,
   type Environment,
-  readNumber,
+  readInteger,
   readString,
 } from '../config/env.js';
 import { LeasedTimer } from '../sampler/leased-timer.js';
@@ -23,8 +23,8 @@ export const DEFAULT_GPU_ACTIVE_INTERVAL_MS = 100;
 /** The sampling intervals from OTEL_RESOURCE_TRACKER_GPU_(ACTIVE_)SAMPLE_INTERVAL_MS; a bad value is a ConfigError. */
 export function gpuSamplingFromEnv(env: Environment): { idleIntervalMs: number; activeIntervalMs: number } {
   return {
-    idleIntervalMs: readNumber(env, ENV_GPU_SAMPLE_INTERVAL_MS, 10, 3_600_000, DEFAULT_GPU_IDLE_INTERVAL_MS),
-    activeIntervalMs: readNumber(
+    idleIntervalMs: readInteger(env, ENV_GPU_SAMPLE_INTERVAL_MS, 10, 3_600_000, DEFAULT_GPU_IDLE_INTERVAL_MS),
+    activeIntervalMs: readInteger(
       env,
       ENV_GPU_ACTIVE_SAMPLE_INTERVAL_MS,
       10,

@@ -9,7 +9,7 @@ import {
   ENV_PROFILER_BACKEND,
   type Environment,
   readChoice,
-  readNumber,
+  readInteger,
   readString,
 } from '../config/env.js';
 import { assertPlainOptions, describe, orDefault } from '../internal/validate.js';
@@ -165,12 +165,4 @@ export function readProfilerEnvironment(env: Environment): ProfilerEnvironment {
     if (!(error instanceof ConfigError)) throw error;
     return { options: undefined, problem: `${error.message}. The profiler is off; tracing goes on.` };
   }
-}
-
-function readInteger(env: Environment, name: string, min: number, max: number, fallback: number): number {
-  const value = readNumber(env, name, min, max, fallback);
-  if (!Number.isInteger(value)) {
-    throw new ConfigError(`${name} must be a whole number from ${min} to ${max}; got ${describe(env[name])}`);
-  }
-  return value;
 }

@@ -3,7 +3,7 @@ import {
   ENV_PROMETHEUS_HOST,
   ENV_PROMETHEUS_PORT,
   type Environment,
-  readNumber,
+  readInteger,
 } from '../config/env.js';
 import { describe, orDefault } from '../internal/validate.js';
 
@@ -40,13 +40,7 @@ export function resolveHost(options: EndpointAddressOptions, env: Environment): 
 /** The port: options, else OTEL_EXPORTER_PROMETHEUS_PORT, else 9464; a bad one is a ConfigError. */
 export function resolvePort(options: EndpointAddressOptions, env: Environment): number {
   if (options.port === undefined) {
-    const port = readNumber(env, ENV_PROMETHEUS_PORT, 0, 65535, DEFAULT_PROMETHEUS_PORT);
-    if (!Number.isInteger(port)) {
-      throw new ConfigError(
-        `${ENV_PROMETHEUS_PORT} must be an integer from 0 to 65535; got ${describe(env[ENV_PROMETHEUS_PORT])}`,
-      );
-    }
-    return port;
+    return readInteger(env, ENV_PROMETHEUS_PORT, 0, 65535, DEFAULT_PROMETHEUS_PORT);
   }
   if (
     typeof options.port !== 'number' ||
