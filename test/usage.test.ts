@@ -9,6 +9,7 @@ import {
   type ResourceUsage,
   resourceUsageToDict,
 } from '../src/index.js';
+import { memorySampler } from '../src/sampler/memory-sampler.js';
 import {
   allocateTouched,
   burnCpu,
@@ -78,10 +79,17 @@ describe('calculateResourceUsage', () => {
     const size = 150 * MiB;
     const tracker = new ResourceTracker().start();
     const startRss = process.memoryUsage.rss();
-    let block: Buffer | undefined = allocateTouched(size);
-    await sleep(60); // several sampler ticks while the block is resident
-    assert.equal(block.length, size);
-    block = undefined;
+    // Touched memory can land on pages the process freed earlier and still holds (RSS then barely moves: seen on
+    // Node 26 after the span suites), so allocate until RSS really grew by `size` (two blocks at most: the earlier
+    // high stays above).
+    let blocks: Buffer[] = [];
+    do blocks.push(allocateTouched(size));
+    while (process.memoryUsage.rss() - startRss < size && blocks.length < 2);
+    // Two sampler ticks while the blocks are resident (the sampler may be at its quiet 200 ms interval now).
+    const resident = memorySampler.tick;
+    for (let waited = 0; memorySampler.tick < resident + 2 && waited < 2000; waited += 10) await sleep(10);
+    assert.equal(blocks[0]?.length, size);
+    blocks = [];
     await waitForRssBelow(startRss + 30 * MiB);
     const usage = tracker.stop();
     assert.equal(earlier, undefined);
