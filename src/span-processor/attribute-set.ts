@@ -8,6 +8,21 @@ import * as keys from './attribute-keys.js';
  * details another key (user / system
  * split, start / end / delta, average cores, concurrent spans). `full` is every key; a list picks keys.
  */
+/** The GPU keys (gpu-figures.ts sets them), in the order they are set. */
+export const GPU_ATTRIBUTES: readonly string[] = [
+  keys.ATTR_GPU_MEMORY_START,
+  keys.ATTR_GPU_MEMORY_END,
+  keys.ATTR_GPU_MEMORY_DELTA,
+  keys.ATTR_GPU_MEMORY_PEAK,
+  keys.ATTR_GPU_MEMORY_LIMIT,
+  keys.ATTR_GPU_PROCESS_MEMORY,
+  keys.ATTR_GPU_PROCESS_BUSY_TIME,
+  keys.ATTR_GPU_UTILIZATION,
+  keys.ATTR_HW_ID,
+  keys.ATTR_GPU_IDS,
+  keys.ATTR_HW_MODEL,
+];
+
 export type SpanAttributeSet = 'default' | 'full' | readonly string[];
 
 /**
@@ -27,17 +42,7 @@ export const SELECTABLE_SPAN_ATTRIBUTES: readonly string[] = [
   keys.ATTR_MEMORY_END,
   keys.ATTR_MEMORY_DELTA,
   keys.ATTR_MEMORY_PEAK,
-  keys.ATTR_GPU_MEMORY_START,
-  keys.ATTR_GPU_MEMORY_END,
-  keys.ATTR_GPU_MEMORY_DELTA,
-  keys.ATTR_GPU_MEMORY_PEAK,
-  keys.ATTR_GPU_MEMORY_LIMIT,
-  keys.ATTR_GPU_PROCESS_MEMORY,
-  keys.ATTR_GPU_PROCESS_BUSY_TIME,
-  keys.ATTR_GPU_UTILIZATION,
-  keys.ATTR_HW_ID,
-  keys.ATTR_GPU_IDS,
-  keys.ATTR_HW_MODEL,
+  ...GPU_ATTRIBUTES,
   keys.ATTR_GC_PAUSE_TIME,
   keys.ATTR_GC_COUNT,
   keys.ATTR_EVENT_LOOP_UTILIZATION,

@@ -7,21 +7,6 @@ import {
 } from '../gpu/gpu-memory-source.js';
 import * as keys from './attribute-keys.js';
 
-/** The span keys this file sets. */
-export const GPU_ATTRIBUTES: readonly string[] = [
-  keys.ATTR_GPU_MEMORY_START,
-  keys.ATTR_GPU_MEMORY_END,
-  keys.ATTR_GPU_MEMORY_DELTA,
-  keys.ATTR_GPU_MEMORY_PEAK,
-  keys.ATTR_GPU_MEMORY_LIMIT,
-  keys.ATTR_GPU_PROCESS_MEMORY,
-  keys.ATTR_GPU_PROCESS_BUSY_TIME,
-  keys.ATTR_GPU_UTILIZATION,
-  keys.ATTR_HW_ID,
-  keys.ATTR_GPU_IDS,
-  keys.ATTR_HW_MODEL,
-];
-
 /** The tracked devices and their cached readings at span start. */
 export interface GpuAtStart {
   readonly devices: readonly number[];

@@ -18,8 +18,9 @@ import type { SpanActivity } from '../profiler/span-profiler.js';
 import { memorySampler } from '../sampler/memory-sampler.js';
 import { peakRssInWindow } from '../sampler/window-peak.js';
 import * as keys from './attribute-keys.js';
+import { GPU_ATTRIBUTES } from './attribute-set.js';
 import { contextsAreFollowed } from './context-following.js';
-import { addGpuAttributes, GPU_ATTRIBUTES, readTrackedGpus } from './gpu-figures.js';
+import { addGpuAttributes, readTrackedGpus } from './gpu-figures.js';
 import {
   type ResolvedOptions,
   type ResourceSpanProcessorOptions,
